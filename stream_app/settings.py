@@ -1,0 +1,106 @@
+"""The one settings object. The only module that reads the environment (prefix `DECAY_`)."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Worker configuration; every field is also `DECAY_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DECAY_", frozen=True, extra="forbid")
+
+    # Kafka connection
+    bootstrap_servers: str | None = Field(
+        None, description="host:port[,host:port]; unset = start the embedded local broker"
+    )
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+
+    # Application and topics
+    app_id: str = Field("decay-stream", description="consumer group id and topic prefix")
+    events_topic: str = "decay.events"
+    dead_letter_topic: str = "decay.events.dlq"
+    alerts_topic: str = "decay.alerts"
+    actions_topic: str = "decay.actions"
+    ticks_topic: str = "decay.ticks"
+    partitions: int = Field(8, ge=1, description="partitions of every topic (= max parallelism)")
+    replication_factor: int = Field(1, ge=1)
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    commit_interval_seconds: float = Field(1.0, gt=0)
+
+    # State
+    store_url: str = Field("memory://", description="memory:// or rocksdb:// (needs rocksdict)")
+    data_dir: Path = Field(Path("var/worker"), description="worker data (RocksDB tables)")
+    sequence_length: int = Field(50, ge=1, le=10_000, description="recent events kept per user")
+
+    # Validation
+    max_event_bytes: int = Field(65_536, ge=256)
+    max_future_skew_seconds: float = Field(86_400.0, ge=0)
+    min_event_epoch_seconds: float = Field(946_684_800.0, description="2000-01-01T00:00:00Z")
+
+    # HTTP (health, metrics)
+    http_enabled: bool = True
+    http_host: str = "0.0.0.0"  # noqa: S104 - a worker serves its own /metrics to Prometheus
+    http_port: int = Field(6066, ge=0, le=65535)
+
+    # Embedded local broker (used when bootstrap_servers is unset)
+    local_kafka_dir: Path = Path("var/kafka-local")
+    local_kafka_port: int = 9092
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError("SASL needs DECAY_SASL_USERNAME and DECAY_SASL_PASSWORD")
+        return self
+
+    @property
+    def dead_letter_max_bytes(self) -> int:
+        """Producer request size: a rejected payload up to 4x the event limit fits, plus headers."""
+        return max(4 * 1024 * 1024, self.max_event_bytes * 4)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS context for SSL/SASL_SSL, None for plaintext."""
+        if "SSL" not in self.security_protocol:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+        )
+        context.check_hostname = self.ssl_check_hostname
+        if self.ssl_certfile:
+            context.load_cert_chain(
+                str(self.ssl_certfile), str(self.ssl_keyfile or self.ssl_certfile)
+            )
+        return context
+
+    def kafka_python_config(self) -> dict[str, object]:
+        """Connection options for kafka-python clients (replay, tail, admin)."""
+        config: dict[str, object] = {"security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            assert self.sasl_password is not None
+            config |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
+            }
+        if "SSL" in self.security_protocol:
+            config["ssl_context"] = self.ssl_context()
+        return config

@@ -1,0 +1,155 @@
+"""UserState: what the table keeps per user, and `apply_event()` (pure, idempotent on replays).
+
+The table stores the JSON form (`encode_state`) so a value never fails to decode inside Faust; a
+new state is a new object (Faust writes the changelog on assignment, never on mutation).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from stream_app.events.schema import EVENT_TYPES, Event, EventType
+
+STATE_FORMAT_VERSION = 1
+_TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
+
+
+@dataclass(frozen=True, slots=True)
+class RecentEvent:
+    """One entry of the per-user ring of recent events."""
+
+    ts_seconds: float
+    type: EventType
+    item_id: str
+    category_id: str | None = None
+    price: float | None = None
+    event_id: str | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> RecentEvent:
+        """The ring entry for an event."""
+        return cls(
+            event.ts_seconds,
+            event.type,
+            event.item_id,
+            event.category_id,
+            event.price,
+            event.event_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """Counters, recent sequence and event times of one user.
+
+    `last_offset` is the offset of the last applied event on the user's partition: a message
+    delivered again after a crash (at-least-once) is recognised and not counted twice.
+    """
+
+    events_total: int = 0
+    type_counts: tuple[int, ...] = (0,) * len(EVENT_TYPES)
+    spend_total: float = 0.0
+    first_event_seconds: float | None = None
+    last_event_seconds: float | None = None
+    recent: tuple[RecentEvent, ...] = ()
+    last_offset: int = -1
+
+    def count(self, event_type: EventType) -> int:
+        """Events seen of one type."""
+        return self.type_counts[_TYPE_INDEX[event_type]]
+
+    @property
+    def purchases_total(self) -> int:
+        """Purchase events seen."""
+        return self.count(EventType.PURCHASE)
+
+
+class UpdateOutcome(StrEnum):
+    """What `apply_event` did with an event."""
+
+    APPLIED = "applied"
+    DUPLICATE_OFFSET = "duplicate_offset"
+    DUPLICATE_EVENT_ID = "duplicate_event_id"
+
+
+def apply_event(
+    state: UserState | None, event: Event, offset: int, sequence_length: int
+) -> tuple[UserState, UpdateOutcome]:
+    """Fold one event into a user's state; replays and repeated `event_id`s change nothing."""
+    current = state or UserState()
+    if offset <= current.last_offset:
+        return current, UpdateOutcome.DUPLICATE_OFFSET
+    if event.event_id is not None and any(r.event_id == event.event_id for r in current.recent):
+        return replace(current, last_offset=offset), UpdateOutcome.DUPLICATE_EVENT_ID
+    counts = list(current.type_counts)
+    counts[_TYPE_INDEX[event.type]] += 1
+    ts = event.ts_seconds
+    updated = UserState(
+        events_total=current.events_total + 1,
+        type_counts=tuple(counts),
+        spend_total=current.spend_total + spend_delta(event),
+        first_event_seconds=_min(current.first_event_seconds, ts),
+        last_event_seconds=_max(current.last_event_seconds, ts),
+        recent=(*current.recent, RecentEvent.of(event))[-sequence_length:],
+        last_offset=offset,
+    )
+    return updated, UpdateOutcome.APPLIED
+
+
+def spend_delta(event: Event) -> float:
+    """Money spent by an event: a purchase adds its price, a cancellation refunds it."""
+    if event.price is None:
+        return 0.0
+    if event.type is EventType.PURCHASE:
+        return event.price
+    if event.type is EventType.CANCEL:
+        return -event.price
+    return 0.0
+
+
+def _min(a: float | None, b: float) -> float:
+    return b if a is None else min(a, b)
+
+
+def _max(a: float | None, b: float) -> float:
+    return b if a is None else max(a, b)
+
+
+def encode_state(state: UserState) -> bytes:
+    """Table value bytes (compact JSON)."""
+    body: dict[str, Any] = {
+        "v": STATE_FORMAT_VERSION,
+        "n": state.events_total,
+        "types": list(state.type_counts),
+        "spend": state.spend_total,
+        "first": state.first_event_seconds,
+        "last": state.last_event_seconds,
+        "off": state.last_offset,
+        "recent": [
+            [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
+            for r in state.recent
+        ],
+    }
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def decode_state(raw: bytes) -> UserState:
+    """Inverse of `encode_state`."""
+    body = json.loads(raw)
+    if body.get("v") != STATE_FORMAT_VERSION:
+        raise ValueError(f"unknown user state format {body.get('v')!r}")
+    return UserState(
+        events_total=body["n"],
+        type_counts=tuple(body["types"]),
+        spend_total=body["spend"],
+        first_event_seconds=body["first"],
+        last_event_seconds=body["last"],
+        last_offset=body["off"],
+        recent=tuple(
+            RecentEvent(ts, EventType(kind), item, category, price, event_id)
+            for ts, kind, item, category, price, event_id in body["recent"]
+        ),
+    )
