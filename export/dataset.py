@@ -1,0 +1,119 @@
+"""From a canonical event log to model inputs: encoded columns and padded user sequences.
+
+The numeric columns come from `stream_app.model.features.numeric_features`, the function the
+worker calls, fed with each event's previous-event time and count (shifted within the user).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.model.contract import SECONDS_PER_DAY
+from stream_app.model.eventlog import EventLog
+from stream_app.model.features import category_buckets, numeric_features
+
+I64 = npt.NDArray[np.int64]
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class EncodedLog:
+    """A sorted log with per-event model inputs and user run offsets."""
+
+    log: EventLog
+    users: npt.NDArray[np.object_]
+    starts: I64
+    event_type: I64
+    category_bucket: I64
+    numeric: F32
+
+    @property
+    def lengths(self) -> I64:
+        """Events per user."""
+        out: I64 = np.diff(self.starts)
+        return out
+
+
+def position_in_user(starts: I64, n: int) -> I64:
+    """0-based index of each event within its user's run."""
+    idx = np.arange(n, dtype=np.int64)
+    return idx - np.repeat(starts[:-1], np.diff(starts))
+
+
+def encode_log(log: EventLog) -> EncodedLog:
+    """Encode every event of a log (sorted by user, time) exactly as the worker would."""
+    log = log.sorted()
+    users, starts = log.user_bounds()
+    pos = position_in_user(starts, len(log))
+    prev_ts = np.concatenate([[np.nan], log.ts_seconds[:-1]]) if len(log) else log.ts_seconds
+    prev_ts = np.where(pos == 0, np.nan, prev_ts)
+    numeric = numeric_features(log.ts_seconds, prev_ts, pos.astype(np.float64), log.price)
+    return EncodedLog(
+        log=log,
+        users=users,
+        starts=starts,
+        event_type=log.event_type.astype(np.int64),
+        category_bucket=category_buckets(list(log.category_id)),
+        numeric=numeric,
+    )
+
+
+def restrict(enc: EncodedLog, end_seconds: float) -> EncodedLog:
+    """Only events strictly before `end_seconds` (features do not depend on later events)."""
+    keep = enc.log.ts_seconds < end_seconds
+    log = enc.log.take(keep)
+    users, starts = log.user_bounds()
+    return EncodedLog(
+        log, users, starts, enc.event_type[keep], enc.category_bucket[keep], enc.numeric[keep]
+    )
+
+
+@dataclass(frozen=True)
+class Padded:
+    """Padded (U, T) arrays of some users' sequences, plus the next-gap targets."""
+
+    event_type: I64
+    category_bucket: I64
+    numeric: F32
+    mask: npt.NDArray[np.bool_]
+    gap_days: F32  # time to next event, or to the window end for the last event
+    next_bucket: I64  # bucket of the next event (0 for the last)
+    observed: npt.NDArray[np.bool_]  # False for the censored last gap
+
+
+def pad_users(enc: EncodedLog, rows: I64, window_end: float) -> Padded:
+    """Pad the sequences of user rows `rows`, with gap targets censored at `window_end`."""
+    lengths = enc.lengths[rows]
+    u, t = len(rows), int(lengths.max()) if len(rows) else 0
+    out = Padded(
+        np.zeros((u, t), np.int64),
+        np.zeros((u, t), np.int64),
+        np.zeros((u, t, enc.numeric.shape[1]), np.float32),
+        np.zeros((u, t), bool),
+        np.zeros((u, t), np.float32),
+        np.zeros((u, t), np.int64),
+        np.zeros((u, t), bool),
+    )
+    ts = enc.log.ts_seconds
+    for i, r in enumerate(rows):
+        a, b = int(enc.starts[r]), int(enc.starts[r + 1])
+        n = b - a
+        out.event_type[i, :n] = enc.event_type[a:b]
+        out.category_bucket[i, :n] = enc.category_bucket[a:b]
+        out.numeric[i, :n] = enc.numeric[a:b]
+        out.mask[i, :n] = True
+        nxt = np.append(ts[a + 1 : b], window_end)
+        out.gap_days[i, :n] = np.maximum(nxt - ts[a:b], 0.0) / SECONDS_PER_DAY
+        out.next_bucket[i, : n - 1] = enc.category_bucket[a + 1 : b]
+        out.observed[i, : n - 1] = True
+    return out
+
+
+def length_batches(lengths: I64, batch_users: int) -> list[I64]:
+    """User rows grouped into batches of similar length (deterministic)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_users] for i in range(0, len(order), batch_users)]

@@ -1,0 +1,178 @@
+"""Training loop: likelihood over gaps + auxiliary return-within-H cross-entropy, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from tqdm import tqdm
+
+from export.dataset import EncodedLog, length_batches, pad_users, restrict
+from export.labels import CutoffLabels, Split, cutoff_labels
+from export.model import DecayModel, HeadOut, ModelConfig
+from export.objective import return_bce, return_probability, sequence_nll
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation hyper-parameters."""
+
+    epochs: int = 60
+    patience: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    batch_users: int = 64
+    aux_weight: float = 1.0
+    seed: int = 7
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class HeadArrays:
+    """Head parameters of some users at one point in time, numpy float64."""
+
+    mu: F64
+    alpha: F64
+    beta: F64
+    pi: F64
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    """Deterministic torch/numpy/random state."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def _tensors(enc: EncodedLog, rows: npt.NDArray[np.int64], end: float) -> dict[str, torch.Tensor]:
+    p = pad_users(enc, rows, end)
+    return {
+        "event_type": torch.from_numpy(p.event_type),
+        "category": torch.from_numpy(p.category_bucket),
+        "numeric": torch.from_numpy(p.numeric),
+        "mask": torch.from_numpy(p.mask).float(),
+        "gap": torch.from_numpy(p.gap_days),
+        "next": torch.from_numpy(p.next_bucket),
+        "observed": torch.from_numpy(p.observed),
+    }
+
+
+def _run(model: DecayModel, batch: dict[str, torch.Tensor]) -> HeadOut:
+    n, s = batch["event_type"].shape[0], model.cfg.hidden_size
+    zeros = torch.zeros(n, s)
+    out: tuple[HeadOut, torch.Tensor, torch.Tensor, torch.Tensor] = model(
+        batch["event_type"], batch["category"], batch["numeric"], zeros, zeros
+    )
+    return out[0]
+
+
+def _aux_loss(
+    head: HeadOut, rows: npt.NDArray[np.int64], aux: list[CutoffLabels], horizon: float
+) -> torch.Tensor:
+    """Return-within-H cross-entropy at the training cutoffs for the users of this batch."""
+    where = {int(r): i for i, r in enumerate(rows)}
+    bi: list[int] = []
+    pos: list[int] = []
+    tau: list[float] = []
+    lab: list[bool] = []
+    for lbl in aux:
+        keep = np.isin(lbl.rows, rows)
+        bi.extend(where[int(r)] for r in lbl.rows[keep])
+        pos.extend(lbl.position[keep].tolist())
+        tau.extend(lbl.tau_days[keep].tolist())
+        lab.extend(lbl.label[keep].tolist())
+    if not bi:
+        return torch.zeros(())
+    b, p = torch.tensor(bi), torch.tensor(pos)
+    prob = return_probability(
+        head.mu[b, p], head.alpha[b, p], head.beta[b, p], torch.tensor(tau), horizon
+    )
+    return return_bce(prob, torch.tensor(lab, dtype=torch.float32))
+
+
+@torch.no_grad()
+def heads_at_cutoff(
+    model: DecayModel, enc: EncodedLog, labels: CutoffLabels, batch_users: int = 256
+) -> HeadArrays:
+    """Head parameters after each labelled user's last event before the cutoff."""
+    model.eval()
+    sub = restrict(enc, labels.cutoff_seconds)
+    index = {u: i for i, u in enumerate(sub.users)}
+    sub_rows = np.array([index[u] for u in enc.users[labels.rows]], np.int64)
+    parts: list[list[F64]] = [[], [], [], []]
+    for start in range(0, len(sub_rows), batch_users):
+        rows = sub_rows[start : start + batch_users]
+        head = _run(model, _tensors(sub, rows, labels.cutoff_seconds))
+        last = torch.from_numpy(sub.lengths[rows] - 1)
+        b = torch.arange(len(rows))
+        values = (head.mu, head.alpha, head.beta, head.log_pi.exp())
+        for part, v in zip(parts, values, strict=True):
+            part.append(v[b, last].double().numpy())
+    return HeadArrays(*(np.concatenate(p) for p in parts))
+
+
+def predict_return(heads: HeadArrays, tau_days: F64, horizon: float) -> F64:
+    """Uncalibrated P(return within H) from head arrays."""
+    from stream_app.model.survival import return_probability as closed_form
+
+    return closed_form(heads.mu, heads.alpha, heads.beta, tau_days, horizon)
+
+
+def _val_loss(model: DecayModel, enc: EncodedLog, val: CutoffLabels, horizon: float) -> float:
+    p = np.clip(predict_return(heads_at_cutoff(model, enc, val), val.tau_days, horizon), 1e-6, 1)
+    y = val.label
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-np.minimum(p, 1 - 1e-6))))
+
+
+def train_model(
+    enc: EncodedLog, split: Split, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool = True
+) -> tuple[DecayModel, list[dict[str, float]]]:
+    """Fit on events before the validation cutoff; keep the epoch with the best val log-loss."""
+    seed_everything(tcfg.seed, tcfg.threads)
+    horizon = split.horizon_days
+    end = split.val_cutoff.timestamp()
+    train = restrict(enc, end)
+    aux = [cutoff_labels(train, c, horizon) for c in split.train_cutoffs]
+    val = cutoff_labels(enc, split.val_cutoff, horizon)
+    batches = [
+        (rows, _tensors(train, rows, end))
+        for rows in length_batches(train.lengths, tcfg.batch_users)
+    ]
+    model = DecayModel(mcfg)
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    rng = np.random.default_rng(tcfg.seed)
+    best, best_state, stale, history = np.inf, copy.deepcopy(model.state_dict()), 0, []
+    bar = tqdm(range(tcfg.epochs), desc="train", disable=not progress, unit="epoch")
+    for epoch in bar:
+        model.train()
+        total = 0.0
+        for i in rng.permutation(len(batches)):
+            rows, batch = batches[i]
+            head = _run(model, batch)
+            loss = sequence_nll(head, batch["gap"], batch["next"], batch["observed"], batch["mask"])
+            loss = loss + tcfg.aux_weight * _aux_loss(head, rows, aux, horizon)
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            total += float(loss.detach()) / len(batches)
+        val_loss = _val_loss(model, enc, val, horizon)
+        history.append({"epoch": epoch, "train_loss": total, "val_logloss": val_loss})
+        bar.set_postfix(loss=f"{total:.4f}", val=f"{val_loss:.4f}")
+        if val_loss < best - 1e-5:
+            best, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= tcfg.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, history

@@ -1,0 +1,123 @@
+"""Feature encoding of canonical events (pure numpy), shared by training and serving.
+
+Every function works on whole columns, so a batch of stream events and a training log of a
+million rows go through the very same code. Per user, the caller keeps the time of the previous
+event and the number of events seen so far (`PreviousEvent`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.events.schema import EVENT_TYPES, Event, EventType
+from stream_app.model.contract import CATEGORY_BUCKETS, NUMERIC_FEATURES
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+_TYPE_INDEX: dict[EventType, int] = {t: i for i, t in enumerate(EVENT_TYPES)}
+_GAP_SCALE = 10.0
+_AMOUNT_SCALE = 10.0
+_COUNT_SCALE = 5.0
+_SECONDS_PER_DAY = 86_400.0
+_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousEvent:
+    """What the encoder needs to remember about a user between events."""
+
+    ts_seconds: float
+    events_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvents:
+    """Model inputs for N events: type index, category bucket, numeric columns."""
+
+    event_type: IntArray
+    category_bucket: IntArray
+    numeric: FloatArray
+
+
+def category_bucket(category_id: str | None, buckets: int = CATEGORY_BUCKETS) -> int:
+    """Stable hashed bucket of a category id; 0 is reserved for 'no category'."""
+    if category_id is None or category_id == "":
+        return 0
+    return int(zlib.crc32(category_id.encode("utf-8")) % (buckets - 1)) + 1
+
+
+def category_buckets(categories: Sequence[str | None]) -> IntArray:
+    """Buckets of many category ids (each distinct id hashed once)."""
+    keys = ["" if c is None else c for c in categories]
+    uniques, inverse = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+    table = np.fromiter((category_bucket(str(u)) for u in uniques), np.int64, len(uniques))
+    return table[inverse.reshape(-1)] if len(keys) else np.zeros(0, np.int64)
+
+
+def event_type_index(event_type: EventType) -> int:
+    """Index of an event type in the contract's vocabulary."""
+    return _TYPE_INDEX[event_type]
+
+
+def numeric_features(
+    ts_seconds: npt.NDArray[np.float64],
+    prev_ts_seconds: npt.NDArray[np.float64],
+    events_before: npt.NDArray[np.float64],
+    amount: npt.NDArray[np.float64],
+) -> FloatArray:
+    """Numeric columns (order of `NUMERIC_FEATURES`); NaN marks no previous event / no amount."""
+    ts = np.asarray(ts_seconds, np.float64)
+    prev = np.asarray(prev_ts_seconds, np.float64)
+    first = np.isnan(prev)
+    gap_minutes = np.where(first, 0.0, np.maximum(ts - np.where(first, ts, prev), 0.0) / 60.0)
+    day_fraction = np.mod(ts, _SECONDS_PER_DAY) / _SECONDS_PER_DAY
+    weekday = np.mod(np.floor(ts / _SECONDS_PER_DAY) + _EPOCH_WEEKDAY, 7.0) / 7.0
+    amt = np.asarray(amount, np.float64)
+    has_amount = ~np.isnan(amt)
+    log_amount = np.log1p(np.abs(np.where(has_amount, amt, 0.0))) / _AMOUNT_SCALE
+    columns = (
+        np.log1p(gap_minutes) / _GAP_SCALE,
+        first.astype(np.float64),
+        np.sin(2 * np.pi * day_fraction),
+        np.cos(2 * np.pi * day_fraction),
+        np.sin(2 * np.pi * weekday),
+        np.cos(2 * np.pi * weekday),
+        log_amount,
+        has_amount.astype(np.float64),
+        np.log1p(np.asarray(events_before, np.float64)) / _COUNT_SCALE,
+    )
+    out = np.stack(columns, axis=-1).astype(np.float32)
+    assert out.shape[-1] == len(NUMERIC_FEATURES)
+    return out
+
+
+def encode_events(
+    events: Sequence[Event], previous: Sequence[PreviousEvent | None]
+) -> EncodedEvents:
+    """Encode a batch of events, each with its user's previous-event info (None: first)."""
+    if len(events) != len(previous):
+        raise ValueError("events and previous must have the same length")
+    prev_ts = np.array([np.nan if p is None else p.ts_seconds for p in previous], np.float64)
+    before = np.array([0 if p is None else p.events_total for p in previous], np.float64)
+    amount = np.array([np.nan if e.price is None else e.price for e in events], np.float64)
+    return EncodedEvents(
+        event_type=np.array([event_type_index(e.type) for e in events], np.int64),
+        category_bucket=category_buckets([e.category_id for e in events]),
+        numeric=numeric_features(
+            np.array([e.ts_seconds for e in events], np.float64), prev_ts, before, amount
+        ),
+    )
+
+
+def next_previous(event: Event, previous: PreviousEvent | None) -> PreviousEvent:
+    """The per-user info after `event` (what the worker stores for the next step)."""
+    if previous is None:
+        return PreviousEvent(ts_seconds=event.ts_seconds, events_total=1)
+    ts = max(event.ts_seconds, previous.ts_seconds)  # a late event does not move time back
+    return PreviousEvent(ts_seconds=ts, events_total=previous.events_total + 1)

@@ -1,0 +1,148 @@
+"""Closed-form survival math of the mixture-of-exponential-kernels head (pure numpy).
+
+Head parameters per user: rates `mu`, `alpha`, `beta` of shape (..., R) (all > 0, per day) and
+category distributions `pi` of shape (..., R, K). With τ the silence in days:
+
+- component strength  g_r(τ) = μ_r + α_r·exp(−β_r·τ)
+- category interest   λ_k(τ) = Σ_r π_{r,k}·g_r(τ)
+- cumulative hazard   Λ(τ)   = Σ_r μ_r·τ + (α_r/β_r)·(1 − exp(−β_r·τ))
+- return within H     P(τ)   = 1 − exp(−[Λ(τ+H) − Λ(τ)]), falling to 1 − exp(−H·Σμ_r)
+
+A monotone calibration `σ(a·logit(P) + b)` with a > 0 (fitted on validation data) may be
+applied on top; it keeps P decreasing in τ, so threshold crossings stay a 1-D monotone root.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+_EPS = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Platt map on the logit of P: `σ(a·logit(P) + b)`; identity is (1, 0)."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.a > 0:
+            raise ValueError("calibration slope must be positive to stay monotone")
+
+    def apply(self, p: Array) -> Array:
+        """Calibrated probability."""
+        q = np.clip(np.asarray(p, np.float64), _EPS, 1 - _EPS)
+        z = self.a * (np.log(q) - np.log1p(-q)) + self.b
+        out: Array = 1.0 / (1.0 + np.exp(-z))
+        return out
+
+    def invert(self, p: float) -> float:
+        """Raw probability whose calibrated value is `p`."""
+        q = min(max(p, _EPS), 1 - _EPS)
+        z = (math.log(q) - math.log1p(-q) - self.b) / self.a
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+def _tau(tau: Array | float) -> Array:
+    return np.asarray(tau, np.float64)[..., None]
+
+
+def component_strength(mu: Array, alpha: Array, beta: Array, tau: Array | float) -> Array:
+    """g_r(τ), shape (..., R)."""
+    out: Array = mu + alpha * np.exp(-beta * _tau(tau))
+    return out
+
+
+def intensity(mu: Array, alpha: Array, beta: Array, tau: Array | float) -> Array:
+    """Total return intensity Σ_r g_r(τ) (per day)."""
+    out: Array = component_strength(mu, alpha, beta, tau).sum(axis=-1)
+    return out
+
+
+def category_intensity(
+    mu: Array, alpha: Array, beta: Array, pi: Array, tau: Array | float
+) -> Array:
+    """λ_k(τ) = Σ_r π_{r,k}·g_r(τ), shape (..., K)."""
+    g = component_strength(mu, alpha, beta, tau)
+    out: Array = np.einsum("...r,...rk->...k", g, pi)
+    return out
+
+
+def cumulative_hazard(mu: Array, alpha: Array, beta: Array, tau: Array | float) -> Array:
+    """Λ(τ) = ∫₀^τ Σ_r g_r(s) ds."""
+    t = _tau(tau)
+    out: Array = (mu * t - (alpha / beta) * np.expm1(-beta * t)).sum(axis=-1)
+    return out
+
+
+def horizon_hazard(
+    mu: Array, alpha: Array, beta: Array, tau: Array | float, horizon: float
+) -> Array:
+    """Λ(τ+H) − Λ(τ) in a cancellation-free form."""
+    t = _tau(tau)
+    decay = -(alpha / beta) * np.exp(-beta * t) * np.expm1(-beta * horizon)
+    out: Array = (mu * horizon + decay).sum(axis=-1)
+    return out
+
+
+def return_probability(
+    mu: Array,
+    alpha: Array,
+    beta: Array,
+    tau: Array | float,
+    horizon: float,
+    calibration: Calibration | None = None,
+) -> Array:
+    """P(any event within `horizon` days | silent for τ days)."""
+    p: Array = -np.expm1(-horizon_hazard(mu, alpha, beta, tau, horizon))
+    return p if calibration is None else calibration.apply(p)
+
+
+def return_probability_floor(
+    mu: Array, horizon: float, calibration: Calibration | None = None
+) -> Array:
+    """lim τ→∞ P(τ) = 1 − exp(−H·Σμ_r): below it, no alert threshold is ever crossed."""
+    p: Array = -np.expm1(-horizon * np.asarray(mu, np.float64).sum(axis=-1))
+    return p if calibration is None else calibration.apply(p)
+
+
+def time_to_threshold(
+    mu: Array,
+    alpha: Array,
+    beta: Array,
+    horizon: float,
+    threshold: float,
+    calibration: Calibration | None = None,
+    tol_days: float = 1e-6,
+) -> float | None:
+    """Silence τ (days) at which P(τ) first drops to `threshold` for ONE user's (R,) params.
+
+    0.0 when P(0) is already at or below it; None when the floor stays above it (never).
+    """
+    raw = threshold if calibration is None else calibration.invert(threshold)
+    if not 0.0 < raw < 1.0:
+        return None if raw >= 1.0 else 0.0
+    target = -math.log1p(-raw)  # P(τ) <= raw  <=>  ΔΛ(τ) <= target
+    m, a, b = (np.asarray(x, np.float64) for x in (mu, alpha, beta))
+    excess = target - horizon * float(m.sum())
+    if excess <= 0.0:
+        return None
+    weights = -(a / b) * np.expm1(-b * horizon)  # ΔΛ(τ) − H·Σμ = Σ w_r·exp(−β_r·τ)
+    if float(weights.sum()) <= excess:
+        return 0.0
+    # every term <= excess/R at this τ, so the root lies in [0, hi]
+    hi = float(np.max(np.log(np.maximum(weights * len(weights) / excess, 1.0)) / b))
+    lo = 0.0
+    while hi - lo > tol_days * max(1.0, hi):
+        mid = 0.5 * (lo + hi)
+        if float((weights * np.exp(-b * mid)).sum()) > excess:
+            lo = mid
+        else:
+            hi = mid
+    return hi
