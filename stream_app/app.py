@@ -110,7 +110,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     )
 
     async def send_dead_letter(letter: DeadLetter) -> None:
-        await dead_letter_topic.send(key=letter.key, value=letter.value, headers=letter.headers())
+        # Wait for the broker's ack: the source offset must not be committed before the letter is safe.
+        pending = await dead_letter_topic.send(
+            key=letter.key, value=letter.value, headers=letter.headers()
+        )
+        await pending
 
     pipeline = EventPipeline(
         store=user_table,

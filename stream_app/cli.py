@@ -227,12 +227,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return COMMANDS[args.command](settings, args)
 
 
-def spawn_worker(settings: Settings, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    settings: Settings, env: dict[str, str] | None = None, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start `decay-stream worker` as a child process with `settings` in its environment."""
     child_env = {**os.environ, **settings_env(settings), **(env or {})}
-    return subprocess.Popen(
-        [sys.executable, "-m", "stream_app", "worker"], env=child_env, start_new_session=True
-    )
+    output = log_path.open("ab") if log_path is not None else None
+    try:
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "stream_app", "worker"],
+            env=child_env,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+        )
+    finally:
+        if output is not None:
+            output.close()
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,10 @@ def ensure_topic(
         if topic in admin.list_topics():
             return
         new = NewTopic(
-            topic, num_partitions=partitions, replication_factor=replication_factor, topic_configs=config or {}
+            topic,
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            topic_configs=config or {},
         )
         with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics([new])
@@ -169,7 +172,10 @@ def wait_caught_up(
     deadline = time.monotonic() + timeout_seconds
     lag: int | None = None
     while time.monotonic() < deadline:
-        lag = group_lag(bootstrap, group, topic, client_config)
+        try:
+            lag = group_lag(bootstrap, group, topic, client_config)
+        except KafkaError:  # coordinator still loading, group rebalancing
+            lag = None
         if lag == 0:
             return
         time.sleep(0.5)

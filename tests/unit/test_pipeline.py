@@ -1,0 +1,50 @@
+import json
+
+from stream_app.clock import AcceleratedClock
+from stream_app.events.dead_letter import DeadLetter
+from stream_app.events.decode import DecodeLimits
+from stream_app.metrics import Metrics
+from stream_app.pipeline import EventPipeline, SourcePosition
+from stream_app.state import decode_state
+
+NOW = 1_700_000_000.0
+
+
+def make_pipeline(store: dict[bytes, bytes], letters: list[DeadLetter]) -> EventPipeline:
+    async def sink(letter: DeadLetter) -> None:
+        letters.append(letter)
+
+    return EventPipeline(
+        store=store,
+        dead_letters=sink,
+        clock=AcceleratedClock(NOW),
+        metrics=Metrics(),
+        limits=DecodeLimits(now_seconds=0.0),
+        sequence_length=10,
+    )
+
+
+async def test_valid_and_invalid_messages() -> None:
+    store: dict[bytes, bytes] = {}
+    letters: list[DeadLetter] = []
+    pipeline = make_pipeline(store, letters)
+    good = json.dumps({"user_id": "u1", "ts": NOW, "type": "view", "item_id": "i"}).encode()
+    await pipeline.handle(b"u1", good, SourcePosition("events", 0, 0))
+    await pipeline.handle(b"u1", b"{bad", SourcePosition("events", 0, 1))
+    assert decode_state(store[b"u1"]).events_total == 1
+    assert [(d.reason, d.value, d.source_offset) for d in letters] == [("invalid_json", b"{bad", 1)]
+
+
+async def test_unexpected_failure_goes_to_dead_letter_and_does_not_raise() -> None:
+    class BrokenStore(dict[bytes, bytes]):
+        def get(self, key: bytes, default: object = None) -> bytes | None:  # type: ignore[override]
+            raise RuntimeError("disk on fire")
+
+    letters: list[DeadLetter] = []
+    pipeline = make_pipeline(BrokenStore(), letters)
+    good = json.dumps({"user_id": "u1", "ts": NOW, "type": "view", "item_id": "i"}).encode()
+    await pipeline.handle(b"u1", good, SourcePosition("events", 2, 5))
+    assert [(d.reason, d.detail, d.value) for d in letters] == [
+        ("processing_error", "RuntimeError", good)
+    ]
+    assert pipeline.metrics.event_failures_total._value.get() == 1
