@@ -234,7 +234,7 @@ def spawn_worker(
     child_env = {**os.environ, **settings_env(settings), **(env or {})}
     output = log_path.open("ab") if log_path is not None else None
     try:
-        return subprocess.Popen(  # noqa: S603
+        return subprocess.Popen(
             [sys.executable, "-m", "stream_app", "worker"],
             env=child_env,
             start_new_session=True,

@@ -22,7 +22,10 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     assert settings.bootstrap_servers is not None
     bootstrap = settings.bootstrap_servers
     client = settings.kafka_python_config()
-    worker = spawn_worker(settings)
+    log_path = settings.data_dir / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"worker starting; its log: {log_path}")
+    worker = spawn_worker(settings, log_path=log_path)
     try:
         sent = replay(
             load_events(args.source), bootstrap=bootstrap, topic=settings.events_topic,
@@ -59,7 +62,10 @@ def print_summary(settings: Settings) -> None:
         ):
             by_type[recent_type] += count
     dead = sum(1 for _ in read_topic(bootstrap, settings.dead_letter_topic, client_config=client))
-    print(f"\nusers tracked: {len(states)}")
+    print(
+        f"\nuser-state table (all runs so far, read back from {settings.app_id}{CHANGELOG_SUFFIX}):"
+    )
+    print(f"users tracked: {len(states)}")
     print("events by type: " + ", ".join(f"{k}={v}" for k, v in by_type.most_common()))
     print(f"dead-letter messages: {dead}")
     busiest = max(states, key=lambda s: s.events_total, default=None)

@@ -85,7 +85,9 @@ def end_offsets(
     bootstrap: str, topic: str, client_config: dict[str, object] | None = None
 ) -> dict[int, int]:
     """Partition → end offset of a topic."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **(client_config or {}))
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **(client_config or {})
+    )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]

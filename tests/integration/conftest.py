@@ -75,7 +75,7 @@ class WorkerProcess:
 
     def http_get(self, path: str) -> str:
         url = f"http://127.0.0.1:{self.settings.http_port}{path}"
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=5) as response:
             return str(response.read().decode())
 
     def wait_http(self, timeout_seconds: float = 60.0) -> None:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from stream_app.events.decode import DecodeLimits, RejectReason, Rejected, decode_event
+from stream_app.events.decode import DecodeLimits, Rejected, RejectReason, decode_event
 from stream_app.events.schema import Event, EventType
 
 NOW = 1_700_000_000.0

@@ -1,0 +1,61 @@
+# decay-stream: make help
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+JARS   := deploy/kafka-local/lib/.resolved
+
+.DEFAULT_GOAL := help
+.PHONY: help setup setup-dev demo worker kafka-local test test-fast lint fmt typecheck check bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[train,dev]"
+	touch $@ $(VENV)/.installed
+
+$(JARS): deploy/kafka-local/pom.xml
+	mvn -q -B -f deploy/kafka-local/pom.xml dependency:copy-dependencies
+	touch $@
+
+setup: $(VENV)/.installed $(JARS) ## install the worker and the Kafka jars
+setup-dev: $(VENV)/.installed-dev $(JARS) ## install everything for training and tests
+
+demo: setup ## the main job: local broker + worker + real data replay, output shown
+	$(BIN)/decay-stream demo
+
+worker: setup ## run a worker (local broker unless DECAY_BOOTSTRAP_SERVERS is set)
+	$(BIN)/decay-stream worker
+
+kafka-local: setup ## run a local Kafka broker on 127.0.0.1:9092 in the foreground
+	$(BIN)/decay-stream kafka-local
+
+test: setup-dev ## all tests (unit, model, integration on a real broker)
+	$(BIN)/pytest
+
+test-fast: setup-dev ## unit tests only
+	$(BIN)/pytest tests/unit
+
+lint: setup-dev ## ruff lint and format check
+	$(BIN)/ruff check stream_app export tests bench
+	$(BIN)/ruff format --check stream_app export tests bench
+
+fmt: setup-dev ## format the code
+	$(BIN)/ruff format stream_app export tests bench
+	$(BIN)/ruff check --fix stream_app export tests bench
+
+typecheck: setup-dev ## mypy --strict on stream_app and export
+	$(BIN)/mypy
+
+check: lint typecheck test ## everything CI runs
+
+clean: ## remove the virtualenv, jars and local data
+	rm -rf $(VENV) deploy/kafka-local/lib var
