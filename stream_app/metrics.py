@@ -1,12 +1,32 @@
-"""One typed bundle of Prometheus metrics. Labels are small fixed sets, never user ids."""
+"""One typed bundle of Prometheus metrics. Labels are small fixed sets, never user ids.
+
+Every metric is documented in the README's metrics table; `deploy/` dashboards and alert rules
+may only name metrics defined here (a test reads both).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+LATENCY_BUCKETS_SECONDS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
 class Metrics:
-    """The worker's metrics, registered on their own registry (one per app, so tests can have many)."""
+    """The worker's metrics on their own registry (one per app, so tests can have many)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -40,7 +60,68 @@ class Metrics:
             registry=r,
         )
         self.users_tracked = Gauge(
-            "decay_users_tracked",
-            "Users with state in this worker's table partitions.",
+            "decay_users_tracked", "Users with state in this worker's table partitions.", registry=r
+        )
+        self.event_time_lag_seconds = Gauge(
+            "decay_event_time_lag_seconds",
+            "Now minus the event time of the last event processed (large during a replay of old data).",
+            registry=r,
+        )
+        self.consumer_lag_messages = Gauge(
+            "decay_consumer_lag_messages",
+            "Messages of the events topic not yet processed, per assigned partition.",
+            ["partition"],
+            registry=r,
+        )
+        self.model_step_seconds = Histogram(
+            "decay_model_step_seconds",
+            "Wall time of one batched model step (all events of the batch).",
+            buckets=LATENCY_BUCKETS_SECONDS,
+            registry=r,
+        )
+        self.model_batch_size = Histogram(
+            "decay_model_batch_size",
+            "Events per batched model step.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.model_provider = Gauge(
+            "decay_model_provider",
+            "1 for the ONNX Runtime execution provider in use (CUDAExecutionProvider or CPUExecutionProvider).",
+            ["provider"],
+            registry=r,
+        )
+        self.model_gpu_fallback = Gauge(
+            "decay_model_gpu_fallback",
+            "1 when CUDA was requested but the model runs on the CPU.",
+            registry=r,
+        )
+        self.model_info = Info(
+            "decay_model", "The model serving alerts: version and horizon.", registry=r
+        )
+        self.model_reloads_total = Counter(
+            "decay_model_reloads_total",
+            "Model artifacts loaded after start-up, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.alerts_total = Counter(
+            "decay_alerts_total", "Decay alerts published, by level.", ["level"], registry=r
+        )
+        self.actions_total = Counter(
+            "decay_actions_total",
+            "Activation actions published, by kind and control group (control=true: held out).",
+            ["kind", "control"],
+            registry=r,
+        )
+        self.ticks_total = Counter(
+            "decay_ticks_total",
+            "Due-time ticks handled, by outcome (alerted, stale, not_due).",
+            ["outcome"],
+            registry=r,
+        )
+        self.schedule_size = Gauge(
+            "decay_schedule_size",
+            "Due alert times scheduled on this worker's partitions.",
             registry=r,
         )
