@@ -145,6 +145,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.registry), content_type=METRICS_CONTENT_TYPE)
 
+    @app.page("/health/live")
+    async def liveness_page(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/health/ready")
+    async def readiness_page(web: Any, request: Any) -> Any:
+        ready = app.tables.recovery.completed.is_set() and not app.rebalancing
+        return web.json({"status": "ready" if ready else "recovering"}, status=200 if ready else 503)
+
     @app.page("/health")
     async def health_page(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})

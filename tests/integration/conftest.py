@@ -83,7 +83,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             assert self.alive, self.log()
             try:
-                self.http_get("/health")
+                self.http_get("/health/ready")
                 return
             except OSError:
                 time.sleep(0.3)
