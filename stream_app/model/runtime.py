@@ -7,7 +7,9 @@ provider serves the model (`session.get_providers()[0]`).
 
 from __future__ import annotations
 
+import io
 import logging
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +71,9 @@ def _try_cuda(path: Path, intra_op_threads: int) -> ort.InferenceSession | None:
         return None
     ort.set_default_logger_severity(_ORT_FATAL)
     try:
-        if hasattr(ort, "preload_dlls"):
-            ort.preload_dlls()
+        if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from nvidia-* wheels, if present
+            with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+                ort.preload_dlls()
         session = ort.InferenceSession(
             str(path), _session_options(intra_op_threads, _ORT_FATAL), providers=[CUDA, CPU]
         )
