@@ -1,0 +1,105 @@
+"""Small-slice end-to-end run: train → export → score, plus the ONNX parity checks."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from stream_app.model.adapters import read_online_retail
+from stream_app.model.contract import INPUT_NAMES, OUTPUT_NAMES
+from stream_app.model.runtime import ModelRuntime
+from stream_app.model.scoring import main as score_main
+
+pytestmark = pytest.mark.model
+torch = pytest.importorskip("torch")
+
+
+def test_pipeline_writes_artifact_and_metrics(trained) -> None:
+    out, metrics = trained
+    for name in ("decay_step.onnx", "decay_sequence.onnx", "metrics.json", "EVALUATION.md",
+                 "MODEL_CARD.md", "roc.png", "calibration.png", "decay_curves.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+    rows = metrics["test"]["return_within_h"]
+    assert {"model", "recency", "exp_decay", "rfm_logistic", "rfm_gbm"} <= rows.keys()
+    assert metrics["onnx_score_max_abs_diff"] < 1e-4
+    assert 0.0 <= rows["model"]["roc_auc"] <= 1.0
+
+
+def test_score_command_end_to_end(trained, retail_fixture: Path, tmp_path: Path) -> None:
+    out, _ = trained
+    dest = tmp_path / "scores.csv"
+    argv = [str(retail_fixture), "--format", "online-retail", "--cutoff", "2011-09-01",
+            "--model", str(out / "decay_step.onnx"), "--out", str(dest), "--cpu"]  # fmt: skip
+    assert score_main(argv) == 0
+    with dest.open() as fh:
+        rows = list(csv.DictReader(fh))
+    log = read_online_retail(retail_fixture).before(1314835200.0)
+    assert len(rows) == len(np.unique(log.user_id))
+    assert all(0.0 < float(r["p_return"]) < 1.0 for r in rows)
+
+
+def _real_sequences(retail_fixture: Path, users: int, steps: int):
+    from export.dataset import encode_log, pad_users
+
+    enc = encode_log(read_online_retail(retail_fixture))
+    rows = np.flatnonzero(enc.lengths >= steps)[:users]
+    p = pad_users(enc, rows, 0.0)
+    return p.event_type[:, :steps], p.category_bucket[:, :steps], p.numeric[:, :steps]
+
+
+def _torch_model(out: Path):
+    """A seeded model exported to ONNX here (parity needs no training)."""
+    from export.model import DecayModel, ModelConfig
+    from export.onnx_export import ExportInfo, export_onnx
+
+    torch.manual_seed(3)
+    model = DecayModel(ModelConfig(hidden_size=24, components=3)).eval()
+    step, seq = export_onnx(model, ExportInfo("test", 30.0, (1.0, 0.0), "fp"), out)
+    return model, step, seq
+
+
+def test_torch_onnx_and_step_sequence_parity(retail_fixture: Path, tmp_path: Path) -> None:
+    model, step_path, seq_path = _torch_model(tmp_path)
+    et, cb, num = _real_sequences(retail_fixture, users=6, steps=12)
+    b, s = et.shape[0], model.cfg.hidden_size
+    h0 = np.zeros((b, s), np.float32)
+    with torch.no_grad():
+        head, _, ht, ct = model(*(torch.from_numpy(x) for x in (et, cb, num, h0, h0)))
+    ref = [ht, ct, head.mu, head.alpha, head.beta, head.log_pi.exp()]
+    seq = ort.InferenceSession(str(seq_path), providers=["CPUExecutionProvider"])
+    got = seq.run(None, dict(zip(INPUT_NAMES, (et, cb, num, h0, h0), strict=True)))
+    for name, r, g in zip(OUTPUT_NAMES, ref, got, strict=True):
+        assert np.max(np.abs(r.numpy() - g)) < 1e-4, f"torch vs sequence graph: {name}"
+    runtime = ModelRuntime(step_path, prefer_cuda=False)
+    h, c = runtime.initial_state(b)
+    for t in range(et.shape[1]):
+        o = runtime.step(et[:, t], cb[:, t], num[:, t], h, c)
+        h, c = o.h, o.c
+        for name, a, g in (("mu", o.mu, got[2]), ("beta", o.beta, got[4]), ("pi", o.pi, got[5])):
+            assert np.max(np.abs(a - g[:, t])) < 1e-4, f"step vs sequence: {name} at {t}"
+    assert np.max(np.abs(h - got[0])) < 1e-4 and np.max(np.abs(c - got[1])) < 1e-4
+
+
+def test_vectorised_encoder_matches_worker_encoder(retail_fixture: Path) -> None:
+    from export.dataset import encode_log
+    from stream_app.events.schema import EVENT_TYPES, Event, utc_from_seconds
+    from stream_app.model.eventlog import EventLog
+    from stream_app.model.features import encode_events, next_previous
+
+    log: EventLog = read_online_retail(retail_fixture).sorted()
+    enc = encode_log(log)
+    prev: dict[str, object] = {}
+    for i in range(len(log)):
+        e = Event(str(log.user_id[i]), utc_from_seconds(log.ts_seconds[i]),
+                  EVENT_TYPES[log.event_type[i]], str(log.item_id[i]),
+                  str(log.category_id[i]) or None,
+                  None if np.isnan(log.price[i]) else float(log.price[i]))  # fmt: skip
+        one = encode_events([e], [prev.get(e.user_id)])  # type: ignore[list-item]
+        assert one.event_type[0] == enc.event_type[i]
+        assert one.category_bucket[0] == enc.category_bucket[i]
+        np.testing.assert_allclose(one.numeric[0], enc.numeric[i], atol=1e-6)
+        prev[e.user_id] = next_previous(e, prev.get(e.user_id))  # type: ignore[arg-type]

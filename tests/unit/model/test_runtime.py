@@ -1,0 +1,71 @@
+"""Runtime: CPU fallback with one log line, and the contract check at load."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_app.model.contract import META_CONTRACT, NUMERIC_FEATURES, ContractError
+from stream_app.model.runtime import ModelRuntime
+
+MODELS = Path(__file__).resolve().parents[3] / "models"
+STEP = MODELS / "decay_step.onnx"
+
+pytestmark = pytest.mark.skipif(not STEP.is_file(), reason="no committed model in models/")
+
+
+def test_cpu_fallback_logs_exactly_one_line(caplog, capfd) -> None:
+    with caplog.at_level(logging.DEBUG, logger="stream_app.model.runtime"):
+        runtime = ModelRuntime(STEP)  # tries CUDA first
+    lines = [r for r in caplog.records if r.name == "stream_app.model.runtime"]
+    assert len(lines) == 1 and runtime.provider in lines[0].getMessage()
+    err = capfd.readouterr()
+    assert "CUDA" not in err.err and "CUDA" not in err.out
+    assert runtime.provider in ("CPUExecutionProvider", "CUDAExecutionProvider")
+
+
+def test_batched_step_shapes() -> None:
+    runtime = ModelRuntime(STEP, prefer_cuda=False)
+    b = 5
+    h, c = runtime.initial_state(b)
+    numeric = np.zeros((b, len(NUMERIC_FEATURES)), np.float32)
+    out = runtime.step(np.zeros(b), np.arange(b), numeric, h, c)
+    r = runtime.spec.components
+    assert out.h.shape == h.shape and out.c.shape == c.shape
+    assert out.mu.shape == (b, r) and out.beta.shape == (b, r)
+    assert out.pi.shape[:2] == (b, r)
+    np.testing.assert_allclose(out.pi.sum(-1), 1.0, atol=1e-5)
+    assert (out.mu > 0).all() and (out.alpha > 0).all() and (out.beta > 0).all()
+    with pytest.raises(ValueError, match="numeric"):
+        runtime.step(np.zeros(b), np.arange(b), numeric[:, :3], h, c)
+
+
+def _rewrite(tmp_path: Path, src: Path, key: str, edit) -> Path:
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(src))
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = edit(prop.value)
+    dest = tmp_path / "tampered.onnx"
+    onnx.save(model, str(dest))
+    return dest
+
+
+def test_contract_mismatch_is_rejected(tmp_path: Path) -> None:
+    def fewer_features(value: str) -> str:
+        contract = json.loads(value)
+        contract["numeric_features"] = contract["numeric_features"][:-1]
+        return json.dumps(contract)
+
+    bad = _rewrite(tmp_path, STEP, META_CONTRACT, fewer_features)
+    with pytest.raises(ContractError, match="numeric_features"):
+        ModelRuntime(bad, prefer_cuda=False)
+
+
+def test_sequence_graph_is_not_a_step_graph() -> None:
+    with pytest.raises(ContractError, match="not 'step'"):
+        ModelRuntime(MODELS / "decay_sequence.onnx", prefer_cuda=False)

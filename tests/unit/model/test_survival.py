@@ -1,0 +1,93 @@
+"""Closed-form survival of the decay head vs numerical integration of its intensity."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from stream_app.model import survival as sv
+
+NODES, WEIGHTS = np.polynomial.legendre.leggauss(64)
+
+
+def integrate(f, a: float, b: float, pieces: int = 64) -> float:
+    """Composite Gauss-Legendre quadrature (exact to ~1e-12 for these smooth integrands)."""
+    edges = np.linspace(a, b, pieces + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        x = 0.5 * (hi - lo) * NODES + 0.5 * (hi + lo)
+        total += 0.5 * (hi - lo) * float(np.dot(WEIGHTS, f(x)))
+    return total
+
+
+def param_grid():
+    rng = np.random.default_rng(0)
+    for r in (1, 3, 5):
+        for scale in (1e-3, 0.1, 2.0):
+            mu = rng.uniform(0.1, 1.0, r) * scale * 0.1
+            alpha = rng.uniform(0.1, 1.0, r) * scale
+            beta = np.exp(rng.uniform(np.log(1e-3), np.log(5.0), r))
+            yield mu, alpha, beta
+
+
+@pytest.mark.parametrize(("mu", "alpha", "beta"), list(param_grid()))
+def test_cumulative_hazard_matches_integral(mu, alpha, beta) -> None:
+    for tau in (0.0, 0.3, 7.0, 45.0, 200.0):
+        closed = float(sv.cumulative_hazard(mu, alpha, beta, tau))
+        numeric = integrate(lambda s: sv.intensity(mu, alpha, beta, s), 0.0, tau) if tau else 0.0
+        assert abs(closed - numeric) < 1e-6 * max(1.0, abs(numeric))
+
+
+@pytest.mark.parametrize(("mu", "alpha", "beta"), list(param_grid()))
+def test_return_probability_matches_integral(mu, alpha, beta) -> None:
+    horizon = 30.0
+    for tau in (0.0, 1.0, 20.0, 120.0):
+        hazard = integrate(lambda s: sv.intensity(mu, alpha, beta, s), tau, tau + horizon)
+        p = float(sv.return_probability(mu, alpha, beta, tau, horizon))
+        assert abs(p - (1.0 - np.exp(-hazard))) < 1e-6
+
+
+def test_category_intensity_sums_to_total() -> None:
+    rng = np.random.default_rng(1)
+    mu, alpha, beta = (rng.uniform(0.01, 1, (4, 3)) for _ in range(3))
+    pi = rng.dirichlet(np.ones(8), size=(4, 3))
+    tau = rng.uniform(0, 50, 4)
+    lam = sv.category_intensity(mu, alpha, beta, pi, tau)
+    np.testing.assert_allclose(lam.sum(-1), sv.intensity(mu, alpha, beta, tau), rtol=1e-12)
+
+
+def test_probability_is_decreasing_towards_floor() -> None:
+    mu, alpha, beta = np.array([0.001, 0.002]), np.array([0.5, 0.05]), np.array([1.0, 0.05])
+    grid = np.linspace(0, 2000, 500)
+    p = sv.return_probability(
+        np.tile(mu, (500, 1)), np.tile(alpha, (500, 1)), np.tile(beta, (500, 1)), grid, 30.0
+    )
+    assert np.all(np.diff(p) <= 1e-15)
+    assert p[-1] == pytest.approx(float(sv.return_probability_floor(mu, 30.0)), abs=1e-9)
+
+
+@pytest.mark.parametrize("calibration", [None, sv.Calibration(1.3, -0.4)])
+def test_time_to_threshold_is_the_root(calibration) -> None:
+    mu, alpha, beta = np.array([0.001, 0.002]), np.array([0.5, 0.05]), np.array([1.0, 0.05])
+    horizon = 30.0
+    p0 = float(sv.return_probability(mu, alpha, beta, 0.0, horizon, calibration))
+    floor = float(sv.return_probability_floor(mu, horizon, calibration))
+    for threshold in np.linspace(floor + 1e-3, p0 - 1e-3, 7):
+        tau = sv.time_to_threshold(mu, alpha, beta, horizon, float(threshold), calibration)
+        assert tau is not None
+        p = float(sv.return_probability(mu, alpha, beta, tau, horizon, calibration))
+        assert p == pytest.approx(threshold, abs=1e-6)
+    assert sv.time_to_threshold(mu, alpha, beta, horizon, floor * 0.9, calibration) is None
+    assert sv.time_to_threshold(mu, alpha, beta, horizon, min(p0 + 0.01, 0.999), calibration) == 0.0
+
+
+def test_calibration_is_monotone_and_invertible() -> None:
+    cal = sv.Calibration(0.8, 0.3)
+    p = np.linspace(0.01, 0.99, 99)
+    q = cal.apply(p)
+    assert np.all(np.diff(q) > 0)
+    assert cal.invert(float(q[40])) == pytest.approx(p[40], abs=1e-9)
+    with pytest.raises(ValueError, match="positive"):
+        sv.Calibration(-1.0, 0.0)
