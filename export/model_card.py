@@ -35,6 +35,13 @@ Files: `decay_step.onnx` (one event: features + h, c → new h, c + μ, α, β, 
 Both graphs carry the feature contract, version, horizon, buckets, calibration and the training
 data fingerprint in their ONNX metadata; `stream_app.model.runtime` checks it at load.
 
+## Serving contract
+Per event, `stream_app.model.features.encode_events(events, previous)` gives `event_type` int64
+(B,), `category_bucket` int64 (B,) and `numeric` float32 (B, {len(metrics["contract"]["numeric_features"])}); with the user's
+stored `h`, `c` float32 (B, {cfg["hidden_size"]}) (zeros for a new user) `ModelRuntime.step` returns new `h`, `c`
+and `mu`, `alpha`, `beta` (B, R), `pi` (B, R, K). The worker keeps per user: `h`, `c`, the head
+parameters, and `PreviousEvent(ts_seconds, events_total)` of the last event.
+
 ## Data and periods
 - Online Retail (UCI, Daqing Chen; CC BY 4.0), file `{data["path"]}`, customers with an id only;
   one invoice = one `purchase` event (`C…` invoices = `cancel`), amount = invoice total,
