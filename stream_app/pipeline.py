@@ -1,24 +1,43 @@
-"""The per-event path, independent of Faust: decode → update state → (dead-letter on failure).
+"""The per-batch path, independent of Faust: decode → update state → model step → schedule.
 
-`app.py` feeds it from the agent; unit tests feed it plain dicts and lists.
+`app.py` feeds it batches of raw messages from the agent; unit tests feed it plain dicts and
+lists. Within a batch a user's events are applied in arrival order: the k-th event of every
+user goes into the k-th batched model step.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
+
+import numpy as np
 
 from stream_app.clock import Clock
 from stream_app.events.dead_letter import DeadLetter
-from stream_app.events.decode import DecodeLimits, Rejected, decode_event
+from stream_app.events.decode import DecodeLimits, Rejected, RejectReason, decode_event
+from stream_app.events.partitioning import partition_for_key
+from stream_app.events.schema import Event
 from stream_app.metrics import Metrics
-from stream_app.state import UpdateOutcome, apply_event, decode_state, encode_state
+from stream_app.model.features import PreviousEvent, category_bucket, encode_events
+from stream_app.model.runtime import StepOutput
+from stream_app.schedule.due_schedule import DueSchedule
+from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.serving import ServingModel
+from stream_app.state import (
+    ModelState,
+    UpdateOutcome,
+    UserState,
+    apply_event,
+    decode_state,
+    encode_state,
+)
 
 log = logging.getLogger(__name__)
 
 PROCESSING_ERROR = "processing_error"
+TOP_BUCKETS_PER_COMPONENT = 8
 
 DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 
@@ -44,9 +63,18 @@ class SourcePosition:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message of the events topic as consumed."""
+
+    key: bytes | None
+    value: bytes | None
+    source: SourcePosition
+
+
 @dataclass
 class EventPipeline:
-    """Handles one raw message of the events topic at a time, in partition order."""
+    """Handles batches of raw messages of the events topic, in partition order."""
 
     store: StateStore
     dead_letters: DeadLetterSink
@@ -54,47 +82,155 @@ class EventPipeline:
     metrics: Metrics
     limits: DecodeLimits
     sequence_length: int
+    partitions: int | None = None
+    model: ServingModel | None = None
+    schedule: DueSchedule = field(default_factory=DueSchedule)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    known_categories: dict[int, str] = field(default_factory=dict)
+    last_offsets: dict[int, int] = field(default_factory=dict)
 
     async def handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
-        """Process one message; never raises for bad input or a failure on one event."""
+        """Process one message (a batch of one)."""
+        await self.handle_batch([RawMessage(key, value, source)])
+
+    async def handle_batch(self, messages: Sequence[RawMessage]) -> None:
+        """Process a batch; never raises for bad input or a failure on one event."""
         try:
-            await self._handle(key, value, source)
+            await self._handle_batch(messages)
         except Exception as exc:
+            if len(messages) > 1:  # find the culprit: one message at a time
+                log.exception("batch of %d failed; retrying one by one", len(messages))
+                for message in messages:
+                    await self.handle_batch([message])
+                return
+            (message,) = messages
+            source = message.source
             self.metrics.event_failures_total.inc()
             log.exception(
                 "event failed at %s[%d]@%d", source.topic, source.partition, source.offset
             )
-            await self._dead_letter(key, value, PROCESSING_ERROR, type(exc).__name__, source)
+            await self._dead_letter(message, PROCESSING_ERROR, type(exc).__name__)
 
-    async def _handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
-        limits = replace(self.limits, now_seconds=self.clock.now_seconds())
-        decoded = decode_event(key, value, limits)
-        if isinstance(decoded, Rejected):
-            self.metrics.events_rejected_total.labels(decoded.reason.value).inc()
-            await self._dead_letter(key, value, decoded.reason.value, decoded.detail, source)
+    async def _handle_batch(self, messages: Sequence[RawMessage]) -> None:
+        now = self.clock.now_seconds()
+        limits = replace(self.limits, now_seconds=now)
+        queues: dict[str, list[tuple[Event, SourcePosition]]] = {}
+        for message in messages:
+            self.last_offsets[message.source.partition] = message.source.offset
+            decoded = self._decode(message, limits)
+            if isinstance(decoded, Rejected):
+                self.metrics.events_rejected_total.labels(decoded.reason.value).inc()
+                await self._dead_letter(message, decoded.reason.value, decoded.detail)
+            else:
+                queues.setdefault(decoded.user_id, []).append((decoded, message.source))
+        if not queues:
             return
-        user_key = decoded.user_id.encode("utf-8")
-        stored = self.store.get(user_key)
-        state = decode_state(stored) if stored is not None else None
-        new_state, outcome = apply_event(state, decoded, source.offset, self.sequence_length)
-        if outcome is UpdateOutcome.APPLIED:
-            self.metrics.events_consumed_total.labels(decoded.type.value).inc()
-        else:
-            self.metrics.events_duplicate_total.labels(outcome.value).inc()
-        if new_state is not state:
-            self.store[user_key] = encode_state(new_state)
+        before = {user: self._load(user) for user in queues}
+        states = dict(before)
+        for position in range(max(len(q) for q in queues.values())):
+            await self._apply_round(
+                [(user, *q[position]) for user, q in queues.items() if position < len(q)], states
+            )
+        latest_ts = 0.0
+        for user, state in states.items():
+            if state is None or state is before[user]:
+                continue
+            key = user.encode("utf-8")
+            self.store[key] = encode_state(state)
+            self._reschedule(key, queues[user][-1][1].partition, state)
+            latest_ts = max(latest_ts, state.last_event_seconds or 0.0)
+        if latest_ts:
+            self.metrics.event_time_lag_seconds.set(max(now - latest_ts, 0.0))
 
-    async def _dead_letter(
-        self,
-        key: bytes | None,
-        value: bytes | None,
-        reason: str,
-        detail: str,
-        source: SourcePosition,
+    def _decode(self, message: RawMessage, limits: DecodeLimits) -> Event | Rejected:
+        decoded = decode_event(message.key, message.value, limits)
+        if isinstance(decoded, Event) and self.partitions and message.key is not None:
+            expected = partition_for_key(message.key, self.partitions)
+            if expected != message.source.partition:
+                return Rejected(
+                    RejectReason.WRONG_PARTITION,
+                    f"key hashes to partition {expected}, message is on {message.source.partition}"
+                    " (use the default murmur2 partitioner)",
+                )
+        return decoded
+
+    def _load(self, user: str) -> UserState | None:
+        stored = self.store.get(user.encode("utf-8"))
+        return decode_state(stored) if stored is not None else None
+
+    async def _apply_round(
+        self, items: list[tuple[str, Event, SourcePosition]], states: dict[str, UserState | None]
     ) -> None:
+        """Apply one event per user, then step the model once for all users whose event counted."""
+        stepped: list[tuple[str, Event, UserState | None]] = []
+        for user, event, source in items:
+            previous = states[user]
+            updated, outcome = apply_event(previous, event, source.offset, self.sequence_length)
+            states[user] = updated
+            if outcome is UpdateOutcome.APPLIED:
+                self.metrics.events_consumed_total.labels(event.type.value).inc()
+                stepped.append((user, event, previous))
+                if event.category_id:
+                    self.known_categories[category_bucket(event.category_id)] = event.category_id
+            else:
+                self.metrics.events_duplicate_total.labels(outcome.value).inc()
+        if stepped and self.model is not None and self.model.runtime is not None:
+            await self._step_model(stepped, states)
+
+    async def _step_model(
+        self,
+        stepped: list[tuple[str, Event, UserState | None]],
+        states: dict[str, UserState | None],
+    ) -> None:
+        model = self.model
+        assert model is not None
+        h, c = self._initial_states(model, [previous for _, _, previous in stepped])
+        encoded = encode_events(
+            [event for _, event, _ in stepped],
+            [_previous_event(previous) for _, _, previous in stepped],
+        )
+        out = await model.step(encoded, h, c)
+        for row, (user, _, _) in enumerate(stepped):
+            state = states[user]
+            assert state is not None
+            states[user] = replace(state, model=model_state(model.version, out, row))
+
+    def _initial_states(
+        self, model: ServingModel, previous: list[UserState | None]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stored (h, c) per user; zeros for new users and for states of another model version."""
+        h = np.zeros((len(previous), model.hidden_size), np.float32)
+        c = np.zeros_like(h)
+        for row, state in enumerate(previous):
+            if (
+                state is not None
+                and state.model is not None
+                and state.model.version == model.version
+            ):
+                h[row] = state.model.h
+                c[row] = state.model.c
+        return h, c
+
+    def _reschedule(self, key: bytes, partition: int, state: UserState) -> None:
+        if self.model is None or self.model.runtime is None or state.model is None:
+            return
+        assert state.last_event_seconds is not None
+        due = due_times(
+            state.model,
+            self.model.decay,
+            self.thresholds,
+            state.last_event_seconds,
+            state.alert_level,
+        )
+        self.schedule.replace_user(
+            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in due]
+        )
+
+    async def _dead_letter(self, message: RawMessage, reason: str, detail: str) -> None:
+        source = message.source
         letter = DeadLetter(
-            key=key,
-            value=value,
+            key=message.key,
+            value=message.value,
             reason=reason,
             detail=detail,
             source_topic=source.topic,
@@ -104,3 +240,26 @@ class EventPipeline:
         )
         await self.dead_letters(letter)
         self.metrics.dead_letter_messages_total.inc()
+
+
+def _previous_event(state: UserState | None) -> PreviousEvent | None:
+    if state is None or state.last_event_seconds is None:
+        return None
+    return PreviousEvent(ts_seconds=state.last_event_seconds, events_total=state.events_total)
+
+
+def model_state(version: str, out: StepOutput, row: int) -> ModelState:
+    """One user's model state from row `row` of a batched step's output."""
+    pi = out.pi[row]
+    top = np.argsort(-pi, axis=-1)[:, :TOP_BUCKETS_PER_COMPONENT]
+    return ModelState(
+        version=version,
+        h=tuple(float(x) for x in out.h[row]),
+        c=tuple(float(x) for x in out.c[row]),
+        mu=tuple(float(x) for x in out.mu[row]),
+        alpha=tuple(float(x) for x in out.alpha[row]),
+        beta=tuple(float(x) for x in out.beta[row]),
+        top_buckets=tuple(
+            tuple((int(b), float(pi[r, b])) for b in top[r]) for r in range(pi.shape[0])
+        ),
+    )

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "decay_step.onnx"
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
@@ -48,6 +49,27 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var/worker"), description="worker data (RocksDB tables)")
     sequence_length: int = Field(50, ge=1, le=10_000, description="recent events kept per user")
 
+    # Model and scoring
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX step graph")
+    model_prefer_cuda: bool = Field(True, description="try the CUDA execution provider first")
+    model_reload_seconds: float = Field(
+        10.0, gt=0, description="how often to look for a new artifact"
+    )
+    model_threads: int = Field(1, ge=1, le=16, description="ONNX Runtime intra-op threads")
+    batch_max_events: int = Field(512, ge=1, description="events per batched model step, at most")
+    batch_window_seconds: float = Field(0.005, gt=0, description="wait this long to fill a batch")
+
+    # Alerts in silence
+    alert_warning: float = Field(0.5, gt=0, lt=1, description="P(return within H) for `warning`")
+    alert_at_risk: float = Field(0.3, gt=0, lt=1, description="P(return within H) for `at_risk`")
+    alert_critical: float = Field(0.15, gt=0, lt=1, description="P(return within H) for `critical`")
+    schedule_tick_seconds: float = Field(1.0, gt=0, description="how often due times are checked")
+
+    # Clock (simulation and tests): now = start + (wall - anchor) * factor
+    clock_start_seconds: float | None = Field(None, description="simulated time at the anchor")
+    clock_anchor_seconds: float | None = Field(None, description="wall time of the anchor")
+    clock_factor: float = Field(1.0, gt=0, description="simulated seconds per wall second")
+
     # Validation
     max_event_bytes: int = Field(65_536, ge=256)
     max_future_skew_seconds: float = Field(86_400.0, ge=0)
@@ -70,6 +92,12 @@ class Settings(BaseSettings):
             self.sasl_username and self.sasl_password
         ):
             raise ValueError("SASL needs DECAY_SASL_USERNAME and DECAY_SASL_PASSWORD")
+        return self
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> Settings:
+        if not self.alert_warning > self.alert_at_risk > self.alert_critical:
+            raise ValueError("alert thresholds must satisfy warning > at_risk > critical")
         return self
 
     @property

@@ -31,6 +31,7 @@ class RejectReason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TS_OUT_OF_RANGE = "ts_out_of_range"
     KEY_MISMATCH = "key_mismatch"
+    WRONG_PARTITION = "wrong_partition"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """Per-user state (the table value) and its pure update."""
 
 from stream_app.state.user_state import (
+    ModelState,
     RecentEvent,
     UpdateOutcome,
     UserState,
@@ -10,6 +11,7 @@ from stream_app.state.user_state import (
 )
 
 __all__ = [
+    "ModelState",
     "RecentEvent",
     "UpdateOutcome",
     "UserState",

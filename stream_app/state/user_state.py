@@ -13,7 +13,7 @@ from typing import Any
 
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 
-STATE_FORMAT_VERSION = 1
+STATE_FORMAT_VERSION = 2
 _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
 
 
@@ -42,6 +42,23 @@ class RecentEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelState:
+    """The user's model state after their last event: LSTM (h, c) and the decay head.
+
+    `top_buckets` keeps, per mixture component, the few category buckets with the largest
+    weight π_{r,k} (the full R×K distribution is not stored).
+    """
+
+    version: str
+    h: tuple[float, ...]
+    c: tuple[float, ...]
+    mu: tuple[float, ...]
+    alpha: tuple[float, ...]
+    beta: tuple[float, ...]
+    top_buckets: tuple[tuple[tuple[int, float], ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class UserState:
     """Counters, recent sequence and event times of one user.
 
@@ -56,6 +73,9 @@ class UserState:
     last_event_seconds: float | None = None
     recent: tuple[RecentEvent, ...] = ()
     last_offset: int = -1
+    model: ModelState | None = None
+    alert_level: int = 0
+    last_tick_offset: int = -1
 
     def count(self, event_type: EventType) -> int:
         """Events seen of one type."""
@@ -87,14 +107,17 @@ def apply_event(
     counts = list(current.type_counts)
     counts[_TYPE_INDEX[event.type]] += 1
     ts = event.ts_seconds
-    updated = UserState(
+    last_event = _max(current.last_event_seconds, ts)
+    updated = replace(
+        current,
         events_total=current.events_total + 1,
         type_counts=tuple(counts),
         spend_total=current.spend_total + spend_delta(event),
         first_event_seconds=_min(current.first_event_seconds, ts),
-        last_event_seconds=_max(current.last_event_seconds, ts),
+        last_event_seconds=last_event,
         recent=(*current.recent, RecentEvent.of(event))[-sequence_length:],
         last_offset=offset,
+        alert_level=0 if last_event != current.last_event_seconds else current.alert_level,
     )
     return updated, UpdateOutcome.APPLIED
 
@@ -128,6 +151,9 @@ def encode_state(state: UserState) -> bytes:
         "first": state.first_event_seconds,
         "last": state.last_event_seconds,
         "off": state.last_offset,
+        "tick_off": state.last_tick_offset,
+        "alert": state.alert_level,
+        "model": _encode_model(state.model),
         "recent": [
             [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
             for r in state.recent
@@ -148,8 +174,39 @@ def decode_state(raw: bytes) -> UserState:
         first_event_seconds=body["first"],
         last_event_seconds=body["last"],
         last_offset=body["off"],
+        last_tick_offset=body["tick_off"],
+        alert_level=body["alert"],
+        model=_decode_model(body["model"]),
         recent=tuple(
             RecentEvent(ts, EventType(kind), item, category, price, event_id)
             for ts, kind, item, category, price, event_id in body["recent"]
         ),
+    )
+
+
+def _encode_model(model: ModelState | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    return {
+        "v": model.version,
+        "h": model.h,
+        "c": model.c,
+        "mu": model.mu,
+        "alpha": model.alpha,
+        "beta": model.beta,
+        "top": [[[b, w] for b, w in component] for component in model.top_buckets],
+    }
+
+
+def _decode_model(body: dict[str, Any] | None) -> ModelState | None:
+    if body is None:
+        return None
+    return ModelState(
+        version=body["v"],
+        h=tuple(body["h"]),
+        c=tuple(body["c"]),
+        mu=tuple(body["mu"]),
+        alpha=tuple(body["alpha"]),
+        beta=tuple(body["beta"]),
+        top_buckets=tuple(tuple((int(b), float(w)) for b, w in comp) for comp in body["top"]),
     )

@@ -1,0 +1,75 @@
+"""Per-partition schedule of due alert times (in memory; rebuilt from the table after a restart)."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DueEntry:
+    """A user's next level falls due at `due_seconds` in the episode that began at `episode`."""
+
+    due_seconds: float
+    user_key: bytes
+    partition: int
+    episode: float
+    level: int
+
+
+@dataclass
+class DueSchedule:
+    """Min-heaps of due entries per partition with lazy invalidation.
+
+    Only the latest episode scheduled for a user is live; older entries are dropped when they
+    surface. `compact()` bounds memory when many entries are stale.
+    """
+
+    heaps: dict[int, list[DueEntry]] = field(default_factory=dict)
+    live_episode: dict[bytes, float] = field(default_factory=dict)
+
+    def replace_user(
+        self, user_key: bytes, partition: int, episode: float, due: list[tuple[int, float]]
+    ) -> None:
+        """Schedule a user's levels for an episode, superseding anything scheduled before."""
+        self.live_episode[user_key] = episode
+        heap = self.heaps.setdefault(partition, [])
+        for level, due_seconds in due:
+            heapq.heappush(heap, DueEntry(due_seconds, user_key, partition, episode, level))
+
+    def forget_user(self, user_key: bytes) -> None:
+        """Nothing more is due for this user (until the next `replace_user`)."""
+        self.live_episode.pop(user_key, None)
+
+    def pop_due(self, now_seconds: float) -> list[DueEntry]:
+        """Live entries due at or before `now_seconds`, removed from the schedule."""
+        due: list[DueEntry] = []
+        for heap in self.heaps.values():
+            while heap and heap[0].due_seconds <= now_seconds:
+                entry = heapq.heappop(heap)
+                if self.live_episode.get(entry.user_key) == entry.episode:
+                    due.append(entry)
+        return sorted(due)
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Forget partitions this worker no longer owns."""
+        for partition in partitions:
+            for entry in self.heaps.pop(partition, []):
+                self.live_episode.pop(entry.user_key, None)
+
+    def clear(self) -> None:
+        """Forget everything (before a rebuild)."""
+        self.heaps.clear()
+        self.live_episode.clear()
+
+    def __len__(self) -> int:
+        return sum(len(heap) for heap in self.heaps.values())
+
+    def compact(self) -> None:
+        """Drop stale entries when they outnumber live ones."""
+        if len(self) <= 2 * max(len(self.live_episode), 1024):
+            return
+        for partition, heap in self.heaps.items():
+            live = [e for e in heap if self.live_episode.get(e.user_key) == e.episode]
+            heapq.heapify(live)
+            self.heaps[partition] = live

@@ -1,0 +1,98 @@
+"""Alert levels, their thresholds on P(return within H), and the due time of each (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from stream_app.model.contract import SECONDS_PER_DAY
+from stream_app.model.survival import Calibration, return_probability, time_to_threshold
+from stream_app.state import ModelState
+
+
+class AlertLevel(IntEnum):
+    """Severity of a decay alert; a silence episode climbs them in order."""
+
+    WARNING = 1
+    AT_RISK = 2
+    CRITICAL = 3
+
+    @property
+    def label(self) -> str:
+        """Name on the wire (`warning`, `at_risk`, `critical`)."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """P(return within H) at or below which each level fires; strictly decreasing."""
+
+    warning: float = 0.5
+    at_risk: float = 0.3
+    critical: float = 0.15
+
+    def __post_init__(self) -> None:
+        if not 1.0 > self.warning > self.at_risk > self.critical > 0.0:
+            raise ValueError("alert thresholds must satisfy 1 > warning > at_risk > critical > 0")
+
+    def of(self, level: AlertLevel) -> float:
+        """Threshold of one level."""
+        return {AlertLevel.WARNING: self.warning, AlertLevel.AT_RISK: self.at_risk}.get(
+            level, self.critical
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DecayModel:
+    """What the schedule needs to know about the serving model."""
+
+    horizon_days: float
+    calibration: Calibration
+
+
+def _head(model: ModelState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.asarray(model.mu, np.float64),
+        np.asarray(model.alpha, np.float64),
+        np.asarray(model.beta, np.float64),
+    )
+
+
+def probability_after_silence(model: ModelState, decay: DecayModel, silent_seconds: float) -> float:
+    """P(any event within H | silent for `silent_seconds`)."""
+    mu, alpha, beta = _head(model)
+    tau = max(silent_seconds, 0.0) / SECONDS_PER_DAY
+    return float(return_probability(mu, alpha, beta, tau, decay.horizon_days, decay.calibration))
+
+
+def due_times(
+    model: ModelState,
+    decay: DecayModel,
+    thresholds: Thresholds,
+    last_event_seconds: float,
+    reached: int,
+) -> list[tuple[AlertLevel, float]]:
+    """(level, due Unix seconds) of every level above `reached` that P will ever cross."""
+    mu, alpha, beta = _head(model)
+    due: list[tuple[AlertLevel, float]] = []
+    for level in AlertLevel:
+        if level <= reached:
+            continue
+        tau_days = time_to_threshold(
+            mu, alpha, beta, decay.horizon_days, thresholds.of(level), decay.calibration
+        )
+        if tau_days is None:
+            break  # P's floor stays above this level, so above every higher one too
+        due.append((level, last_event_seconds + tau_days * SECONDS_PER_DAY))
+    return due
+
+
+def level_at(probability: float, thresholds: Thresholds) -> int:
+    """Highest level whose threshold `probability` has reached (0: none)."""
+    reached = 0
+    for level in AlertLevel:
+        if probability <= thresholds.of(level) + 1e-9:  # due times are computed to ~1e-9
+            reached = int(level)
+    return reached

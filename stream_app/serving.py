@@ -1,0 +1,126 @@
+"""The serving model: an ONNX step graph behind an async, batched `step`, with hot reload.
+
+Inference runs on one worker thread, off the event loop. A new artifact at the same path (written
+atomically: write elsewhere, then rename) is picked up by `maybe_reload()` without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.metrics import Metrics
+from stream_app.model.features import EncodedEvents
+from stream_app.model.runtime import CUDA, ModelRuntime, StepOutput
+from stream_app.schedule.levels import DecayModel
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass
+class ServingModel:
+    """The currently loaded runtime, its file's identity and a single inference thread."""
+
+    path: Path
+    metrics: Metrics
+    prefer_cuda: bool = True
+    intra_op_threads: int = 1
+    runtime: ModelRuntime | None = None
+    _stamp: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
+
+    @property
+    def version(self) -> str:
+        """Version of the loaded model."""
+        assert self.runtime is not None
+        return self.runtime.spec.model_version
+
+    @property
+    def hidden_size(self) -> int:
+        """LSTM state size."""
+        assert self.runtime is not None
+        return self.runtime.spec.hidden_size
+
+    @property
+    def decay(self) -> DecayModel:
+        """Horizon and calibration for the survival math."""
+        assert self.runtime is not None
+        return DecayModel(self.runtime.spec.horizon_days, self.runtime.calibration)
+
+    def load(self) -> None:
+        """Load the artifact now (start-up); raises if it is missing or breaks the contract."""
+        self._swap(
+            ModelRuntime(self.path, self.prefer_cuda, self.intra_op_threads), self._file_stamp()
+        )
+
+    async def maybe_reload(self) -> bool:
+        """Load the artifact again if the file changed; keep the old model if the new one fails."""
+        stamp = self._file_stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            runtime = await loop.run_in_executor(
+                self._executor, ModelRuntime, self.path, self.prefer_cuda, self.intra_op_threads
+            )
+        except Exception:
+            self._stamp = stamp  # do not retry the same broken file every tick
+            self.metrics.model_reloads_total.labels("failed").inc()
+            log.exception(
+                "model reload from %s failed; keeping version %s", self.path, self.version
+            )
+            return False
+        self._swap(runtime, stamp)
+        self.metrics.model_reloads_total.labels("loaded").inc()
+        return True
+
+    def _swap(self, runtime: ModelRuntime, stamp: tuple[int, int] | None) -> None:
+        self.runtime, self._stamp = runtime, stamp
+        spec = runtime.spec
+        self.metrics.model_info.info(
+            {"version": spec.model_version, "horizon_days": f"{spec.horizon_days:g}"}
+        )
+        self.metrics.model_provider.clear()
+        self.metrics.model_provider.labels(runtime.provider).set(1)
+        self.metrics.model_gpu_fallback.set(
+            1 if self.prefer_cuda and runtime.provider != CUDA else 0
+        )
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_ino
+
+    async def step(self, encoded: EncodedEvents, h: F32, c: F32) -> StepOutput:
+        """One batched LSTM step on the inference thread."""
+        runtime = self.runtime
+        assert runtime is not None
+        loop = asyncio.get_running_loop()
+        with self.metrics.model_step_seconds.time():
+            out = await loop.run_in_executor(
+                self._executor,
+                runtime.step,
+                encoded.event_type,
+                encoded.category_bucket,
+                encoded.numeric,
+                h,
+                c,
+            )
+        self.metrics.model_batch_size.observe(len(encoded.event_type))
+        return out
+
+    def close(self) -> None:
+        """Stop the inference thread."""
+        self._executor.shutdown(wait=False)

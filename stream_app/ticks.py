@@ -1,0 +1,129 @@
+"""Due times → ticks → alerts: rebuilding the schedule, emitting due ticks, handling a tick.
+
+A timer pops due entries and sends them as ticks on the internal topic (timers may not write
+tables); the tick agent re-checks the user's state (a newer event makes the tick stale),
+publishes the alerts and records the level reached, in that order, so a crash in between can
+only repeat an alert with the same `alert_id`, never lose one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+
+from stream_app.clock import Clock
+from stream_app.events.alert import Alert
+from stream_app.events.partitioning import partition_for_key
+from stream_app.events.tick import Tick
+from stream_app.metrics import Metrics
+from stream_app.pipeline import SourcePosition, StateStore
+from stream_app.schedule.alerts import alerts_due
+from stream_app.schedule.due_schedule import DueEntry, DueSchedule
+from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.serving import ServingModel
+from stream_app.state import decode_state, encode_state
+
+log = logging.getLogger(__name__)
+
+AlertSink = Callable[[Alert], Awaitable[None]]
+TickSink = Callable[[DueEntry, Tick], Awaitable[None]]
+
+
+def rebuild_schedule(
+    schedule: DueSchedule,
+    items: Iterable[tuple[bytes, bytes | None]],
+    partitions: int,
+    active: set[int],
+    model: ServingModel,
+    thresholds: Thresholds,
+) -> int:
+    """Recompute every due time of the users on `active` partitions from their stored state."""
+    schedule.clear()
+    users = 0
+    for key, raw in items:
+        partition = partition_for_key(key, partitions)
+        if raw is None or partition not in active:
+            continue
+        users += 1
+        state = decode_state(raw)
+        if state.model is None or state.last_event_seconds is None:
+            continue
+        due = due_times(
+            state.model, model.decay, thresholds, state.last_event_seconds, state.alert_level
+        )
+        schedule.replace_user(
+            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in due]
+        )
+    return users
+
+
+async def emit_due_ticks(schedule: DueSchedule, now_seconds: float, send: TickSink) -> int:
+    """Send a tick for every entry due by now; returns how many."""
+    entries = schedule.pop_due(now_seconds)
+    for entry in entries:
+        tick = Tick(entry.user_key.decode("utf-8"), entry.episode, entry.level, entry.due_seconds)
+        await send(entry, tick)
+    schedule.compact()
+    return len(entries)
+
+
+@dataclass
+class TickHandler:
+    """Turns a tick into alerts, exactly once per level and silence episode."""
+
+    store: StateStore
+    send_alert: AlertSink
+    clock: Clock
+    metrics: Metrics
+    model: ServingModel
+    thresholds: Thresholds
+    known_categories: dict[int, str]
+    schedule: DueSchedule
+
+    async def handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
+        """Handle one tick; a failure is logged and the tick skipped (the schedule has it again)."""
+        try:
+            await self._handle(key, value, source)
+        except Exception:
+            self.metrics.ticks_total.labels("failed").inc()
+            log.exception("tick failed at %s[%d]@%d", source.topic, source.partition, source.offset)
+
+    async def _handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
+        if key is None or value is None:
+            return
+        tick = Tick.from_json(value)
+        stored = self.store.get(key)
+        state = decode_state(stored) if stored is not None else None
+        if (
+            state is None
+            or state.last_event_seconds != tick.episode
+            or source.offset <= state.last_tick_offset
+        ):
+            self.metrics.ticks_total.labels("stale").inc()
+            return
+        alerts, reached = alerts_due(
+            tick.user_id,
+            state,
+            self.model.decay,
+            self.thresholds,
+            self.clock.now_seconds(),
+            self.known_categories,
+        )
+        if not alerts:  # e.g. the calibration changed with a new model: schedule again
+            self.metrics.ticks_total.labels("not_due").inc()
+            if state.model is not None:
+                due = due_times(
+                    state.model, self.model.decay, self.thresholds, tick.episode, state.alert_level
+                )
+                self.schedule.replace_user(
+                    key, source.partition, tick.episode, [(int(lv), t) for lv, t in due]
+                )
+            return
+        for alert in alerts:
+            await self.send_alert(alert)
+            self.metrics.alerts_total.labels(alert.level).inc()
+        self.store[key] = encode_state(
+            replace(state, alert_level=reached, last_tick_offset=source.offset)
+        )
+        self.metrics.ticks_total.labels("alerted").inc()
