@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     batch_window_seconds: float = Field(0.005, gt=0, description="wait this long to fill a batch")
 
     # Alerts in silence
-    alert_warning: float = Field(0.5, gt=0, lt=1, description="P(return within H) for `warning`")
-    alert_at_risk: float = Field(0.3, gt=0, lt=1, description="P(return within H) for `at_risk`")
-    alert_critical: float = Field(0.15, gt=0, lt=1, description="P(return within H) for `critical`")
+    alert_warning: float = Field(0.35, gt=0, lt=1, description="P(return within H) for `warning`")
+    alert_at_risk: float = Field(0.2, gt=0, lt=1, description="P(return within H) for `at_risk`")
+    alert_critical: float = Field(0.1, gt=0, lt=1, description="P(return within H) for `critical`")
     schedule_tick_seconds: float = Field(1.0, gt=0, description="how often due times are checked")
 
     # Clock (simulation and tests): now = start + (wall - anchor) * factor

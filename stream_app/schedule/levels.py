@@ -29,9 +29,9 @@ class AlertLevel(IntEnum):
 class Thresholds:
     """P(return within H) at or below which each level fires; strictly decreasing."""
 
-    warning: float = 0.5
-    at_risk: float = 0.3
-    critical: float = 0.15
+    warning: float = 0.35
+    at_risk: float = 0.2
+    critical: float = 0.1
 
     def __post_init__(self) -> None:
         if not 1.0 > self.warning > self.at_risk > self.critical > 0.0:

@@ -1,0 +1,250 @@
+"""Alerts in silence on the real broker, with an accelerated clock shared by test and worker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jsonschema import Draft202012Validator
+
+from stream_app.datasets import load_events
+from stream_app.events.alert import alert_id
+from stream_app.events.schema import Event, EventType, utc_from_seconds
+from stream_app.kafka_io import latest_by_key, new_producer, read_topic, wait_caught_up
+from stream_app.model.survival import Calibration
+from stream_app.replay import encode_event, replay
+from stream_app.schedule.levels import (
+    AlertLevel,
+    DecayModel,
+    Thresholds,
+    due_times,
+    probability_after_silence,
+)
+from stream_app.settings import Settings
+from stream_app.state import UserState, decode_state
+from tests.conftest import FIXTURES
+from tests.integration.conftest import WorkerFactory
+from tests.offline_model import STEP_GRAPH, SequenceGraph
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/"),
+]
+
+DAY = 86_400.0
+FACTOR = 4 * DAY  # four simulated days per wall second
+TICK_SECONDS = 0.2
+LATENCY_SECONDS = 0.4  # tick topic round trip and alert delivery, in wall seconds
+THRESHOLDS = Thresholds()
+ALERT_SCHEMA = Path(__file__).resolve().parents[2] / "stream_app" / "schemas" / "alert.v1.json"
+
+
+@dataclass
+class SimClock:
+    start: float
+    anchor: float
+
+    def now(self) -> float:
+        return self.start + (time.time() - self.anchor) * FACTOR
+
+    def wall_at(self, sim: float) -> float:
+        return self.anchor + (sim - self.start) / FACTOR
+
+
+def retail_events() -> list[Event]:
+    return list(load_events(str(FIXTURES / "online_retail_sample.csv")))
+
+
+def silence_settings(settings: Settings, clock: SimClock) -> Settings:
+    return settings.model_copy(
+        update={
+            "clock_start_seconds": clock.start,
+            "clock_anchor_seconds": clock.anchor,
+            "clock_factor": FACTOR,
+            "schedule_tick_seconds": TICK_SECONDS,
+            "max_future_skew_seconds": 400 * DAY,
+        }
+    )
+
+
+def table(settings: Settings) -> dict[str, UserState]:
+    assert settings.bootstrap_servers
+    raw = latest_by_key(
+        read_topic(settings.bootstrap_servers, f"{settings.app_id}-user-state-changelog")
+    )
+    return {k.decode(): decode_state(v) for k, v in raw.items() if v}
+
+
+def read_alerts(settings: Settings) -> list[dict[str, object]]:
+    assert settings.bootstrap_servers
+    return [
+        r.json()
+        for r in read_topic(settings.bootstrap_servers, settings.alerts_topic, timeout_seconds=20)
+    ]
+
+
+def decay_model() -> DecayModel:
+    meta = SequenceGraph().session.get_modelmeta().custom_metadata_map
+    a, b = json.loads(meta["decay_stream.calibration"])
+    return DecayModel(float(meta["decay_stream.horizon_days"]), Calibration(a, b))
+
+
+def sim_seconds(iso_text: object) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(iso_text).replace("Z", "+00:00")).timestamp()
+
+
+def expected_schedule(states: dict[str, UserState]) -> dict[str, list[tuple[AlertLevel, float]]]:
+    decay = decay_model()
+    return {
+        user: due_times(s.model, decay, THRESHOLDS, s.last_event_seconds or 0.0, 0)
+        for user, s in states.items()
+        if s.model is not None
+    }
+
+
+def test_quiet_users_are_alerted_on_time_exactly_once(
+    settings: Settings, workers: WorkerFactory
+) -> None:
+    events = retail_events()
+    start = max(e.ts_seconds for e in events) + 3600
+    clock = SimClock(start=start, anchor=time.time() + 12)
+    settings = silence_settings(settings, clock)
+    workers.start(settings)
+    assert settings.bootstrap_servers
+    replay(
+        events,
+        bootstrap=settings.bootstrap_servers,
+        topic=settings.events_topic,
+        partitions=settings.partitions,
+        progress=False,
+    )
+    wait_caught_up(
+        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=60
+    )
+    caught_up_sim = clock.now()
+    assert caught_up_sim < start, (
+        "worker too slow to start: the silence began before the data was in"
+    )
+    states = table(settings)
+    schedule = expected_schedule(states)
+
+    # One user comes back before their next level falls due: that level must not fire for the old episode.
+    returning, pending = next(
+        (u, [lv for lv, t in due if t > start + 5 * DAY])
+        for u, due in sorted(schedule.items())
+        if any(t > start + 5 * DAY for _, t in due)
+    )
+    while clock.now() < start + 2 * DAY:
+        time.sleep(0.05)
+    comeback = Event(
+        returning,
+        utc_from_seconds(clock.now()),
+        EventType.PURCHASE,
+        "85123A",
+        "HOL",
+        10.0,
+        "comeback-1",
+    )
+    producer = new_producer(settings.bootstrap_servers)
+    key, value = encode_event(comeback)
+    producer.send(settings.events_topic, key=key, value=value).get(timeout=10)
+    producer.close()
+
+    horizon_end = start + 100 * DAY
+    time.sleep(max(clock.wall_at(horizon_end) - time.time(), 0) + 2)
+    alerts = read_alerts(settings)
+
+    ids = Counter(a["alert_id"] for a in alerts)
+    assert ids and max(ids.values()) == 1, "an alert was emitted twice"
+    old_episode = states[returning].last_event_seconds
+    assert old_episode is not None
+    for level in pending:
+        assert alert_id(returning, level.label, old_episode) not in ids, (
+            "alert for a user who came back"
+        )
+
+    checked = 0
+    for user, due in schedule.items():
+        if user == returning:
+            continue
+        episode = states[user].last_event_seconds
+        emitted = {
+            a["level"]: a
+            for a in alerts
+            if a["user_id"] == user
+            and a["last_event_at"]
+            and sim_seconds(a["last_event_at"]) == episode
+        }
+        for level, due_at in due:
+            if due_at > horizon_end - 5 * DAY:
+                continue
+            alert = emitted.get(level.label)
+            assert alert is not None, (
+                f"{level.label} missing (due {(due_at - start) / DAY:.1f} days into the silence)"
+            )
+            assert alert["alert_id"] == alert_id(user, level.label, episode or 0.0)
+            if due_at > caught_up_sim:  # scheduled ahead of time: must fire within one tick
+                late_wall = (sim_seconds(alert["emitted_at"]) - due_at) / FACTOR
+                assert -0.05 <= late_wall <= TICK_SECONDS + LATENCY_SECONDS, (level, late_wall)
+                checked += 1
+            p = float(alert["return_probability"])  # type: ignore[arg-type]
+            assert p <= THRESHOLDS.of(level) + 1e-6
+    print(f"{len(alerts)} alerts, {checked} checked for punctuality")
+    assert checked >= 10, f"only {checked} alerts were due inside the observed window"
+    validator = Draft202012Validator(json.loads(ALERT_SCHEMA.read_text()))
+    for alert in alerts:
+        validator.validate(alert)
+
+
+def test_restarted_worker_still_emits_a_scheduled_alert_once(
+    settings: Settings, workers: WorkerFactory
+) -> None:
+    events = retail_events()
+    start = max(e.ts_seconds for e in events) + 3600
+    clock = SimClock(start=start, anchor=time.time() + 12)
+    settings = silence_settings(settings, clock)
+    first = workers.start(settings, "first")
+    assert settings.bootstrap_servers
+    replay(
+        events,
+        bootstrap=settings.bootstrap_servers,
+        topic=settings.events_topic,
+        partitions=settings.partitions,
+        progress=False,
+    )
+    wait_caught_up(
+        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=60
+    )
+    schedule = expected_schedule(table(settings))
+    kill_at = start + 10 * DAY
+    later = [
+        (u, lv, t)
+        for u, due in schedule.items()
+        for lv, t in due
+        if kill_at + 3 * DAY < t < start + 40 * DAY
+    ]
+    assert later, "no alert due after the kill: nothing to prove"
+    while clock.now() < kill_at:
+        time.sleep(0.05)
+    first.stop(signal.SIGKILL)  # between scheduling and the due times
+    workers.start(
+        settings.model_copy(update={"data_dir": settings.data_dir.parent / "second"}), "second"
+    )
+    time.sleep(max(clock.wall_at(start + 45 * DAY) - time.time(), 0) + 2)
+    ids = Counter(a["alert_id"] for a in read_alerts(settings))
+    states = table(settings)
+    for user, level, _ in later:
+        episode = states[user].last_event_seconds or 0.0
+        assert ids[alert_id(user, level.label, episode)] == 1, (user, level)
+    assert np.all(
+        np.array(list(ids.values())) <= 2
+    )  # only alerts in flight at the kill may repeat (same id)
+    _ = probability_after_silence  # the same survival math as the worker

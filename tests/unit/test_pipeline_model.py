@@ -1,0 +1,91 @@
+"""The batched pipeline with the committed ONNX model: batching never changes a user's result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_app.clock import AcceleratedClock
+from stream_app.datasets import load_events
+from stream_app.events.dead_letter import DeadLetter
+from stream_app.events.decode import DecodeLimits
+from stream_app.events.partitioning import partition_for_key
+from stream_app.events.schema import Event
+from stream_app.metrics import Metrics
+from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
+from stream_app.serving import ServingModel
+from stream_app.state import decode_state
+from tests.conftest import FIXTURES
+from tests.offline_model import STEP_GRAPH, SequenceGraph
+
+pytestmark = pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/")
+PARTITIONS = 4
+
+
+def messages(events: list[Event]) -> list[RawMessage]:
+    offsets = dict.fromkeys(range(PARTITIONS), 0)
+    out = []
+    for event in events:
+        key = event.user_id.encode()
+        partition = partition_for_key(key, PARTITIONS)
+        out.append(
+            RawMessage(
+                key,
+                json.dumps(event.to_json_dict()).encode(),
+                SourcePosition("ev", partition, offsets[partition]),
+            )
+        )
+        offsets[partition] += 1
+    return out
+
+
+def pipeline(store: dict[bytes, bytes], model: ServingModel) -> EventPipeline:
+    async def sink(letter: DeadLetter) -> None:
+        raise AssertionError(f"unexpected dead letter {letter.reason}: {letter.detail}")
+
+    return EventPipeline(
+        store=store,
+        dead_letters=sink,
+        clock=AcceleratedClock(1.4e9),
+        metrics=model.metrics,
+        limits=DecodeLimits(now_seconds=0.0),
+        sequence_length=20,
+        partitions=PARTITIONS,
+        model=model,
+    )
+
+
+@pytest.fixture(scope="module")
+def retail_events() -> list[Event]:
+    return list(load_events(str(FIXTURES / "online_retail_sample.csv")))
+
+
+async def test_batched_equals_one_by_one_equals_sequence_graph(
+    retail_events: list[Event], tmp_path: Path
+) -> None:
+    model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
+    model.load()
+    msgs = messages(retail_events)
+    batched: dict[bytes, bytes] = {}
+    await pipeline(batched, model).handle_batch(msgs)  # users with many events: many rounds
+    single: dict[bytes, bytes] = {}
+    p = pipeline(single, model)
+    for m in msgs:
+        await p.handle_batch([m])
+    assert batched.keys() == single.keys()
+    graph = SequenceGraph()
+    by_user: dict[str, list[Event]] = {}
+    for e in retail_events:
+        by_user.setdefault(e.user_id, []).append(e)
+    assert max(len(v) for v in by_user.values()) > 3
+    for key in batched:
+        a, b = decode_state(batched[key]).model, decode_state(single[key]).model
+        assert a is not None and b is not None
+        assert np.max(np.abs(np.array(a.h) - np.array(b.h))) < 1e-5
+        offline = graph.final_state(by_user[key.decode()])
+        for name in ("h", "c", "mu", "alpha", "beta"):
+            assert np.max(np.abs(np.array(getattr(a, name)) - getattr(offline, name))) < 1e-4, name
+    assert model.metrics.model_batch_size._sum.get() == len(retail_events) * 2

@@ -1,0 +1,85 @@
+"""Ticks: a due tick alerts once, a stale or repeated tick does nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream_app.clock import AcceleratedClock
+from stream_app.events.alert import Alert
+from stream_app.events.tick import Tick
+from stream_app.metrics import Metrics
+from stream_app.pipeline import SourcePosition
+from stream_app.schedule.due_schedule import DueSchedule
+from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.serving import ServingModel
+from stream_app.state import ModelState, UserState, decode_state, encode_state
+from stream_app.ticks import TickHandler, emit_due_ticks, rebuild_schedule
+from tests.offline_model import STEP_GRAPH
+
+pytestmark = pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/")
+HEAD = ModelState(
+    "v", (0.0,), (0.0,), (0.001, 0.001), (0.2, 0.1), (0.1, 0.3), (((5, 1.0),), ((6, 1.0),))
+)
+
+
+def handler(
+    store: dict[bytes, bytes], sent: list[Alert], now: float, tmp_path: Path
+) -> TickHandler:
+    async def send(alert: Alert) -> None:
+        sent.append(alert)
+
+    model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
+    model.load()
+    return TickHandler(
+        store,
+        send,
+        AcceleratedClock(now, 0.0),
+        model.metrics,
+        model,
+        Thresholds(),
+        {},
+        DueSchedule(),
+    )
+
+
+async def test_due_tick_alerts_once_and_stale_ticks_do_nothing(tmp_path: Path) -> None:
+    store = {b"u1": encode_state(UserState(events_total=1, last_event_seconds=1000.0, model=HEAD))}
+    sent: list[Alert] = []
+    late = 1000.0 + 400 * 86_400
+    h = handler(store, sent, late, tmp_path)
+    tick = Tick("u1", 1000.0, 1, 2000.0).to_json()
+    await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))
+    assert [a.level for a in sent] == ["warning", "at_risk", "critical"]
+    assert decode_state(store[b"u1"]).alert_level == 3
+    await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))  # redelivered
+    await h.handle(
+        b"u1", Tick("u1", 999.0, 1, 2000.0).to_json(), SourcePosition("ticks", 0, 8)
+    )  # old episode
+    assert len(sent) == 3
+    assert h.metrics.ticks_total.labels("stale")._value.get() == 2
+
+
+async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(tmp_path: Path) -> None:
+    model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
+    model.load()
+    items = [
+        (
+            f"u{i}".encode(),
+            encode_state(UserState(events_total=1, last_event_seconds=1000.0, model=HEAD)),
+        )
+        for i in range(40)
+    ]
+    schedule = DueSchedule()
+    users = rebuild_schedule(schedule, items, 4, {0, 1}, model, Thresholds())
+    assert 0 < users < 40
+    assert len(schedule) == users * len(due_times(HEAD, model.decay, Thresholds(), 1000.0, 0))
+    ticks: list[Tick] = []
+
+    async def send(entry: object, tick: Tick) -> None:
+        ticks.append(tick)
+
+    scheduled = len(schedule)
+    assert await emit_due_ticks(schedule, 1e12, send) == scheduled == len(ticks)
+    assert len(schedule) == 0
