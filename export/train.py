@@ -28,7 +28,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-5
     batch_users: int = 64
-    aux_weight: float = 1.0
+    aux_weight: float = 3.0  # chosen on validation log-loss (0.4650 vs 0.4671 at 1.0)
     seed: int = 7
     threads: int = 2
 
