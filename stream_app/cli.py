@@ -199,8 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--data-dir", default="var/kafka-local")
 
     demo = sub.add_parser("demo", help="broker + worker + replay of a real slice, then show output")
-    demo.add_argument("--source", default="taobao-slice")
-    demo.add_argument("--limit", type=int, default=20_000)
+    demo.add_argument("--source", default="online-retail", help="dataset name or CSV path")
+    demo.add_argument("--limit", type=int, default=3_000, help="events to replay (from the start)")
+    demo.add_argument("--days-per-second", type=float, default=2.0, help="simulated clock speed")
+    demo.add_argument("--seconds", type=float, default=20.0, help="how long to watch alerts")
 
     score = sub.add_parser(
         "score", help="score an event log offline with the ONNX model", add_help=False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import lzma
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from stream_app.events.schema import Event, EventType, utc_from_seconds
+from stream_app.model.adapters import retail_category
 
 SHARED_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 LONDON = ZoneInfo("Europe/London")
@@ -99,20 +101,12 @@ def read_tmall(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
     yield from sorted(events, key=lambda event: event.ts)
 
 
-def online_retail_category(stock_code: str) -> str:
-    """Product family of an Online Retail stock code: its first three characters.
-
-    The codes are structured (e.g. 85123A, 85123B are variants of one product; 22xxx are
-    home wares, 84xxx/85xxx decorations); three leading characters give ~200 families.
-    """
-    return stock_code.strip().upper()[:3]
-
-
 def read_online_retail(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
     """Online Retail lines → one event per invoice (rows without CustomerID dropped).
 
-    The event's item and category are those of the invoice's first line; its price is the
-    invoice total (positive also for a cancellation, whose type says it is a refund).
+    As in training (`stream_app.model.adapters`): the item is the invoice's largest line, the
+    category the most frequent product-type word of its descriptions; the price is the invoice
+    total (positive also for a cancellation, whose type says it is a refund).
     """
     invoices: dict[str, list[dict[str, str]]] = {}
     for row in rows:
@@ -125,14 +119,16 @@ def read_online_retail(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
 def _invoice_event(number: str, lines: list[dict[str, str]]) -> Event:
     first = lines[0]
     local = datetime.fromisoformat(first["InvoiceDate"]).replace(tzinfo=LONDON)
-    total = sum(float(line["Quantity"]) * float(line["UnitPrice"]) for line in lines)
+    amounts = [float(line["Quantity"]) * float(line["UnitPrice"]) for line in lines]
+    largest = max(range(len(lines)), key=lambda i: abs(amounts[i]))
+    categories = Counter(retail_category(line["Description"]) for line in lines)
     return Event(
         user_id=str(int(float(first["CustomerID"]))),
         ts=utc_from_seconds(local.timestamp()),
         type=EventType.CANCEL if number.startswith("C") else EventType.PURCHASE,
-        item_id=first["StockCode"],
-        category_id=online_retail_category(first["StockCode"]),
-        price=round(abs(total), 2),
+        item_id=lines[largest]["StockCode"],
+        category_id=categories.most_common(1)[0][0],
+        price=round(abs(sum(amounts)), 2),
         event_id=f"invoice-{number}",
     )
 

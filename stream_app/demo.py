@@ -1,36 +1,66 @@
-"""`demo`: the main job end to end on one machine, with its output printed."""
+"""`demo`: the main job end to end on one machine, with its output printed.
+
+A worker starts on an accelerated clock (one simulated day per wall second from the end of the
+replayed slice), real events are replayed, and the decay alerts of the users who then go quiet
+are printed as they arrive.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import signal
+import time
 from collections import Counter
+from itertools import islice
+
+from kafka import KafkaConsumer
 
 from stream_app.cli import spawn_worker
 from stream_app.datasets import load_events
-from stream_app.kafka_io import latest_by_key, read_topic, wait_caught_up
+from stream_app.events.schema import EVENT_TYPES
+from stream_app.kafka_io import ensure_topic, latest_by_key, read_topic, wait_caught_up
 from stream_app.replay import replay
 from stream_app.settings import Settings
 from stream_app.state import decode_state
 
 CHANGELOG_SUFFIX = "-user-state-changelog"
+DAY = 86_400.0
+STARTUP_SECONDS = 15.0
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
-    """Start a worker, replay `args.limit` events of `args.source`, print what came out."""
+    """Start a worker, replay `args.limit` events of `args.source`, show alerts, then a summary."""
     assert settings.bootstrap_servers is not None
     bootstrap = settings.bootstrap_servers
     client = settings.kafka_python_config()
+    events = list(islice(load_events(args.source), args.limit))
+    end = max(e.ts_seconds for e in events)
+    settings = settings.model_copy(
+        update={
+            "clock_start_seconds": end,
+            "clock_anchor_seconds": time.time() + STARTUP_SECONDS,
+            "clock_factor": args.days_per_second * DAY,
+            "max_future_skew_seconds": 3650 * DAY,
+        }
+    )
+    ensure_topic(bootstrap, settings.alerts_topic, settings.partitions, client_config=client)
     log_path = settings.data_dir / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"worker starting; its log: {log_path}")
+    print(
+        f"worker starting (log: {log_path}); clock: {args.days_per_second:g} simulated day(s) per second"
+    )
     worker = spawn_worker(settings, log_path=log_path)
     try:
         sent = replay(
-            load_events(args.source), bootstrap=bootstrap, topic=settings.events_topic,
-            partitions=settings.partitions, limit=args.limit, client_config=client,
-        )  # fmt: skip
+            events,
+            bootstrap=bootstrap,
+            topic=settings.events_topic,
+            partitions=settings.partitions,
+            client_config=client,
+        )
         print(f"replayed {sent} events of {args.source}; waiting for the worker to catch up …")
         wait_caught_up(
             bootstrap,
@@ -39,15 +69,69 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
             timeout_seconds=600,
             client_config=client,
         )
-        print_summary(settings)
+        print(
+            f"\nalerts as users stay silent (for {args.seconds:g} s; users already past a threshold"
+            " when their last event is processed are alerted at once):"
+        )
+        shown = print_alerts(settings, args.seconds)
+        print_summary(settings, shown)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(60)
     return 0
 
 
-def print_summary(settings: Settings) -> None:
-    """Users, events by type and dead letters, read back from Kafka."""
+def print_alerts(settings: Settings, seconds: float, detailed: int = 12) -> Counter[str]:
+    """Print the first alerts in full, then a line per simulated period; returns counts by level."""
+    consumer = KafkaConsumer(
+        settings.alerts_topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        **settings.kafka_python_config(),
+    )
+    total: Counter[str] = Counter()
+    period: Counter[str] = Counter()
+    last_date = ""
+    deadline = time.monotonic() + seconds
+    next_line = time.monotonic() + 2.0
+    try:
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                for message in batch:
+                    alert = json.loads(message.value)
+                    total[alert["level"]] += 1
+                    period[alert["level"]] += 1
+                    last_date = str(alert["emitted_at"])[:10]
+                    if sum(total.values()) <= detailed:
+                        print(format_alert(alert))
+            if time.monotonic() >= next_line and sum(total.values()) > detailed:
+                counts = (
+                    ", ".join(f"{k} +{v}" for k, v in sorted(period.items())) or "no new alerts"
+                )
+                print(f"  … up to {last_date or 'now'}: {counts}")
+                period.clear()
+                next_line = time.monotonic() + 2.0
+    finally:
+        consumer.close()
+    return total
+
+
+def format_alert(alert: dict[str, object]) -> str:
+    """One line per alert; the user id is shown as a short hash."""
+    user = hashlib.sha256(str(alert["user_id"]).encode()).hexdigest()[:8]
+    silent_days = float(str(alert["silent_for_s"])) / DAY
+    categories = ", ".join(str(c) for c in list(alert["top_categories"])[:3])  # type: ignore[call-overload]
+    return (
+        f"  {str(alert['emitted_at'])[:10]}  {alert['level']:<8} user#{user}  "
+        f"P(return in {alert['horizon_days']:g}d)={float(str(alert['return_probability'])):.2f}  "
+        f"silent {silent_days:5.1f} d  interests: {categories}"
+    )
+
+
+def print_summary(settings: Settings, levels: Counter[str]) -> None:
+    """Users, events by type, dead letters and alerts, read back from Kafka."""
     assert settings.bootstrap_servers is not None
     bootstrap = settings.bootstrap_servers
     client = settings.kafka_python_config()
@@ -57,19 +141,11 @@ def print_summary(settings: Settings) -> None:
     states = [decode_state(raw) for raw in table.values() if raw is not None]
     by_type: Counter[str] = Counter()
     for state in states:
-        for recent_type, count in zip(
-            ("view", "click", "cart", "fav", "purchase", "cancel"), state.type_counts, strict=True
-        ):
-            by_type[recent_type] += count
+        for event_type, count in zip(EVENT_TYPES, state.type_counts, strict=True):
+            by_type[event_type.value] += count
     dead = sum(1 for _ in read_topic(bootstrap, settings.dead_letter_topic, client_config=client))
-    print(
-        f"\nuser-state table (all runs so far, read back from {settings.app_id}{CHANGELOG_SUFFIX}):"
-    )
-    print(f"users tracked: {len(states)}")
-    print("events by type: " + ", ".join(f"{k}={v}" for k, v in by_type.most_common()))
-    print(f"dead-letter messages: {dead}")
-    busiest = max(states, key=lambda s: s.events_total, default=None)
-    if busiest is not None:
-        print(
-            f"busiest user: {busiest.events_total} events, last {len(busiest.recent)} kept in the sequence"
-        )
+    print(f"\nuser-state table (read back from {settings.app_id}{CHANGELOG_SUFFIX}):")
+    print(f"  users tracked: {len(states)}")
+    print("  events by type: " + ", ".join(f"{k}={v}" for k, v in by_type.most_common() if v))
+    print(f"  dead-letter messages: {dead}")
+    print("  alerts seen: " + (", ".join(f"{k}={v}" for k, v in levels.most_common()) or "none"))
