@@ -6,7 +6,17 @@ may only name metrics defined here (a test reads both).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+)
+from prometheus_client.gc_collector import GCCollector
+
+from stream_app.events.decode import RejectReason
 
 LATENCY_BUCKETS_SECONDS = (
     0.0005,
@@ -31,6 +41,8 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, …
+        GCCollector(registry=r)
         self.events_consumed_total = Counter(
             "decay_events_consumed_total",
             "Valid events applied to user state, by event type.",
@@ -120,8 +132,26 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.alert_delay_seconds = Histogram(
+            "decay_alert_delay_seconds",
+            "Time from an alert's computed due time to its publication (clock seconds).",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+            registry=r,
+        )
         self.schedule_size = Gauge(
             "decay_schedule_size",
             "Due alert times scheduled on this worker's partitions.",
             registry=r,
         )
+        self._start_series()
+
+    def _start_series(self) -> None:
+        """Create the known label values at zero so `increase()` sees their first increment."""
+        for reason in RejectReason:
+            self.events_rejected_total.labels(reason.value)
+        for outcome in ("loaded", "failed"):
+            self.model_reloads_total.labels(outcome)
+        for level in ("warning", "at_risk", "critical"):
+            self.alerts_total.labels(level)
+        for outcome in ("alerted", "stale", "not_due", "failed"):
+            self.ticks_total.labels(outcome)

@@ -120,9 +120,11 @@ class TickHandler:
                     key, source.partition, tick.episode, [(int(lv), t) for lv, t in due]
                 )
             return
+        now = self.clock.now_seconds()
         for alert in alerts:
             await self.send_alert(alert)
             self.metrics.alerts_total.labels(alert.level).inc()
+        self.metrics.alert_delay_seconds.observe(max(now - tick.due_seconds, 0.0))
         self.store[key] = encode_state(
             replace(state, alert_level=reached, last_tick_offset=source.offset)
         )

@@ -139,10 +139,16 @@ def test_metric_names_are_read_from_promql(expr: str, names: set[str]) -> None:
 # ---------------------------------------------------------------- naming conventions
 
 
+#: The client library's standard process and garbage-collector collectors.
+STANDARD_PREFIXES = ("process_", "python_gc_")
+
+
 def test_metric_names_follow_prometheus_conventions() -> None:
     families = exported_families()
     assert families, "the worker exports no metric"
     for name, kind in families.items():
+        if name.startswith(STANDARD_PREFIXES):
+            continue
         assert re.fullmatch(r"decay_[a-z][a-z0-9_]*", name), name
         assert not re.search(r"_(ms|millis|milliseconds|minutes|hours|days|percent)(_|$)", name), (
             f"{name}: use base units (seconds, ratio 0..1)"
@@ -566,5 +572,8 @@ def test_every_metric_is_in_the_deploy_readme_reference() -> None:
     text = (DEPLOY / "README.md").read_text()
     reference = text.split("## Metrics reference", 1)[1].split("\n## ", 1)[0]
     for name, kind in exported_families().items():
+        if name.startswith(STANDARD_PREFIXES):
+            assert "`process_*`, `python_gc_*`" in reference
+            continue
         shown = name + ("_total" if kind == "counter" else "_info" if kind == "info" else "")
         assert f"`{shown}`" in reference, f"{shown} is not documented in deploy/README.md"
