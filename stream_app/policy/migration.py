@@ -1,0 +1,57 @@
+"""Interest migration: the recent category profile drifts away from the long-term one (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from stream_app.policy.config import Migration
+from stream_app.state import RecentEvent, UserState
+
+
+@dataclass(frozen=True, slots=True)
+class InterestShift:
+    """A detected shift: its divergence, the triggering event's time and the new top categories."""
+
+    divergence: float
+    event_seconds: float
+    recent_top: tuple[str, ...]
+
+
+def category_profile(events: Iterable[RecentEvent]) -> dict[str, float]:
+    """Share of each category among events that have one."""
+    counts = Counter(e.category_id for e in events if e.category_id)
+    total = sum(counts.values())
+    return {category: n / total for category, n in counts.items()} if total else {}
+
+
+def js_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
+    """Jensen–Shannon divergence in bits (0: same profile, 1: disjoint)."""
+    total = 0.0
+    for key in set(p) | set(q):
+        a, b = p.get(key, 0.0), q.get(key, 0.0)
+        m = (a + b) / 2
+        if a > 0:
+            total += a * math.log2(a / m) / 2
+        if b > 0:
+            total += b * math.log2(b / m) / 2
+    return min(max(total, 0.0), 1.0)
+
+
+def detect_interest_migration(state: UserState, migration: Migration) -> InterestShift | None:
+    """A shift when the last `recent_events` diverge from the older ring above the threshold."""
+    if not migration.enabled:
+        return None
+    with_category = [e for e in state.recent if e.category_id]
+    recent = with_category[-migration.recent_events :]
+    history = with_category[: -migration.recent_events]
+    if len(recent) < migration.recent_events or len(history) < migration.min_history_events:
+        return None
+    recent_profile = category_profile(recent)
+    divergence = js_divergence(recent_profile, category_profile(history))
+    if divergence <= migration.threshold:
+        return None
+    ranked = sorted(recent_profile, key=lambda c: (-recent_profile[c], c))
+    return InterestShift(round(divergence, 6), recent[-1].ts_seconds, tuple(ranked))
