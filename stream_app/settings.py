@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     commit_interval_seconds: float = Field(1.0, gt=0)
+    session_timeout_seconds: float = Field(
+        10.0, gt=0, description="a crashed worker's partitions move after this long"
+    )
+    heartbeat_interval_seconds: float = Field(3.0, gt=0)
+    group_instance_id: str | None = Field(
+        None, description="static membership: a restarted worker with the same id keeps its partitions"
+    )
 
     # State
     store_url: str = Field("memory://", description="memory:// or rocksdb:// (needs rocksdict)")
@@ -92,6 +99,12 @@ class Settings(BaseSettings):
             self.sasl_username and self.sasl_password
         ):
             raise ValueError("SASL needs DECAY_SASL_USERNAME and DECAY_SASL_PASSWORD")
+        return self
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> Settings:
+        if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
+            raise ValueError("heartbeat interval must be at most a third of the session timeout")
         return self
 
     @model_validator(mode="after")
