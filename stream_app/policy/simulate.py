@@ -112,9 +112,7 @@ class Simulation:
         if model is not None and model.version == spec.model_version:
             h[0], c[0] = np.asarray(model.h), np.asarray(model.c)
         encoded = encode_events([event], [_previous_event(previous)])
-        out = self.runtime.step(
-            encoded.event_type, encoded.category_bucket, encoded.numeric, h, c
-        )
+        out = self.runtime.step(encoded.event_type, encoded.category_bucket, encoded.numeric, h, c)
         return model_state(spec.model_version, out, 0)
 
     def fire_due(self, now_seconds: float) -> None:
@@ -124,9 +122,7 @@ class Simulation:
             state = self.states[user]
             if state.last_event_seconds != episode:
                 continue  # a newer event started another silence episode
-            alerts, reached = alerts_due(
-                user, state, self.decay, self.thresholds, due, self.known
-            )
+            alerts, reached = alerts_due(user, state, self.decay, self.thresholds, due, self.known)
             self.states[user] = replace(state, alert_level=reached)
             for alert in alerts:
                 self._day(due).alerts += 1
