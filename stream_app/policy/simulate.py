@@ -30,7 +30,7 @@ from stream_app.policy.config import SECONDS_PER_DAY, Policy, load_policy
 from stream_app.policy.decide import Decision, decide_actions
 from stream_app.policy.exceptions import PolicyError
 from stream_app.policy.history import ActionHistory
-from stream_app.policy.records import ActionKind
+from stream_app.policy.records import ActionKind, Reason
 from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.levels import DecayModel, Thresholds, due_times
 from stream_app.settings import DEFAULT_MODEL_PATH
@@ -45,9 +45,10 @@ class DayStats:
     """What one simulated day produced."""
 
     events: int = 0
-    alerts: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)
     control: int = 0
+    migrations: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     coupons_used: int = 0
     budget_left: float = 0.0
@@ -125,7 +126,7 @@ class Simulation:
             alerts, reached = alerts_due(user, state, self.decay, self.thresholds, due, self.known)
             self.states[user] = replace(state, alert_level=reached)
             for alert in alerts:
-                self._day(due).alerts += 1
+                self._day(due).alerts[alert.level] += 1
                 self._decide(user, alert, due)
 
     def _decide(self, user: str, alert: Alert | None, now_seconds: float) -> None:
@@ -150,6 +151,7 @@ class Simulation:
                 day.control += 1
             else:
                 day.sent[action.kind.value] += 1
+                day.migrations += action.reason is Reason.INTEREST_MIGRATION
                 day.coupons_used += action.kind is ActionKind.COUPON
         for skip in decision.skipped:
             day.skipped[skip.reason.value] += 1
@@ -165,7 +167,7 @@ def _next_midnight(seconds: float) -> float:
 
 
 _COLUMNS = (
-    "day", "events", "alerts", "re_rec", "push", "coupon", "control",
+    "day", "events", "alerts_w/a/c", "re_rec", "of_which_migr", "push", "coupon", "control",
     "skip_cool", "skip_quiet", "skip_budget", "budget_left", "ctrl_share",
 )  # fmt: skip
 
@@ -176,9 +178,10 @@ def format_table(days: dict[date, DayStats]) -> str:
     total = DayStats()
     for stats in days.values():
         total.events += stats.events
-        total.alerts += stats.alerts
+        total.alerts.update(stats.alerts)
         total.sent.update(stats.sent)
         total.control += stats.control
+        total.migrations += stats.migrations
         total.skipped.update(stats.skipped)
         total.coupons_used += stats.coupons_used
     total.budget_left = float("nan")
@@ -195,8 +198,9 @@ def _row(label: str, s: DayStats) -> list[str]:
     return [
         label,
         str(s.events),
-        str(s.alerts),
+        "/".join(str(s.alerts[level]) for level in ("warning", "at_risk", "critical")),
         str(s.sent["re_recommend"]),
+        str(s.migrations),
         str(s.sent["push"]),
         str(s.sent["coupon"]),
         str(s.control),

@@ -21,7 +21,7 @@ def test_simulate_prints_a_day_table(capsys: pytest.CaptureFixture[str]) -> None
     lines = out.splitlines()
     assert lines[0].startswith("policy ")
     header = lines[1].split()
-    assert header[:6] == ["day", "events", "alerts", "re_rec", "push", "coupon"]
+    assert header[:6] == ["day", "events", "alerts_w/a/c", "re_rec", "of_which_migr", "push"]
     assert "ctrl_share" in header
     assert lines[2].split()[0] == "2010-12-01"
     total = dict(zip(header, lines[-1].split(), strict=True))
