@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=TrainConfig.patience)
     t.add_argument("--seed", type=int, default=TrainConfig.seed)
     t.add_argument("--aux-weight", type=float, default=TrainConfig.aux_weight)
+    t.add_argument("--category-weight", type=float, default=TrainConfig.category_weight)
     t.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size)
     t.add_argument("--components", type=int, default=ModelConfig.components)
     t.add_argument("--max-users", type=int, default=None, help="first N users only (smoke runs)")
@@ -66,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out,
         model=ModelConfig(hidden_size=args.hidden_size, components=args.components),
         train=TrainConfig(
-            epochs=args.epochs, patience=args.patience, seed=args.seed, aux_weight=args.aux_weight
+            epochs=args.epochs,
+            patience=args.patience,
+            seed=args.seed,
+            aux_weight=args.aux_weight,
+            category_weight=args.category_weight,
         ),
         max_users=args.max_users,
         report=not args.no_report,

@@ -1,7 +1,7 @@
 """From a canonical event log to model inputs: encoded columns and padded user sequences.
 
-The numeric columns come from `stream_app.model.features.numeric_features`, the function the
-worker calls, fed with each event's previous-event time and count (shifted within the user).
+The numeric columns come from `stream_app.model.features.log_numeric_features`, which feeds the
+worker's `numeric_features` with what the worker's per-user state holds before each event.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from stream_app.model.contract import SECONDS_PER_DAY
 from stream_app.model.eventlog import EventLog
-from stream_app.model.features import category_buckets, numeric_features
+from stream_app.model.features import category_buckets, log_numeric_features
 
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
@@ -48,10 +48,7 @@ def encode_log(log: EventLog) -> EncodedLog:
     """Encode every event of a log (sorted by user, time) exactly as the worker would."""
     log = log.sorted()
     users, starts = log.user_bounds()
-    pos = position_in_user(starts, len(log))
-    prev_ts = np.concatenate([[np.nan], log.ts_seconds[:-1]]) if len(log) else log.ts_seconds
-    prev_ts = np.where(pos == 0, np.nan, prev_ts)
-    numeric = numeric_features(log.ts_seconds, prev_ts, pos.astype(np.float64), log.price)
+    numeric = log_numeric_features(log.ts_seconds, log.event_type, log.price, starts)
     return EncodedLog(
         log=log,
         users=users,

@@ -30,11 +30,24 @@ def log_mark_intensity(head: HeadOut, tau: Tensor, bucket: Tensor) -> Tensor:
 
 
 def sequence_nll(
-    head: HeadOut, gap_days: Tensor, next_bucket: Tensor, observed: Tensor, mask: Tensor
+    head: HeadOut,
+    gap_days: Tensor,
+    next_bucket: Tensor,
+    observed: Tensor,
+    mask: Tensor,
+    category_weight: float = 1.0,
 ) -> Tensor:
-    """Σ over inner gaps [Λ(τ) − log λ_k(τ)] plus Λ of the censored last gap, per event."""
+    """Σ over inner gaps [Λ(τ) − log λ_k(τ)] plus Λ of the censored last gap, per event.
+
+    log λ_k = log λ(τ) + log P(k | τ); `category_weight` scales the second (mark) term, 1 is the
+    plain likelihood.
+    """
     hazard = cumulative_hazard(head.mu, head.alpha, head.beta, gap_days)
     log_lam = log_mark_intensity(head, gap_days, next_bucket)
+    if category_weight != 1.0:
+        g = head.mu + head.alpha * torch.exp(-head.beta * gap_days.unsqueeze(-1))
+        log_total = torch.log(g.sum(-1))
+        log_lam = log_total + category_weight * (log_lam - log_total)
     per_event = hazard - torch.where(observed, log_lam, torch.zeros_like(log_lam))
     return (per_event * mask).sum() / mask.sum().clamp(min=1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
@@ -12,11 +12,13 @@ import torch
 from torch import nn
 
 from export.model import DecayModel, SequenceGraph, StepGraph
+from stream_app.model.categories import CategoryBlend
 from stream_app.model.contract import (
     GRAPH_SEQUENCE,
     GRAPH_STEP,
     INPUT_NAMES,
     META_CALIBRATION,
+    META_CATEGORY_BLEND,
     META_COMPONENTS,
     META_CONTRACT,
     META_DATA_FINGERPRINT,
@@ -42,6 +44,7 @@ class ExportInfo:
     horizon_days: float
     calibration: tuple[float, float]
     data_fingerprint: str
+    category_blend: CategoryBlend = field(default_factory=CategoryBlend)
 
 
 def metadata(model: DecayModel, info: ExportInfo, graph_kind: str) -> dict[str, str]:
@@ -55,6 +58,7 @@ def metadata(model: DecayModel, info: ExportInfo, graph_kind: str) -> dict[str, 
         META_HORIZON_DAYS: repr(float(info.horizon_days)),
         META_CALIBRATION: json.dumps(list(info.calibration)),
         META_DATA_FINGERPRINT: info.data_fingerprint,
+        META_CATEGORY_BLEND: info.category_blend.to_json(),
     }
 
 

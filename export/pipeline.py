@@ -123,9 +123,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     test = cutoff_labels(enc, split.test_cutoff, horizon)
     heads_val, heads_test = heads_at_cutoff(model, enc, val), heads_at_cutoff(model, enc, test)
     calibration = fit_platt(predict_return(heads_val, val.tau_days, horizon), val.label)
-    info = ExportInfo(f"1.0+{fp[:10]}", horizon, (calibration.a, calibration.b), fp)
-    step_path, _ = export_onnx(model, info, cfg.out_dir)
     ev = evaluate(enc, split, heads_val, heads_test, calibration, cfg.train.seed)
+    cal = (calibration.a, calibration.b)
+    info = ExportInfo(f"2.0+{fp[:10]}", horizon, cal, fp, ev.category_blend)
+    step_path, _ = export_onnx(model, info, cfg.out_dir)
     metrics = {
         "model_version": info.model_version,
         "data": {"path": cfg.data.path.name, "fingerprint": fp, **ev.counts},
@@ -139,6 +140,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "targets": targets(ev),
         "tuned_parameters": ev.params,
         "calibration": {"kind": "platt_on_logit", "a": calibration.a, "b": calibration.b},
+        "category_blend": asdict(ev.category_blend),
         "onnx_score_max_abs_diff": onnx_score_gap(step_path, enc.log, split, ev),
         "model_config": cfg.model.to_dict(),
         "train_config": asdict(cfg.train),

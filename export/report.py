@@ -124,7 +124,9 @@ Return-within-{horizon:g}-days at the test cutoff {split["test_cutoff"]}
 Validation cutoff {split["val_cutoff"]} ({data["val_users"]} users) tuned every baseline,
 early-stopped the model and fitted every Platt recalibration (model and baselines alike).
 Next-category Recall@10 over {data["category_test_users"]} test users who returned
-(target = hashed category bucket of their first event after the cutoff).
+(target = hashed category bucket of their first event after the cutoff). `model` is the served
+ranking (head blended with the user's last {metrics["category_blend"]["recent_events"]} categories, blend tuned on validation:
+`{metrics["category_blend"]}`); `model_head_only` ranks by the head's λ_k(τ) alone.
 
 {metrics_table(metrics)}
 

@@ -245,7 +245,12 @@ class EventPipeline:
 def _previous_event(state: UserState | None) -> PreviousEvent | None:
     if state is None or state.last_event_seconds is None:
         return None
-    return PreviousEvent(ts_seconds=state.last_event_seconds, events_total=state.events_total)
+    return PreviousEvent(
+        ts_seconds=state.last_event_seconds,
+        events_total=state.events_total,
+        first_ts_seconds=state.first_event_seconds,
+        spend_total=state.spend_total,
+    )
 
 
 def model_state(version: str, out: StepOutput, row: int) -> ModelState:

@@ -15,7 +15,7 @@ from typing import Any
 from stream_app.events.schema import EVENT_TYPES
 
 #: Bump when feature meaning, order or graph signature changes.
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"
 #: ONNX opset of both graphs.
 OPSET = 17
 #: Hashed category buckets; bucket 0 means "no category".
@@ -39,6 +39,9 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "log_amount",
     "has_amount",
     "log_events_before",
+    "log_tenure_days",
+    "log_mean_gap_days",
+    "log_spend_before",
 )
 
 # Graph inputs. Step graph: event_type (B,), category_bucket (B,), numeric (B, F), h/c (B, S).
@@ -76,6 +79,8 @@ META_COMPONENTS = "decay_stream.components"
 META_HORIZON_DAYS = "decay_stream.horizon_days"
 META_CALIBRATION = "decay_stream.calibration"
 META_DATA_FINGERPRINT = "decay_stream.training_data_fingerprint"
+#: Optional: JSON of `stream_app.model.categories.CategoryBlend` (absent: rank by the head alone).
+META_CATEGORY_BLEND = "decay_stream.category_blend"
 GRAPH_STEP = "step"
 GRAPH_SEQUENCE = "sequence"
 
@@ -109,6 +114,7 @@ class ModelSpec:
     horizon_days: float
     calibration: tuple[float, float]
     data_fingerprint: str
+    category_blend: str = ""  # JSON of the served category blend; "" = head alone
 
 
 def _require(meta: Mapping[str, str], key: str) -> str:
@@ -145,4 +151,5 @@ def check_model(
         horizon_days=float(_require(meta, META_HORIZON_DAYS)),
         calibration=(float(a), float(b)),
         data_fingerprint=meta.get(META_DATA_FINGERPRINT, ""),
+        category_blend=meta.get(META_CATEGORY_BLEND, ""),
     )

@@ -2,7 +2,8 @@
 
 Every function works on whole columns, so a batch of stream events and a training log of a
 million rows go through the very same code. Per user, the caller keeps the time of the previous
-event and the number of events seen so far (`PreviousEvent`).
+event, the number of events seen so far, the time of their first event and their running spend
+(`PreviousEvent`; the worker fills it from the counters its table already keeps).
 """
 
 from __future__ import annotations
@@ -16,24 +17,35 @@ import numpy.typing as npt
 
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 from stream_app.model.contract import CATEGORY_BUCKETS, NUMERIC_FEATURES
+from stream_app.state.user_state import spend_delta
 
 FloatArray = npt.NDArray[np.float32]
+F64Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _TYPE_INDEX: dict[EventType, int] = {t: i for i, t in enumerate(EVENT_TYPES)}
 _GAP_SCALE = 10.0
 _AMOUNT_SCALE = 10.0
 _COUNT_SCALE = 5.0
+_TENURE_SCALE = 6.0
+_SPEND_SCALE = 10.0
 _SECONDS_PER_DAY = 86_400.0
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
 @dataclass(frozen=True, slots=True)
 class PreviousEvent:
-    """What the encoder needs to remember about a user between events."""
+    """What the encoder needs to remember about a user between events.
+
+    `first_ts_seconds` (None: same as `ts_seconds`) and `spend_total` (the running sum of
+    `stream_app.state.user_state.spend_delta`) feed the tenure and spend features; the worker
+    takes them from `UserState.first_event_seconds` and `UserState.spend_total`.
+    """
 
     ts_seconds: float
     events_total: int
+    first_ts_seconds: float | None = None
+    spend_total: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +82,14 @@ def numeric_features(
     prev_ts_seconds: npt.NDArray[np.float64],
     events_before: npt.NDArray[np.float64],
     amount: npt.NDArray[np.float64],
+    first_ts_seconds: npt.NDArray[np.float64],
+    spend_before: npt.NDArray[np.float64],
 ) -> FloatArray:
-    """Numeric columns (order of `NUMERIC_FEATURES`); NaN marks no previous event / no amount."""
+    """Numeric columns (order of `NUMERIC_FEATURES`); NaN marks no previous event / no amount.
+
+    `first_ts_seconds` is the user's first event time (NaN: this is the first event) and
+    `spend_before` the running spend before this event.
+    """
     ts = np.asarray(ts_seconds, np.float64)
     prev = np.asarray(prev_ts_seconds, np.float64)
     first = np.isnan(prev)
@@ -81,6 +99,10 @@ def numeric_features(
     amt = np.asarray(amount, np.float64)
     has_amount = ~np.isnan(amt)
     log_amount = np.log1p(np.abs(np.where(has_amount, amt, 0.0))) / _AMOUNT_SCALE
+    count = np.asarray(events_before, np.float64)
+    start = np.asarray(first_ts_seconds, np.float64)
+    tenure_days = np.maximum(ts - np.where(np.isnan(start), ts, start), 0.0) / _SECONDS_PER_DAY
+    spend = np.abs(np.asarray(spend_before, np.float64))
     columns = (
         np.log1p(gap_minutes) / _GAP_SCALE,
         first.astype(np.float64),
@@ -90,11 +112,50 @@ def numeric_features(
         np.cos(2 * np.pi * weekday),
         log_amount,
         has_amount.astype(np.float64),
-        np.log1p(np.asarray(events_before, np.float64)) / _COUNT_SCALE,
+        np.log1p(count) / _COUNT_SCALE,
+        np.log1p(tenure_days) / _TENURE_SCALE,
+        np.log1p(tenure_days / np.maximum(count, 1.0)) / _TENURE_SCALE,
+        np.log1p(spend) / _SPEND_SCALE,
     )
     out = np.stack(columns, axis=-1).astype(np.float32)
     assert out.shape[-1] == len(NUMERIC_FEATURES)
     return out
+
+
+def spend_deltas(event_type: npt.NDArray[np.int64], amount: npt.NDArray[np.float64]) -> F64Array:
+    """Vectorised `stream_app.state.user_state.spend_delta` (what the worker sums per user)."""
+    amt = np.nan_to_num(np.asarray(amount, np.float64))
+    kind = np.asarray(event_type, np.int64)
+    out: F64Array = np.where(
+        kind == _TYPE_INDEX[EventType.PURCHASE],
+        amt,
+        np.where(kind == _TYPE_INDEX[EventType.CANCEL], -amt, 0.0),
+    )
+    return out
+
+
+def log_numeric_features(
+    ts_seconds: npt.NDArray[np.float64],
+    event_type: npt.NDArray[np.int64],
+    amount: npt.NDArray[np.float64],
+    starts: IntArray,
+) -> FloatArray:
+    """Numeric columns of a whole log sorted by (user, time); `starts` = user run offsets + end.
+
+    Every event gets what the worker's per-user state would hold just before it.
+    """
+    n = len(ts_seconds)
+    ts = np.asarray(ts_seconds, np.float64)
+    lengths = np.diff(starts)
+    first_index = np.repeat(starts[:-1], lengths)
+    pos = np.arange(n, dtype=np.int64) - first_index
+    shifted = np.concatenate([[np.nan], ts[:-1]]) if n else ts
+    prev_ts = np.where(pos == 0, np.nan, shifted)
+    first_ts = np.where(pos == 0, np.nan, ts[first_index] if n else ts)
+    spend = np.cumsum(spend_deltas(event_type, amount))
+    spend_start = np.concatenate([[0.0], spend])[first_index] if n else spend
+    spend_before = np.concatenate([[0.0], spend[:-1]]) - spend_start if n else spend
+    return numeric_features(ts, prev_ts, pos.astype(np.float64), amount, first_ts, spend_before)
 
 
 def encode_events(
@@ -105,19 +166,36 @@ def encode_events(
         raise ValueError("events and previous must have the same length")
     prev_ts = np.array([np.nan if p is None else p.ts_seconds for p in previous], np.float64)
     before = np.array([0 if p is None else p.events_total for p in previous], np.float64)
+    first_ts = np.array([_first_ts(p) for p in previous], np.float64)
+    spend = np.array([0.0 if p is None else p.spend_total for p in previous], np.float64)
     amount = np.array([np.nan if e.price is None else e.price for e in events], np.float64)
+    ts = np.array([e.ts_seconds for e in events], np.float64)
     return EncodedEvents(
         event_type=np.array([event_type_index(e.type) for e in events], np.int64),
         category_bucket=category_buckets([e.category_id for e in events]),
-        numeric=numeric_features(
-            np.array([e.ts_seconds for e in events], np.float64), prev_ts, before, amount
-        ),
+        numeric=numeric_features(ts, prev_ts, before, amount, first_ts, spend),
     )
+
+
+def _first_ts(previous: PreviousEvent | None) -> float:
+    if previous is None:
+        return float("nan")
+    return previous.ts_seconds if previous.first_ts_seconds is None else previous.first_ts_seconds
 
 
 def next_previous(event: Event, previous: PreviousEvent | None) -> PreviousEvent:
     """The per-user info after `event` (what the worker stores for the next step)."""
     if previous is None:
-        return PreviousEvent(ts_seconds=event.ts_seconds, events_total=1)
+        return PreviousEvent(
+            ts_seconds=event.ts_seconds,
+            events_total=1,
+            first_ts_seconds=event.ts_seconds,
+            spend_total=spend_delta(event),
+        )
     ts = max(event.ts_seconds, previous.ts_seconds)  # a late event does not move time back
-    return PreviousEvent(ts_seconds=ts, events_total=previous.events_total + 1)
+    return PreviousEvent(
+        ts_seconds=ts,
+        events_total=previous.events_total + 1,
+        first_ts_seconds=min(_first_ts(previous), event.ts_seconds),
+        spend_total=previous.spend_total + spend_delta(event),
+    )

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from stream_app.model.categories import CategoryBlend
 from stream_app.model.contract import (
     GRAPH_STEP,
     INPUT_C,
@@ -109,6 +110,9 @@ class ModelRuntime:
             raise ContractError(f"{self.path} is a {self.spec.graph_kind!r} graph, not 'step'")
         self.provider: str = self.session.get_providers()[0]
         self.calibration = Calibration(*self.spec.calibration)
+        blend = self.spec.category_blend
+        #: How `stream_app.model.categories.rank_categories` blends head and recent categories.
+        self.category_blend = CategoryBlend.from_json(blend) if blend else CategoryBlend()
         log.info(
             "decay model %s (%s) runs on %s",
             self.spec.model_version,

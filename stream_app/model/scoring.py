@@ -21,7 +21,7 @@ import numpy.typing as npt
 from stream_app.model.adapters import read_online_retail, read_taobao
 from stream_app.model.contract import SECONDS_PER_DAY
 from stream_app.model.eventlog import EventLog, parse_timestamp, read_canonical
-from stream_app.model.features import category_buckets, numeric_features
+from stream_app.model.features import category_buckets, log_numeric_features
 from stream_app.model.runtime import ModelRuntime
 from stream_app.model.survival import return_probability
 
@@ -59,6 +59,7 @@ def final_heads(
     order = np.argsort(-lengths, kind="stable")  # active users at step t form a prefix
     first, n_sorted = starts[:-1][order], lengths[order]
     buckets = category_buckets(list(log_.category_id))
+    numeric = log_numeric_features(log_.ts_seconds, log_.event_type, log_.price, starts)
     h, c = runtime.initial_state(len(users))
     comps = runtime.spec.components
     heads = [np.zeros((len(users), comps)) for _ in range(3)]
@@ -67,11 +68,7 @@ def final_heads(
         for lo in range(0, active, batch_users):
             sl = slice(lo, min(lo + batch_users, active))
             idx = first[sl] + t
-            prev = log_.ts_seconds[idx - 1] if t else np.full(len(idx), np.nan)
-            feats = numeric_features(
-                log_.ts_seconds[idx], prev, np.full(len(idx), float(t)), log_.price[idx]
-            )
-            out = runtime.step(log_.event_type[idx], buckets[idx], feats, h[sl], c[sl])
+            out = runtime.step(log_.event_type[idx], buckets[idx], numeric[idx], h[sl], c[sl])
             h[sl], c[sl] = out.h, out.c
             for arr, new in zip(heads, (out.mu, out.alpha, out.beta), strict=True):
                 arr[sl] = new

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,9 @@ def test_pipeline_writes_artifact_and_metrics(trained) -> None:
     rows = metrics["test"]["return_within_h"]
     assert {"model", "recency", "exp_decay", "rfm_logistic", "rfm_gbm"} <= rows.keys()
     assert metrics["onnx_score_max_abs_diff"] < 1e-4
+    assert {"model", "model_head_only"} <= metrics["test"]["next_category_recall_at_10"].keys()
+    blend = ModelRuntime(out / "decay_step.onnx", prefer_cuda=False).category_blend
+    assert asdict(blend) == metrics["category_blend"]
     assert 0.0 <= rows["model"]["roc_auc"] <= 1.0
 
 
@@ -103,3 +107,24 @@ def test_vectorised_encoder_matches_worker_encoder(retail_fixture: Path) -> None
         assert one.category_bucket[0] == enc.category_bucket[i]
         np.testing.assert_allclose(one.numeric[0], enc.numeric[i], atol=1e-6)
         prev[e.user_id] = next_previous(e, prev.get(e.user_id))  # type: ignore[arg-type]
+
+
+def test_evaluated_category_ranking_is_the_served_one(retail_fixture: Path) -> None:
+    from datetime import UTC, datetime
+
+    from export.dataset import encode_log
+    from export.evaluate import RECENT_EVENTS, recent_frequency
+    from export.labels import cutoff_labels
+    from stream_app.model.categories import CategoryBlend, blend_scores, rank_categories
+
+    enc = encode_log(read_online_retail(retail_fixture))
+    lbl = cutoff_labels(enc, datetime(2011, 9, 1, tzinfo=UTC), 30.0)
+    blend = CategoryBlend(weight=0.7, half_life_days=45.0, recent_events=RECENT_EVENTS)
+    lam = np.random.default_rng(0).gamma(0.3, size=(len(lbl.rows), 1024))
+    batched = blend_scores(lam, recent_frequency(enc, lbl, blend.half_life_days), blend.weight)
+    top = np.argsort(-batched, axis=1, kind="stable")[:, :10]
+    for i, last in enumerate(lbl.last_index):
+        first = int(enc.starts[lbl.rows[i]])
+        served = rank_categories(lam[i], enc.category_bucket[first : last + 1],
+                                 enc.log.ts_seconds[first : last + 1], lbl.cutoff_seconds, blend)  # fmt: skip
+        assert served.tolist() == top[i].tolist()

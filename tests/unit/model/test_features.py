@@ -13,9 +13,13 @@ from stream_app.model.features import (
     category_bucket,
     category_buckets,
     encode_events,
+    event_type_index,
+    log_numeric_features,
     next_previous,
     numeric_features,
+    spend_deltas,
 )
+from stream_app.state.user_state import spend_delta
 
 T0 = datetime(2011, 3, 7, 9, 30, tzinfo=UTC)  # a Monday
 
@@ -39,8 +43,15 @@ def test_step_by_step_equals_columns() -> None:
     ts = np.array([e.ts_seconds for e in events])
     prev_ts = np.concatenate([[np.nan], ts[:-1]])
     price = np.array([np.nan if e.price is None else e.price for e in events])
-    cols = numeric_features(ts, prev_ts, np.arange(len(events), dtype=float), price)
+    first_ts = np.where(np.isnan(prev_ts), np.nan, ts[0])
+    kinds = np.array([event_type_index(e.type) for e in events])
+    spend = np.concatenate([[0.0], np.cumsum(spend_deltas(kinds, price))[:-1]])
+    cols = numeric_features(
+        ts, prev_ts, np.arange(len(events), dtype=float), price, first_ts, spend
+    )
     np.testing.assert_array_equal(np.stack(rows), cols)
+    whole = log_numeric_features(ts, kinds, price, np.array([0, len(events)]))
+    np.testing.assert_array_equal(whole, cols)
     assert cols.shape == (5, len(NUMERIC_FEATURES)) and cols.dtype == np.float32
 
 
@@ -70,3 +81,23 @@ def test_late_event_does_not_move_time_back() -> None:
     assert nxt.ts_seconds == prev.ts_seconds and nxt.events_total == 4
     gap = encode_events([late], [prev]).numeric[0, 0]
     assert gap == 0.0
+
+
+def test_spend_deltas_match_the_worker_state() -> None:
+    events = [*user_events(), Event("u1", T0, EventType.VIEW, "v", None, 3.0)]
+    kinds = np.array([event_type_index(e.type) for e in events])
+    price = np.array([np.nan if e.price is None else e.price for e in events])
+    np.testing.assert_array_equal(spend_deltas(kinds, price), [spend_delta(e) for e in events])
+
+
+def test_tenure_and_spend_features_follow_the_stored_counters() -> None:
+    names = list(NUMERIC_FEATURES)
+    prev = PreviousEvent(T0.timestamp(), 4, first_ts_seconds=T0.timestamp() - 8 * 86400.0,
+                         spend_total=-(np.e**10 - 1))  # fmt: skip
+    event = Event("u1", T0 + timedelta(days=1), EventType.PURCHASE, "i", "c", 5.0)
+    row = encode_events([event], [prev]).numeric[0]
+    assert row[names.index("log_tenure_days")] == np.float32(np.log1p(9.0) / 6.0)
+    assert row[names.index("log_mean_gap_days")] == np.float32(np.log1p(9.0 / 4) / 6.0)
+    assert abs(row[names.index("log_spend_before")] - 1.0) < 1e-6
+    first = encode_events([event], [None]).numeric[0]
+    assert first[names.index("log_tenure_days")] == 0.0 == first[names.index("log_spend_before")]

@@ -69,3 +69,19 @@ def test_contract_mismatch_is_rejected(tmp_path: Path) -> None:
 def test_sequence_graph_is_not_a_step_graph() -> None:
     with pytest.raises(ContractError, match="not 'step'"):
         ModelRuntime(MODELS / "decay_sequence.onnx", prefer_cuda=False)
+
+
+def test_category_blend_comes_from_metadata_and_defaults_to_the_head(tmp_path: Path) -> None:
+    from stream_app.model.categories import CategoryBlend
+    from stream_app.model.contract import META_CATEGORY_BLEND
+
+    runtime = ModelRuntime(STEP, prefer_cuda=False)
+    assert runtime.category_blend == CategoryBlend.from_json(runtime.spec.category_blend)
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(STEP))
+    kept = [p for p in model.metadata_props if p.key != META_CATEGORY_BLEND]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    older = tmp_path / "no_blend.onnx"
+    onnx.save(model, str(older))
+    assert ModelRuntime(older, prefer_cuda=False).category_blend == CategoryBlend()

@@ -1,0 +1,37 @@
+"""`policy simulate` over the committed Online Retail fixture prints its per-day table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream_app.policy.simulate import main
+from stream_app.settings import DEFAULT_MODEL_PATH
+from tests.conftest import FIXTURES
+from tests.unit.policy.builders import DEFAULT_POLICY
+
+pytestmark = pytest.mark.skipif(not DEFAULT_MODEL_PATH.exists(), reason="no committed model")
+
+
+def test_simulate_prints_a_day_table(capsys: pytest.CaptureFixture[str]) -> None:
+    sample = str(FIXTURES / "online_retail_sample.csv")
+    assert main(["--policy", str(DEFAULT_POLICY), "--data", sample, "--limit", "80"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("policy ")
+    header = lines[1].split()
+    assert header[:6] == ["day", "events", "alerts_w/a/c", "re_rec", "of_which_migr", "push"]
+    assert "ctrl_share" in header
+    assert lines[2].split()[0] == "2010-12-01"
+    total = dict(zip(header, lines[-1].split(), strict=True))
+    assert total["day"] == "total"
+    assert int(total["events"]) == 80
+    assert int(total["re_rec"]) + int(total["push"]) > 0
+
+
+def test_simulate_reports_a_bad_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DEFAULT_POLICY.read_text().replace("share = 0.1", "share = 2"))
+    assert main(["--policy", str(bad), "--data", str(FIXTURES / "online_retail_sample.csv")]) == 2
+    assert "control.share" in capsys.readouterr().err
