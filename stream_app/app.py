@@ -15,6 +15,7 @@ import faust
 from faust.auth import SASLCredentials, SSLCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from stream_app.activation import Activation, per_partition_policy
 from stream_app.clock import Clock, clock_from
 from stream_app.events.alert import Alert
 from stream_app.events.dead_letter import DeadLetter
@@ -22,6 +23,8 @@ from stream_app.events.decode import DecodeLimits
 from stream_app.events.tick import Tick
 from stream_app.metrics import Metrics
 from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
+from stream_app.policy import load_policy
+from stream_app.policy.records import Action
 from stream_app.schedule.due_schedule import DueEntry, DueSchedule
 from stream_app.schedule.levels import Thresholds
 from stream_app.serving import ServingModel
@@ -54,6 +57,7 @@ class Engine:
             s.events_topic: {},
             s.dead_letter_topic: large,
             s.alerts_topic: {},
+            s.actions_topic: {},
             s.ticks_topic: {},
         }
 
@@ -140,6 +144,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     events_topic = raw_topic(settings.events_topic)
     ticks_topic = raw_topic(settings.ticks_topic)
     alerts_topic = raw_topic(settings.alerts_topic)
+    actions_topic = raw_topic(settings.actions_topic)
     dead_letter_topic = raw_topic(
         settings.dead_letter_topic, **{"max.message.bytes": str(settings.dead_letter_max_bytes)}
     )
@@ -165,10 +170,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     async def send_alert(alert: Alert) -> None:
         await (await alerts_topic.send(key=alert.user_id.encode("utf-8"), value=alert.to_json()))
 
+    async def send_action(action: Action) -> None:
+        await (await actions_topic.send(key=action.user_id.encode("utf-8"), value=action.to_json()))
+
     async def send_tick(entry: DueEntry, tick: Tick) -> None:
         await ticks_topic.send(key=entry.user_key, value=tick.to_json(), partition=entry.partition)
 
     schedule = DueSchedule()
+    activation = None
+    if settings.policy_path is not None and str(settings.policy_path):
+        policy = per_partition_policy(load_policy(settings.policy_path), settings.partitions)
+        activation = Activation(policy, send_action, metrics)
     known_categories: dict[int, str] = {}
     pipeline = EventPipeline(
         store=user_table,
@@ -187,10 +199,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         schedule=schedule,
         thresholds=thresholds,
         known_categories=known_categories,
+        activation=activation,
     )
 
     def recovery_completed() -> bool:
         return bool(cast(Any, app.tables).recovery.completed.is_set())
+
+    async def flush_outputs() -> None:
+        """Wait until every buffered write (changelog, ticks) is acknowledged by the broker.
+
+        Called before a batch's offsets are acknowledged: Faust's own flush before a commit can
+        return with changelog writes still buffered, and a crash then would lose them.
+        """
+        producer = cast(Any, app.producer)
+        while producer.buffer.size:
+            await producer.buffer.flush_atmost(producer.buffer.size)
+        await producer.flush()
 
     # Both agents read-modify-write the same users; one at a time.
     state_lock = asyncio.Lock()
@@ -211,10 +235,19 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
             ]
             async with state_lock:
                 await pipeline.handle_batch(batch)
+                await flush_outputs()
 
     if model is not None:
         tick_handler = TickHandler(
-            user_table, send_alert, clock, metrics, model, thresholds, known_categories, schedule
+            user_table,
+            send_alert,
+            clock,
+            metrics,
+            model,
+            thresholds,
+            known_categories,
+            schedule,
+            activation,
         )
 
         @app.agent(ticks_topic, name="process-ticks")
@@ -227,6 +260,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
                         message.value,
                         SourcePosition(message.topic, message.partition, message.offset),
                     )
+                    await flush_outputs()
 
         @app.timer(interval=settings.schedule_tick_seconds)
         async def schedule_ticks() -> None:

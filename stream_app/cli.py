@@ -204,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days-per-second", type=float, default=2.0, help="simulated clock speed")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to watch alerts")
 
+    policy = sub.add_parser(
+        "policy", help="activation policy tools: `policy simulate --help`", add_help=False
+    )
+    policy.add_argument("policy_args", nargs=argparse.REMAINDER)
+
     score = sub.add_parser(
         "score", help="score an event log offline with the ONNX model", add_help=False
     )
@@ -211,7 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
+    """`policy simulate ...`: run the policy offline over a real dataset."""
+    rest = list(args.policy_args)
+    if not rest or rest[0] != "simulate":
+        print(
+            "usage: decay-stream policy simulate [--policy PATH] [--data NAME] [--days N]",
+            file=sys.stderr,
+        )
+        return 2
+    from stream_app.policy.simulate import main as simulate_main
+
+    return int(simulate_main(rest[1:]))
+
+
 COMMANDS = {
+    "policy": cmd_policy,
     "worker": cmd_worker,
     "replay": cmd_replay,
     "tail": cmd_tail,

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from stream_app.activation import Activation
 from stream_app.clock import Clock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits, Rejected, RejectReason, decode_event
@@ -88,6 +89,7 @@ class EventPipeline:
     thresholds: Thresholds = field(default_factory=Thresholds)
     known_categories: dict[int, str] = field(default_factory=dict)
     last_offsets: dict[int, int] = field(default_factory=dict)
+    activation: Activation | None = None
 
     async def handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
         """Process one message (a batch of one)."""
@@ -135,9 +137,17 @@ class EventPipeline:
         for user, state in states.items():
             if state is None or state is before[user]:
                 continue
+            partition = queues[user][-1][1].partition
+            if (
+                self.activation is not None
+                and state.events_total != (before[user] or UserState()).events_total
+            ):
+                state = await self.activation.act(
+                    user, None, state, partition, now, self.known_categories
+                )
             key = user.encode("utf-8")
             self.store[key] = encode_state(state)
-            self._reschedule(key, queues[user][-1][1].partition, state)
+            self._reschedule(key, partition, state)
             latest_ts = max(latest_ts, state.last_event_seconds or 0.0)
         if latest_ts:
             self.metrics.event_time_lag_seconds.set(max(now - latest_ts, 0.0))
@@ -187,7 +197,7 @@ class EventPipeline:
         h, c = self._initial_states(model, [previous for _, _, previous in stepped])
         encoded = encode_events(
             [event for _, event, _ in stepped],
-            [_previous_event(previous) for _, _, previous in stepped],
+            [previous_event(previous) for _, _, previous in stepped],
         )
         out = await model.step(encoded, h, c)
         for row, (user, _, _) in enumerate(stepped):
@@ -242,7 +252,7 @@ class EventPipeline:
         self.metrics.dead_letter_messages_total.inc()
 
 
-def _previous_event(state: UserState | None) -> PreviousEvent | None:
+def previous_event(state: UserState | None) -> PreviousEvent | None:
     if state is None or state.last_event_seconds is None:
         return None
     return PreviousEvent(

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "decay_step.onnx"
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "deploy" / "policy" / "default.toml"
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
@@ -48,7 +49,8 @@ class Settings(BaseSettings):
     )
     heartbeat_interval_seconds: float = Field(3.0, gt=0)
     group_instance_id: str | None = Field(
-        None, description="static membership: a restarted worker with the same id keeps its partitions"
+        None,
+        description="static membership: a restarted worker with the same id keeps its partitions",
     )
 
     # State
@@ -65,6 +67,11 @@ class Settings(BaseSettings):
     model_threads: int = Field(1, ge=1, le=16, description="ONNX Runtime intra-op threads")
     batch_max_events: int = Field(512, ge=1, description="events per batched model step, at most")
     batch_window_seconds: float = Field(0.005, gt=0, description="wait this long to fill a batch")
+
+    # Activation policy
+    policy_path: Path | None = Field(
+        DEFAULT_POLICY_PATH, description="TOML policy file; empty = alerts only, no actions"
+    )
 
     # Alerts in silence
     alert_warning: float = Field(0.35, gt=0, lt=1, description="P(return within H) for `warning`")

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
+from stream_app.activation import Activation
 from stream_app.clock import Clock
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
@@ -80,6 +81,7 @@ class TickHandler:
     thresholds: Thresholds
     known_categories: dict[int, str]
     schedule: DueSchedule
+    activation: Activation | None = None
 
     async def handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
         """Handle one tick; a failure is logged and the tick skipped (the schedule has it again)."""

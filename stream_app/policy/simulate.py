@@ -24,7 +24,7 @@ from stream_app.events.alert import Alert
 from stream_app.events.schema import Event, utc_from_seconds
 from stream_app.model.features import category_bucket, encode_events
 from stream_app.model.runtime import ModelRuntime
-from stream_app.pipeline import _previous_event, model_state  # the worker's exact encoding
+from stream_app.pipeline import model_state, previous_event  # the worker's exact encoding
 from stream_app.policy.budget import BudgetState, refill
 from stream_app.policy.config import SECONDS_PER_DAY, Policy, load_policy
 from stream_app.policy.decide import Decision, decide_actions
@@ -112,7 +112,7 @@ class Simulation:
         model = previous.model if previous is not None else None
         if model is not None and model.version == spec.model_version:
             h[0], c[0] = np.asarray(model.h), np.asarray(model.c)
-        encoded = encode_events([event], [_previous_event(previous)])
+        encoded = encode_events([event], [previous_event(previous)])
         out = self.runtime.step(encoded.event_type, encoded.category_bucket, encoded.numeric, h, c)
         return model_state(spec.model_version, out, 0)
 

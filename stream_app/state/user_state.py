@@ -76,6 +76,7 @@ class UserState:
     model: ModelState | None = None
     alert_level: int = 0
     last_tick_offset: int = -1
+    action_times: tuple[tuple[str, float], ...] = ()
 
     def count(self, event_type: EventType) -> int:
         """Events seen of one type."""
@@ -153,6 +154,7 @@ def encode_state(state: UserState) -> bytes:
         "off": state.last_offset,
         "tick_off": state.last_tick_offset,
         "alert": state.alert_level,
+        "acts": dict(state.action_times),
         "model": _encode_model(state.model),
         "recent": [
             [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
@@ -176,6 +178,7 @@ def decode_state(raw: bytes) -> UserState:
         last_offset=body["off"],
         last_tick_offset=body["tick_off"],
         alert_level=body["alert"],
+        action_times=tuple(sorted((str(k), float(v)) for k, v in body.get("acts", {}).items())),
         model=_decode_model(body["model"]),
         recent=tuple(
             RecentEvent(ts, EventType(kind), item, category, price, event_id)

@@ -15,7 +15,7 @@ import pytest
 from stream_app.datasets import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import Event
-from stream_app.kafka_io import ensure_topic, new_producer, wait_caught_up
+from stream_app.kafka_io import ensure_topic, new_producer, read_topic, wait_caught_up
 from stream_app.replay import encode_event
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
@@ -101,6 +101,9 @@ def test_kill_9_five_times_loses_nothing(settings: Settings, workers: WorkerFact
     # State: exactly the uninterrupted result — counts, sequence, and the model state itself
     # (an event applied twice or lost would change h and c).
     states = table(settings)
+    assert settings.bootstrap_servers
+    letters = list(read_topic(settings.bootstrap_servers, settings.dead_letter_topic, timeout_seconds=5))
+    assert not letters, [dict(x.headers) for x in letters][:5]
     assert set(states) == set(by_user)
     graph = SequenceGraph()
     for user, user_events in by_user.items():

@@ -1,0 +1,63 @@
+"""Acting on alerts and interest shifts: the policy's decisions published to the actions topic.
+
+The coupon budget is split evenly across the topic's partitions (one token bucket per partition,
+so workers never need to agree and the sum never exceeds the global budget). A bucket starts
+empty when a worker takes a partition and fills at its rate: a restart can only spend less.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from stream_app.events.alert import Alert
+from stream_app.metrics import Metrics
+from stream_app.policy import ActionHistory, BudgetState, Policy, decide_actions
+from stream_app.policy.records import Action
+from stream_app.state import UserState
+
+ActionSink = Callable[[Action], Awaitable[None]]
+
+
+def per_partition_policy(policy: Policy, partitions: int) -> Policy:
+    """The policy with its coupon budget divided among `partitions` buckets."""
+    coupon = policy.coupon.model_copy(
+        update={
+            "budget_capacity": policy.coupon.budget_capacity / partitions,
+            "budget_refill_per_hour": policy.coupon.budget_refill_per_hour / partitions,
+        }
+    )
+    return policy.model_copy(update={"coupon": coupon})
+
+
+@dataclass
+class Activation:
+    """Decides and publishes actions; the caller stores the returned state."""
+
+    policy: Policy
+    send: ActionSink
+    metrics: Metrics
+    budgets: dict[int, BudgetState] = field(default_factory=dict)
+
+    async def act(
+        self,
+        user_id: str,
+        alert: Alert | None,
+        state: UserState,
+        partition: int,
+        now_seconds: float,
+        known_categories: Mapping[int, str],
+    ) -> UserState:
+        """Publish the actions due for `alert` (or, with None, an interest shift)."""
+        history = ActionHistory.from_json_dict(dict(state.action_times))
+        budget = self.budgets.get(partition) or BudgetState(0.0, now_seconds)
+        decision = decide_actions(
+            user_id, alert, state, self.policy, now_seconds, budget, history, known_categories
+        )
+        for action in decision.actions:
+            await self.send(action)
+            self.metrics.actions_total.labels(action.kind.value, str(action.control).lower()).inc()
+        self.budgets[partition] = decision.budget
+        if decision.history == history:
+            return state
+        return replace(state, action_times=tuple(sorted(decision.history.to_json_dict().items())))
