@@ -46,8 +46,9 @@ events = app.topic(
     value_type=bytes,
     partitions=PARTITIONS,
 )
-counts = app.Table("counts", partitions=PARTITIONS, key_type=bytes, value_type=bytes,
-                   use_partitioner=True)
+counts = app.Table(
+    "counts", partitions=PARTITIONS, key_type=bytes, value_type=bytes, use_partitioner=True
+)
 progress: dict[str, Any] = {"n": 0, "first": None}
 
 

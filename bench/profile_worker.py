@@ -17,8 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import (RESULTS, ROOT, PARTITIONS, build_messages, create_worker_topics, produce,
-                       stop, worker_settings)
+from bench.run import (
+    PARTITIONS,
+    RESULTS,
+    ROOT,
+    build_messages,
+    create_worker_topics,
+    produce,
+    stop,
+    worker_settings,
+)
 from stream_app.cli import spawn_worker
 from stream_app.kafka_io import wait_caught_up
 from stream_app.kafka_local import LocalKafka
@@ -68,15 +76,36 @@ def main() -> int:
             else:
                 topic, group = "bench.prof.events", "bench-bare-prof"
                 produce(bootstrap, topic, messages)
-                env = {**os.environ, "BENCH_BOOTSTRAP": bootstrap, "BENCH_APP_ID": group,
-                       "BENCH_TOPIC": topic, "BENCH_PARTITIONS": str(PARTITIONS),
-                       "BENCH_DATADIR": str(tmp / "bare")}
+                env = {
+                    **os.environ,
+                    "BENCH_BOOTSTRAP": bootstrap,
+                    "BENCH_APP_ID": group,
+                    "BENCH_TOPIC": topic,
+                    "BENCH_PARTITIONS": str(PARTITIONS),
+                    "BENCH_DATADIR": str(tmp / "bare"),
+                }
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"], cwd=ROOT,
-                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(proc.pid), "--format",
-                                    "raw", "--rate", str(args.rate), "--nonblocking", "-o",
-                                    str(collapsed)])
+                    [sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT,
+                )
+            spy = subprocess.Popen(
+                [
+                    str(PY_SPY),
+                    "record",
+                    "--pid",
+                    str(proc.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    str(args.rate),
+                    "--nonblocking",
+                    "-o",
+                    str(collapsed),
+                ]
+            )
             try:
                 wait_caught_up(bootstrap, group, topic, timeout_seconds=600)
                 time.sleep(1)

@@ -84,8 +84,9 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> 
 async def _raw_consume(bootstrap: str, topic: str, n: int) -> dict[str, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
@@ -116,13 +117,25 @@ def run_raw(bootstrap: str, topic: str, n: int) -> dict[str, float]:
 # --------------------------------------------------------------------------- (b) bare Faust
 def run_bare(bootstrap: str, topic: str, n: int, tmp: Path, tag: str) -> dict[str, float]:
     result = tmp / f"bare-{tag}.json"
-    env = {**os.environ, "BENCH_BOOTSTRAP": bootstrap, "BENCH_APP_ID": f"bench-bare-{tag}",
-           "BENCH_TOPIC": topic, "BENCH_PARTITIONS": str(PARTITIONS), "BENCH_EXPECT": str(n),
-           "BENCH_RESULT": str(result), "BENCH_DATADIR": str(tmp / f"bare-data-{tag}")}
+    env = {
+        **os.environ,
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_APP_ID": f"bench-bare-{tag}",
+        "BENCH_TOPIC": topic,
+        "BENCH_PARTITIONS": str(PARTITIONS),
+        "BENCH_EXPECT": str(n),
+        "BENCH_RESULT": str(result),
+        "BENCH_DATADIR": str(tmp / f"bare-data-{tag}"),
+    }
     logf = (tmp / f"bare-{tag}.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"],
-                            cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"],
+        cwd=ROOT,
+        env=env,
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + max(120.0, n / 200)
         while not result.exists():
@@ -174,8 +187,13 @@ def worker_settings(bootstrap: str, tag: str, tmp: Path, max_ts: float) -> Setti
 
 def create_worker_topics(s: Settings) -> None:
     large = {"max.message.bytes": str(s.dead_letter_max_bytes)}
-    for topic, cfg in ((s.events_topic, {}), (s.dead_letter_topic, large), (s.alerts_topic, {}),
-                       (s.actions_topic, {}), (s.ticks_topic, {})):
+    for topic, cfg in (
+        (s.events_topic, {}),
+        (s.dead_letter_topic, large),
+        (s.alerts_topic, {}),
+        (s.actions_topic, {}),
+        (s.ticks_topic, {}),
+    ):
         ensure_topic(s.bootstrap_servers or "", topic, s.partitions, cfg)
 
 
@@ -223,8 +241,9 @@ def vm_rss(pid: int) -> int:
     return 0
 
 
-def run_worker(bootstrap: str, n: int, tmp: Path, tag: str, messages: list[tuple[bytes, bytes]],
-               max_ts: float) -> dict[str, float]:
+def run_worker(
+    bootstrap: str, n: int, tmp: Path, tag: str, messages: list[tuple[bytes, bytes]], max_ts: float
+) -> dict[str, float]:
     s = worker_settings(bootstrap, tag, tmp, max_ts)
     create_worker_topics(s)
     produce(bootstrap, s.events_topic, messages)
@@ -260,23 +279,28 @@ def run_worker(bootstrap: str, n: int, tmp: Path, tag: str, messages: list[tuple
         bs_sum = m.get("decay_model_batch_size_sum", 0.0)
         bs_cnt = m.get("decay_model_batch_size_count", 0.0)
         secs = last - first
-        return {"seconds": secs, "events": n, "eps": n / secs,
-                "caught_up_seconds": caught_up - first,
-                "batch_size_mean": bs_sum / bs_cnt if bs_cnt else float("nan"),
-                "batch_count": bs_cnt,
-                "users_tracked": metric(m, "decay_users_tracked"),
-                "rss_bytes": rss,
-                "process_resident_memory_bytes": m.get("process_resident_memory_bytes", 0.0),
-                "rejected": metric(m, "decay_events_rejected_total"),
-                "duplicates": metric(m, "decay_events_duplicate_total"),
-                "alerts": metric(m, "decay_alerts_total")}
+        return {
+            "seconds": secs,
+            "events": n,
+            "eps": n / secs,
+            "caught_up_seconds": caught_up - first,
+            "batch_size_mean": bs_sum / bs_cnt if bs_cnt else float("nan"),
+            "batch_count": bs_cnt,
+            "users_tracked": metric(m, "decay_users_tracked"),
+            "rss_bytes": rss,
+            "process_resident_memory_bytes": m.get("process_resident_memory_bytes", 0.0),
+            "rejected": metric(m, "decay_events_rejected_total"),
+            "duplicates": metric(m, "decay_events_duplicate_total"),
+            "alerts": metric(m, "decay_alerts_total"),
+        }
     finally:
         stop(proc)
 
 
 # --------------------------------------------------------------------------- latency
-def run_latency(bootstrap: str, tmp: Path, messages: list[tuple[bytes, bytes]], rate: float,
-                max_ts: float) -> dict[str, Any]:
+def run_latency(
+    bootstrap: str, tmp: Path, messages: list[tuple[bytes, bytes]], rate: float, max_ts: float
+) -> dict[str, Any]:
     """Paced produce at `rate` ev/s into a running worker; latency = changelog record timestamp
     (CreateTime, stamped by the worker's producer when the table write is sent) minus the event's
     CreateTime (stamped by our producer at send). Event k of a user is matched to the first
@@ -317,7 +341,8 @@ def run_latency(bootstrap: str, tmp: Path, messages: list[tuple[bytes, bytes]], 
         if rec.value is None:
             continue
         writes.setdefault(rec.key or b"", []).append(
-            (rec.offset, decode_state(rec.value).events_total, rec.timestamp_ms))
+            (rec.offset, decode_state(rec.value).events_total, rec.timestamp_ms)
+        )
     lat: list[float] = []
     unmatched = 0
     for key, stamps in produced.items():
@@ -331,17 +356,25 @@ def run_latency(bootstrap: str, tmp: Path, messages: list[tuple[bytes, bytes]], 
                 continue
             lat.append((w[j][2] - ts) / 1000.0)
     arr = np.array(lat) if lat else np.array([float("nan")])
-    return {"rate_target_eps": rate, "events": len(messages),
-            "rate_achieved_eps": len(messages) / produce_secs,
-            "latency_p50_s": float(np.percentile(arr, 50)),
-            "latency_p99_s": float(np.percentile(arr, 99)),
-            "latency_max_s": float(np.max(arr)), "matched": len(lat), "unmatched": unmatched,
-            "rss_before_bytes": rss_before, "rss_after_bytes": rss_after,
-            "users_tracked": users}
+    return {
+        "rate_target_eps": rate,
+        "events": len(messages),
+        "rate_achieved_eps": len(messages) / produce_secs,
+        "latency_p50_s": float(np.percentile(arr, 50)),
+        "latency_p99_s": float(np.percentile(arr, 99)),
+        "latency_max_s": float(np.max(arr)),
+        "matched": len(lat),
+        "unmatched": unmatched,
+        "rss_before_bytes": rss_before,
+        "rss_after_bytes": rss_after,
+        "users_tracked": users,
+    }
 
 
 # --------------------------------------------------------------------------- model micro
-def model_micro(sizes: tuple[int, ...] = (1, 8, 64, 512, 2048), seconds: float = 1.0) -> list[dict[str, Any]]:
+def model_micro(
+    sizes: tuple[int, ...] = (1, 8, 64, 512, 2048), seconds: float = 1.0
+) -> list[dict[str, Any]]:
     from stream_app.model.contract import CATEGORY_BUCKETS, NUMERIC_FEATURES
     from stream_app.model.runtime import ModelRuntime
 
@@ -362,8 +395,15 @@ def model_micro(sizes: tuple[int, ...] = (1, 8, 64, 512, 2048), seconds: float =
             rt.step(et, cat, num, h, c)
             times.append(time.perf_counter() - t0)
         med = statistics.median(times)
-        out.append({"batch": b, "provider": rt.provider, "step_ms_median": med * 1e3,
-                    "events_per_s": b / med, "iterations": len(times)})
+        out.append(
+            {
+                "batch": b,
+                "provider": rt.provider,
+                "step_ms_median": med * 1e3,
+                "events_per_s": b / med,
+                "iterations": len(times),
+            }
+        )
     return out
 
 
@@ -377,12 +417,18 @@ def machine() -> dict[str, Any]:
     mem = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
     return {
         "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(), "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
         "ram_gib": round(int(mem.group(1)) / 2**20, 1) if mem else None,
-        "kernel": platform.release(), "python": platform.python_version(),
-        "kafka_broker": kafka_version(), "aiokafka": version("aiokafka"),
-        "faust_streaming": version("faust-streaming"), "kafka_python": version("kafka-python"),
-        "onnxruntime": version("onnxruntime-gpu") if _has("onnxruntime-gpu") else version("onnxruntime"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "kafka_broker": kafka_version(),
+        "aiokafka": version("aiokafka"),
+        "faust_streaming": version("faust-streaming"),
+        "kafka_python": version("kafka-python"),
+        "onnxruntime": version("onnxruntime-gpu")
+        if _has("onnxruntime-gpu")
+        else version("onnxruntime"),
         "gpu": "none (CPU-only session; CUDA/IOBinding microbench not run)",
         "note": "shared machine: other test sessions may run concurrently",
     }
@@ -404,25 +450,35 @@ def med(runs: list[dict[str, float]], key: str = "eps") -> float:
 def markdown(res: dict[str, Any]) -> str:
     m, s = res["machine"], res["summary"]
     lines = [
-        f"# decay-stream benchmark ({m['date_utc']})", "",
+        f"# decay-stream benchmark ({m['date_utc']})",
+        "",
         f"Machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM, kernel {m['kernel']}; "
         f"Python {m['python']}, Kafka {m['kafka_broker']} (local KRaft broker, same machine), "
         f"aiokafka {m['aiokafka']}, faust-streaming {m['faust_streaming']}, "
-        f"onnxruntime {m['onnxruntime']}. GPU: {m['gpu']}. {m['note']}.", "",
+        f"onnxruntime {m['onnxruntime']}. GPU: {m['gpu']}. {m['note']}.",
+        "",
         f"N = {res['events']} events ({res['users']} users), {PARTITIONS} partitions, "
-        f"{res['runs']} runs each, medians.", "",
-        "| system | events/s (median) | runs (events/s) |", "|---|---:|---|",
+        f"{res['runs']} runs each, medians.",
+        "",
+        "| system | events/s (median) | runs (events/s) |",
+        "|---|---:|---|",
     ]
-    for key, label in (("raw", "(a) raw aiokafka + JSON decode"),
-                       ("bare", "(b) bare Faust agent + 1 table update"),
-                       ("worker", "(c) full worker (CPU)")):
+    for key, label in (
+        ("raw", "(a) raw aiokafka + JSON decode"),
+        ("bare", "(b) bare Faust agent + 1 table update"),
+        ("worker", "(c) full worker (CPU)"),
+    ):
         runs = ", ".join(f"{r['eps']:.0f}" for r in res[key])
         lines.append(f"| {label} | {s[key + '_eps']:.0f} | {runs} |")
-    lines += ["", "| metric | value | target |", "|---|---:|---|",
-              f"| c/a | {s['c_over_a']:.3f} | ≥ 0.25 {'met' if s['c_over_a'] >= 0.25 else 'NOT met'} |",
-              f"| c/b | {s['c_over_b']:.3f} | ≥ 1.0 {'met' if s['c_over_b'] >= 1.0 else 'NOT met'} |",
-              f"| mean model batch size (c) | {s['batch_size_mean']:.1f} | |",
-              f"| worker caught-up time, median (s) | {s['worker_caught_up_s']:.1f} | |"]
+    lines += [
+        "",
+        "| metric | value | target |",
+        "|---|---:|---|",
+        f"| c/a | {s['c_over_a']:.3f} | ≥ 0.25 {'met' if s['c_over_a'] >= 0.25 else 'NOT met'} |",
+        f"| c/b | {s['c_over_b']:.3f} | ≥ 1.0 {'met' if s['c_over_b'] >= 1.0 else 'NOT met'} |",
+        f"| mean model batch size (c) | {s['batch_size_mean']:.1f} | |",
+        f"| worker caught-up time, median (s) | {s['worker_caught_up_s']:.1f} | |",
+    ]
     lat = res.get("latency")
     if lat:
         lines += [
@@ -432,14 +488,21 @@ def markdown(res: dict[str, Any]) -> str:
             f"| event→state latency p99 (s) | {lat['latency_p99_s']:.3f} | |",
             f"| matched / unmatched events | {lat['matched']} / {lat['unmatched']} | |",
         ]
-    lines += [f"| worker RSS after run (MiB) | {s['rss_mib']:.0f} | |",
-              f"| RSS per 1M users, total (GiB) | {s['rss_per_million_users_gib']:.2f} | |",
-              f"| RSS per 1M users, marginal (GiB) | {s.get('marginal_rss_per_million_users_gib', float('nan')):.2f} | |",
-              "", "Model step graph, CPU, 1 intra-op thread (ModelRuntime.step, median):", "",
-              "| batch | provider | ms/step | events/s |", "|---:|---|---:|---:|"]
+    lines += [
+        f"| worker RSS after run (MiB) | {s['rss_mib']:.0f} | |",
+        f"| RSS per 1M users, total (GiB) | {s['rss_per_million_users_gib']:.2f} | |",
+        f"| RSS per 1M users, marginal (GiB) | {s.get('marginal_rss_per_million_users_gib', float('nan')):.2f} | |",
+        "",
+        "Model step graph, CPU, 1 intra-op thread (ModelRuntime.step, median):",
+        "",
+        "| batch | provider | ms/step | events/s |",
+        "|---:|---|---:|---:|",
+    ]
     for r in res["model_micro"]:
-        lines.append(f"| {r['batch']} | {r['provider']} | {r['step_ms_median']:.3f} | "
-                     f"{r['events_per_s']:.0f} |")
+        lines.append(
+            f"| {r['batch']} | {r['provider']} | {r['step_ms_median']:.3f} | "
+            f"{r['events_per_s']:.0f} |"
+        )
     lines += ["", "CUDA provider with IOBinding: not measured (no GPU in this session).", ""]
     return "\n".join(lines)
 
@@ -448,36 +511,64 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=200_000)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--latency-seconds", type=float, default=20.0,
-                   help="length of the paced latency run")
+    p.add_argument(
+        "--latency-seconds", type=float, default=20.0, help="length of the paced latency run"
+    )
     p.add_argument("--skip-latency", action="store_true")
+    p.add_argument(
+        "--systems",
+        default="raw,bare,worker",
+        help="comma list of raw,bare,worker (experiments: measure a subset)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     n = args.events
     log(f"building {n} events")
     messages, users, max_ts = build_messages(n)
-    res: dict[str, Any] = {"events": n, "users": users, "runs": args.runs, "machine": machine(),
-                           "raw": [], "bare": [], "worker": []}
+    res: dict[str, Any] = {
+        "events": n,
+        "users": users,
+        "runs": args.runs,
+        "machine": machine(),
+        "raw": [],
+        "bare": [],
+        "worker": [],
+    }
     with tempfile.TemporaryDirectory(prefix="decay-bench-") as tmpname:
         tmp = Path(tmpname)
         kafka = LocalKafka(data_dir=tmp / "kafka").start()
         bootstrap = kafka.bootstrap_servers
         log(f"broker at {bootstrap}")
         try:
+            systems = set(args.systems.split(","))
             for r in range(args.runs):
-                topic = f"bench.raw.{r}"
-                produce(bootstrap, topic, messages)
-                res["raw"].append(run_raw(bootstrap, topic, n))
-                log(f"(a) raw run {r}: {res['raw'][-1]['eps']:.0f} ev/s")
-                topic = f"bench.bare.{r}"
-                produce(bootstrap, topic, messages)
-                res["bare"].append(run_bare(bootstrap, topic, n, tmp, str(r)))
-                log(f"(b) bare run {r}: {res['bare'][-1]['eps']:.0f} ev/s")
+                if "raw" in systems:
+                    topic = f"bench.raw.{r}"
+                    produce(bootstrap, topic, messages)
+                    res["raw"].append(run_raw(bootstrap, topic, n))
+                    log(f"(a) raw run {r}: {res['raw'][-1]['eps']:.0f} ev/s")
+                if "bare" in systems:
+                    topic = f"bench.bare.{r}"
+                    produce(bootstrap, topic, messages)
+                    res["bare"].append(run_bare(bootstrap, topic, n, tmp, str(r)))
+                    log(f"(b) bare run {r}: {res['bare'][-1]['eps']:.0f} ev/s")
+                if "worker" not in systems:
+                    continue
                 res["worker"].append(run_worker(bootstrap, n, tmp, f"w{r}", messages, max_ts))
                 w = res["worker"][-1]
                 log(f"(c) worker run {r}: {w['eps']:.0f} ev/s, batch {w['batch_size_mean']:.1f}")
+            if systems != {"raw", "bare", "worker"}:
+                summary = {k: med(res[k]) for k in ("raw", "bare", "worker") if res[k]}
+                if res["worker"]:
+                    summary["batch_size_mean"] = med(res["worker"], "batch_size_mean")
+                res["summary"] = summary
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "latest.json").write_text(json.dumps(res, indent=2, default=str))
+                log(f"partial run summary (events/s medians): {summary}")
+                return 0
             s: dict[str, Any] = {
-                "raw_eps": med(res["raw"]), "bare_eps": med(res["bare"]),
+                "raw_eps": med(res["raw"]),
+                "bare_eps": med(res["bare"]),
                 "worker_eps": med(res["worker"]),
                 "batch_size_mean": med(res["worker"], "batch_size_mean"),
                 "worker_caught_up_s": med(res["worker"], "caught_up_seconds"),
@@ -487,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
             s["c_over_b"] = s["worker_eps"] / s["bare_eps"]
             users_tracked = med(res["worker"], "users_tracked") or users
             s["rss_per_million_users_gib"] = (
-                med(res["worker"], "rss_bytes") / users_tracked * 1e6 / 2**30)
+                med(res["worker"], "rss_bytes") / users_tracked * 1e6 / 2**30
+            )
             res["summary"] = s
             if not args.skip_latency:
                 rate = s["worker_eps"] / 2
@@ -498,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
                 grown = lat["rss_after_bytes"] - lat["rss_before_bytes"]
                 if lat["users_tracked"]:
                     s["marginal_rss_per_million_users_gib"] = (
-                        grown / lat["users_tracked"] * 1e6 / 2**30)
+                        grown / lat["users_tracked"] * 1e6 / 2**30
+                    )
                 log(f"latency p50 {lat['latency_p50_s']:.3f}s p99 {lat['latency_p99_s']:.3f}s")
         finally:
             kafka.stop()

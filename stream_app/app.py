@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stream_app.activation import Activation, per_partition_policy
@@ -20,8 +21,11 @@ from stream_app.clock import Clock, clock_from
 from stream_app.events.alert import Alert
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
+from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
+from stream_app.faust_fixes import strict_commit_gaps
 from stream_app.metrics import Metrics
+from stream_app.offset_gaps import GapWatch, OffsetCursor, stuck_gaps
 from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
 from stream_app.policy import load_policy
 from stream_app.policy.records import Action
@@ -36,6 +40,53 @@ log = logging.getLogger(__name__)
 USER_STATE_TABLE = "user-state"
 #: aiohttp takes the charset apart from the content type.
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"
+
+
+class DurableTable:
+    """The user-state table, with changelog writes that are awaited, not buffered.
+
+    Faust's own table write queues the changelog message in a buffer that its pre-commit flush
+    can leave behind (a message taken off the queue but not yet handed to the Kafka client); a
+    crash then loses a state change whose input offset is already committed. Here every write
+    updates the local store and sends its changelog message directly; `flush()` waits for the
+    broker's acknowledgements before the batch's offsets are acknowledged.
+    """
+
+    def __init__(self, table: Any, partitions: int) -> None:
+        self.table = table
+        self.partitions = partitions
+        self._pending: list[tuple[bytes, bytes]] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        """Stored value or None."""
+        value = self.table.data.get(key)
+        return value if value is None else bytes(value)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.table.data[key] = value
+        self._pending.append((key, value))
+
+    def __len__(self) -> int:
+        return len(self.table.data)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        """Every key and value of the local store."""
+        return list(self.table.data.items())
+
+    async def flush(self) -> None:
+        """Send the changelog of every write since the last flush and wait for the acks."""
+        pending, self._pending = self._pending, []
+        sent = [
+            await self.table.changelog_topic.send(
+                key=key,
+                value=value,
+                partition=partition_for_key(key, self.partitions),
+                force=True,  # now, not attached to the current event's commit
+            )
+            for key, value in pending
+        ]
+        for future in sent:
+            await future
 
 
 @dataclass
@@ -101,6 +152,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     """Build the Faust app for `settings` (bootstrap servers must be set)."""
     if settings.bootstrap_servers is None:
         raise ValueError("bootstrap_servers is not set (the CLI starts a local broker for you)")
+    strict_commit_gaps()
     clock = clock or clock_from(
         settings.clock_start_seconds, settings.clock_factor, settings.clock_anchor_seconds
     )
@@ -151,30 +203,38 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     # The changelog partition follows the key (murmur2), as the events' partition does: events
     # on the wrong partition are refused by the pipeline, so a batch of many partitions can
     # write the table.
-    user_table = app.Table(
+    faust_table = app.Table(
         USER_STATE_TABLE,
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
         use_partitioner=True,
     )
+    user_table = DurableTable(faust_table, settings.partitions)
 
+    # Every output is sent with force=True: Faust would otherwise attach a message sent while an
+    # event is current to that event's commit, and awaiting its acknowledgement here would wait
+    # for a commit that waits for this very agent.
     async def send_dead_letter(letter: DeadLetter) -> None:
         # Wait for the broker's ack: the source offset must not be committed before the letter is safe.
         await (
             await dead_letter_topic.send(
-                key=letter.key, value=letter.value, headers=letter.headers()
+                key=letter.key, value=letter.value, headers=letter.headers(), force=True
             )
         )
 
     async def send_alert(alert: Alert) -> None:
-        await (await alerts_topic.send(key=alert.user_id.encode("utf-8"), value=alert.to_json()))
+        key = alert.user_id.encode("utf-8")
+        await (await alerts_topic.send(key=key, value=alert.to_json(), force=True))
 
     async def send_action(action: Action) -> None:
-        await (await actions_topic.send(key=action.user_id.encode("utf-8"), value=action.to_json()))
+        key = action.user_id.encode("utf-8")
+        await (await actions_topic.send(key=key, value=action.to_json(), force=True))
 
     async def send_tick(entry: DueEntry, tick: Tick) -> None:
-        await ticks_topic.send(key=entry.user_key, value=tick.to_json(), partition=entry.partition)
+        await ticks_topic.send(
+            key=entry.user_key, value=tick.to_json(), partition=entry.partition, force=True
+        )
 
     schedule = DueSchedule()
     activation = None
@@ -205,20 +265,65 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     def recovery_completed() -> bool:
         return bool(cast(Any, app.tables).recovery.completed.is_set())
 
-    async def flush_outputs() -> None:
-        """Wait until every buffered write (changelog, ticks) is acknowledged by the broker.
+    async def until_recovered() -> None:
+        """Hold a batch until Faust has recovered the table and seeked to the committed offsets.
 
-        Called before a batch's offsets are acknowledged: Faust's own flush before a commit can
-        return with changelog writes still buffered, and a crash then would lose them.
+        Faust resumes the stream partitions before it reads the committed offsets; a batch acked
+        in that window is forgotten when the offsets arrive, and the partition's commits stall
+        behind it. Held here, the batch is acked after the seek (and the events the seek
+        fetches again are recognised as duplicates by their offsets).
         """
-        producer = cast(Any, app.producer)
-        while producer.buffer.size:
-            await producer.buffer.flush_atmost(producer.buffer.size)
-        await producer.flush()
+        if not recovery_completed():
+            await cast(Any, app.tables).recovery.completed.wait()
+
+    async def flush_outputs() -> None:
+        """Wait until every state change of the batch is acknowledged by the broker."""
+        await user_table.flush()
 
     # Both agents read-modify-write the same users; one at a time.
     state_lock = asyncio.Lock()
     rebuild = {"needed": True}
+
+    cursor = OffsetCursor()
+    cursor_assignment = {"stale": True}
+
+    async def admit_in_order(batch: list[RawMessage]) -> list[RawMessage]:
+        """The batch without the messages that arrived ahead of a missing offset."""
+        consumer = cast(Any, app.consumer)
+        if cursor_assignment["stale"]:
+            tps = [tp for tp in consumer.assignment() if tp.topic == settings.events_topic]
+            committed = {tp: consumer._committed_offset.get(tp) for tp in tps}
+            never_committed = [tp for tp, offset in committed.items() if offset is None]
+            if never_committed:
+                # The consumer starts those at their beginning (auto_offset_reset=earliest):
+                # that is where they are committed from, so nothing before the first message
+                # delivered can be skipped.
+                earliest = await consumer.earliest_offsets(*never_committed)
+                for tp in never_committed:
+                    committed[tp] = earliest[tp]
+                    consumer._committed_offset[tp] = earliest[tp]
+            cursor.restart({tp.partition: offset for tp, offset in committed.items()})
+            cursor_assignment["stale"] = False
+        admitted = []
+        for message in batch:
+            source = message.source
+            gaps = consumer._gap.get(TP(source.topic, source.partition))
+
+            def known_missing(first: int, end: int, gaps: Any = gaps) -> bool:
+                """Faust recorded offsets [first, end) as nonexistent (e.g. transaction markers)."""
+                return bool(gaps) and any(
+                    iv.begin <= first and iv.end >= end for iv in gaps.overlap(first, end)
+                )
+
+            if cursor.admit(source.partition, source.offset, known_missing):
+                admitted.append(message)
+        if len(admitted) < len(batch):
+            held = len(batch) - len(admitted)
+            metrics.events_held_back_total.inc(held)
+            log.warning(
+                "%d events arrived ahead of a missing offset; they will be fetched again", held
+            )
+        return admitted
 
     @app.agent(events_topic, name="process-events")
     async def process_events(stream: faust.StreamT[bytes]) -> None:
@@ -233,6 +338,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
                 )
                 for e in events
             ]
+            await until_recovered()
+            batch = await admit_in_order(batch)
             async with state_lock:
                 await pipeline.handle_batch(batch)
                 await flush_outputs()
@@ -254,6 +361,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         async def process_ticks(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
                 message = event.message
+                await until_recovered()
                 async with state_lock:
                     await tick_handler.handle(
                         message.key,
@@ -296,6 +404,32 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     @app.on_partitions_assigned.connect  # type: ignore[misc,arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         rebuild["needed"] = True
+        cursor_assignment["stale"] = True
+
+    gap_watch: GapWatch[Any] = GapWatch(patience=3)
+
+    @app.timer(interval=max(settings.commit_interval_seconds, 1.0))
+    async def refetch_dropped_offsets() -> None:
+        # Reads Faust's consumer bookkeeping: see stream_app.offset_gaps for why.
+        if app.rebalancing or not recovery_completed():
+            return
+        consumer = cast(Any, app.consumer)
+        events_tps = {tp for tp in consumer.assignment() if tp.topic == settings.events_topic}
+        in_flight = {message.tp for message in consumer._unacked_messages}
+        gaps = stuck_gaps(
+            {tp: consumer._acked.get(tp, ()) for tp in events_tps},
+            {tp: consumer._committed_offset.get(tp) for tp in events_tps},
+            in_flight,
+        )
+        for gap in gap_watch.confirmed(gaps):
+            log.warning(
+                "partition %d: offsets %d..%d were fetched but never delivered; fetching again",
+                gap.tp.partition,
+                gap.first,
+                gap.end - 1,
+            )
+            metrics.offsets_refetched_total.inc(gap.end - gap.first)
+            await consumer.seek(gap.tp, gap.first)
 
     @app.timer(interval=5.0)
     async def refresh_gauges() -> None:

@@ -55,6 +55,16 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.offsets_refetched_total = Counter(
+            "decay_offsets_refetched_total",
+            "Offsets fetched again because Faust dropped them before delivery (see the README).",
+            registry=r,
+        )
+        self.events_held_back_total = Counter(
+            "decay_events_held_back_total",
+            "Events not applied because an earlier offset of their partition was missing; they are fetched again.",
+            registry=r,
+        )
         self.events_duplicate_total = Counter(
             "decay_events_duplicate_total",
             "Events recognised as already applied (redelivery or a repeated event_id), by kind.",

@@ -98,7 +98,9 @@ class WorkerFactory:
     tmp_path: Path
     started: list[WorkerProcess] = field(default_factory=list)
 
-    def start(self, settings: Settings, name: str = "worker", *, wait_ready: bool = True) -> WorkerProcess:
+    def start(
+        self, settings: Settings, name: str = "worker", *, wait_ready: bool = True
+    ) -> WorkerProcess:
         log_path = self.tmp_path / f"{name}-{len(self.started)}.log"
         worker = WorkerProcess(settings, spawn_worker(settings, log_path=log_path), log_path)
         self.started.append(worker)

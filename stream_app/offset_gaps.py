@@ -1,0 +1,100 @@
+"""Offsets that Faust fetched but never delivered: detect them, so they can be fetched again.
+
+Faust commits a partition only up to its first offset that was never acknowledged. Around a
+restart or a rebalance its fetcher can drop messages it already counted as read (a fetch that
+lands while the stream partitions are being resumed and seeked); those offsets are then never
+acknowledged, every later one is, and the partition's commits stop for good. The worker checks
+for that state on a timer and seeks the partition back to its committed offset: the dropped
+messages arrive again, and the ones processed since are recognised as duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+TP = TypeVar("TP")
+
+
+@dataclass(frozen=True)
+class OffsetGap(Generic[TP]):
+    """Offsets [first, end) of a partition that were never acknowledged."""
+
+    tp: TP
+    first: int
+    end: int
+
+
+def stuck_gaps(
+    acked: Mapping[TP, Collection[int]],
+    committed: Mapping[TP, int | None],
+    in_flight: Collection[TP],
+) -> list[OffsetGap[TP]]:
+    """Partitions whose acknowledged offsets all lie beyond an unacknowledged gap.
+
+    `acked` is what waits to be committed, `committed` the next offset to read per partition,
+    `in_flight` the partitions with a message delivered but not yet acknowledged (a gap there
+    may still close by itself).
+    """
+    gaps = []
+    for tp, offsets in acked.items():
+        next_offset = committed.get(tp)
+        if not offsets or next_offset is None or tp in in_flight:
+            continue
+        lowest = min(offsets)
+        if lowest > next_offset:
+            gaps.append(OffsetGap(tp, next_offset, lowest))
+    return gaps
+
+
+@dataclass
+class GapWatch(Generic[TP]):
+    """Reports a gap only once it has been seen on `patience` consecutive checks."""
+
+    patience: int = 3
+    _seen: dict[OffsetGap[TP], int] = field(default_factory=dict)
+
+    def confirmed(self, gaps: list[OffsetGap[TP]]) -> list[OffsetGap[TP]]:
+        """The gaps of this check that were also there on the previous `patience - 1` checks."""
+        self._seen = {gap: self._seen.get(gap, 0) + 1 for gap in gaps}
+        ready = [gap for gap, count in self._seen.items() if count >= self.patience]
+        for gap in ready:
+            del self._seen[gap]
+        return ready
+
+
+@dataclass
+class OffsetCursor:
+    """The next offset each partition should deliver, so that nothing is applied past a gap.
+
+    An event applied before an earlier one of its partition would make the earlier one look
+    like a redelivery (the user's state already holds a later offset) and it would be skipped
+    for good. So a message beyond the expected offset is held back (not applied) unless the
+    offsets before it are known not to exist; the offset-gap watch then fetches the partition
+    again from its committed offset and everything arrives in order.
+    """
+
+    _next: dict[int, int] = field(default_factory=dict)
+
+    def restart(self, committed: Mapping[int, int | None]) -> None:
+        """Start a new assignment at the committed offsets (None: from the first delivered)."""
+        self._next = {p: o for p, o in committed.items() if o is not None}
+
+    def admit(
+        self,
+        partition: int,
+        offset: int,
+        known_missing: Callable[[int, int], bool] = lambda first, end: False,
+    ) -> bool:
+        """True if the message at `offset` may be applied now (and advance the cursor).
+
+        `known_missing(first, end)` says whether offsets [first, end) are known not to exist
+        (transaction markers, compaction).
+        """
+        expected = self._next.get(partition)
+        if expected is not None and offset > expected and not known_missing(expected, offset):
+            return False
+        if expected is None or offset >= expected:
+            self._next[partition] = offset + 1
+        return True  # offset < expected: a redelivery, recognised as such downstream
