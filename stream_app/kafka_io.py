@@ -1,9 +1,14 @@
-"""Small kafka-python helpers for the commands (replay, tail) and tests: topics, producer, reads."""
+"""Small kafka-python helpers for the commands (replay, tail) and tests: topics, producer, reads.
+
+Every kafka-python client of the project is built here, with the connection options of
+`Settings.kafka_python_config()` (security protocol, SASL, TLS) passed as `client_config`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -11,7 +16,81 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    AuthorizationError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
+
+AUTH_ERRORS = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError, AuthorizationError)
+
+
+class KafkaConnectError(ConnectionError):
+    """A client could not connect to the cluster; the message says why (SASL, TLS)."""
+
+
+class _FailureRecorder(logging.Handler):
+    """Keeps the authentication or TLS failure kafka-python logs while it retries a bootstrap."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.failure: Exception | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for arg in record.args if isinstance(record.args, tuple) else ():
+            if isinstance(arg, AUTH_ERRORS) or (
+                isinstance(arg, KafkaConnectionError) and "Handshake failed" in str(arg)
+            ):
+                self.failure = arg
+
+
+@contextlib.contextmanager
+def explained_connection_errors(bootstrap: str) -> Iterator[None]:
+    """Turn kafka-python's bare "Unable to bootstrap" timeout into the reason it met.
+
+    kafka-python retries a refused login until its bootstrap timeout and then only says it could
+    not bootstrap; the reason (wrong credentials, untrusted certificate) is in its log records.
+    """
+    recorder = _FailureRecorder()
+    logger = logging.getLogger("kafka")
+    logger.addHandler(recorder)
+    try:
+        yield
+    except KafkaTimeoutError as exc:
+        failure = recorder.failure
+        if isinstance(failure, AUTH_ERRORS):
+            raise KafkaConnectError(
+                f"Kafka at {bootstrap} refused the login: {failure}"
+                " (check the SASL mechanism, user name and password)"
+            ) from exc
+        if failure is not None:
+            raise KafkaConnectError(
+                f"TLS with Kafka at {bootstrap} failed: {failure}"
+                " (check the CA file and that the broker's certificate names this host)"
+            ) from exc
+        raise
+    finally:
+        logger.removeHandler(recorder)
+
+
+def new_admin(bootstrap: str, client_config: dict[str, object] | None = None) -> KafkaAdminClient:
+    """An admin client; a refused login or TLS handshake raises KafkaConnectError."""
+    with explained_connection_errors(bootstrap):
+        return KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+
+
+def new_consumer(
+    bootstrap: str, *topics: str, client_config: dict[str, object] | None = None, **options: Any
+) -> KafkaConsumer:
+    """A consumer (subscribed to `topics`, if any); connection failures as in `new_admin`."""
+    with explained_connection_errors(bootstrap):
+        return KafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, **options, **(client_config or {})
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +119,7 @@ def ensure_topic(
     replication_factor: int = 1,
 ) -> None:
     """Create `topic` with `partitions` unless it exists."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+    admin = new_admin(bootstrap, client_config)
     try:
         if topic in admin.list_topics():
             return
@@ -58,15 +137,16 @@ def ensure_topic(
 
 def new_producer(bootstrap: str, client_config: dict[str, object] | None = None) -> KafkaProducer:
     """An idempotent, acks=all producer for raw bytes."""
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        batch_size=256 * 1024,
-        max_request_size=8 * 1024 * 1024,
-        **(client_config or {}),
-    )
+    with explained_connection_errors(bootstrap):
+        return KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            batch_size=256 * 1024,
+            max_request_size=8 * 1024 * 1024,
+            **(client_config or {}),
+        )
 
 
 def produce_all(
@@ -85,9 +165,7 @@ def end_offsets(
     bootstrap: str, topic: str, client_config: dict[str, object] | None = None
 ) -> dict[int, int]:
     """Partition → end offset of a topic."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **(client_config or {})
-    )
+    consumer = new_consumer(bootstrap, client_config=client_config, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -105,13 +183,13 @@ def read_topic(
     client_config: dict[str, object] | None = None,
 ) -> Iterator[Record]:
     """Every message of `topic` from the beginning up to its current end (or `until_count`)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = new_consumer(
+        bootstrap,
+        client_config=client_config,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
-        **(client_config or {}),
     )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -147,7 +225,7 @@ def group_lag(
     bootstrap: str, group: str, topic: str, client_config: dict[str, object] | None = None
 ) -> int | None:
     """Messages of `topic` not yet committed by consumer `group` (None: group has no offsets)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+    admin = new_admin(bootstrap, client_config)
     try:
         committed = {
             tp.partition: meta.offset
