@@ -6,80 +6,95 @@ Every kafka-python client of the project is built here, with the connection opti
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-import logging
+import ssl
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import errors as aiokafka_errors
+from aiokafka.conn import create_conn
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import (
-    AuthorizationError,
-    KafkaConnectionError,
-    KafkaError,
-    KafkaTimeoutError,
-    SaslAuthenticationFailedError,
-    TopicAlreadyExistsError,
-    UnsupportedSaslMechanismError,
-)
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
-AUTH_ERRORS = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError, AuthorizationError)
+PROBE_OPTIONS = (
+    "security_protocol",
+    "ssl_context",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+)
+LOGIN_ERRORS = (
+    aiokafka_errors.SaslAuthenticationFailed,
+    aiokafka_errors.UnsupportedSaslMechanismError,
+    aiokafka_errors.IllegalSaslStateError,
+    aiokafka_errors.AuthenticationFailedError,
+)
 
 
 class KafkaConnectError(ConnectionError):
     """A client could not connect to the cluster; the message says why (SASL, TLS)."""
 
 
-class _FailureRecorder(logging.Handler):
-    """Keeps the authentication or TLS failure kafka-python logs while it retries a bootstrap."""
+def login_failure(
+    bootstrap: str, client_config: dict[str, object] | None, timeout_seconds: float = 15.0
+) -> str | None:
+    """Why a secured client cannot log in at the first of `bootstrap` (None: no such reason).
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.failure: Exception | None = None
+    One direct connection with the same options. kafka-python 3.0 retries a refused login
+    until its bootstrap timeout, then says only "Unable to bootstrap", and can lose the broker's
+    reason (it drops the bytes that arrive together with the close that follows a failed
+    login); aiokafka's connection reads that reason reliably.
+    """
+    config = client_config or {}
+    if config.get("security_protocol", "PLAINTEXT") == "PLAINTEXT":
+        return None
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    options = {key: config[key] for key in PROBE_OPTIONS if key in config}
 
-    def emit(self, record: logging.LogRecord) -> None:
-        for arg in record.args if isinstance(record.args, tuple) else ():
-            if isinstance(arg, AUTH_ERRORS) or (
-                isinstance(arg, KafkaConnectionError) and "Handshake failed" in str(arg)
-            ):
-                self.failure = arg
+    async def connect() -> None:
+        timeout_ms = int(timeout_seconds * 1000)
+        conn = await create_conn(host, int(port), request_timeout_ms=timeout_ms, **options)
+        conn.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(connect(), timeout_seconds))
+    except LOGIN_ERRORS as exc:
+        return (
+            f"Kafka at {host}:{port} refused the login: {exc}"
+            " (check the SASL mechanism, user name and password)"
+        )
+    except ssl.SSLError as exc:
+        return (
+            f"TLS with Kafka at {host}:{port} failed: {exc}"
+            " (check the CA file and that the broker's certificate names this host)"
+        )
+    except Exception:
+        return None
+    return None
 
 
 @contextlib.contextmanager
-def explained_connection_errors(bootstrap: str) -> Iterator[None]:
-    """Turn kafka-python's bare "Unable to bootstrap" timeout into the reason it met.
-
-    kafka-python retries a refused login until its bootstrap timeout and then only says it could
-    not bootstrap; the reason (wrong credentials, untrusted certificate) is in its log records.
-    """
-    recorder = _FailureRecorder()
-    logger = logging.getLogger("kafka")
-    logger.addHandler(recorder)
+def explained_connection_errors(
+    bootstrap: str, client_config: dict[str, object] | None
+) -> Iterator[None]:
+    """Turn kafka-python's bare bootstrap timeout into a refused login or TLS failure, if so."""
     try:
         yield
     except KafkaTimeoutError as exc:
-        failure = recorder.failure
-        if isinstance(failure, AUTH_ERRORS):
-            raise KafkaConnectError(
-                f"Kafka at {bootstrap} refused the login: {failure}"
-                " (check the SASL mechanism, user name and password)"
-            ) from exc
-        if failure is not None:
-            raise KafkaConnectError(
-                f"TLS with Kafka at {bootstrap} failed: {failure}"
-                " (check the CA file and that the broker's certificate names this host)"
-            ) from exc
-        raise
-    finally:
-        logger.removeHandler(recorder)
+        reason = login_failure(bootstrap, client_config)
+        if reason is None:
+            raise
+        raise KafkaConnectError(reason) from exc
 
 
 def new_admin(bootstrap: str, client_config: dict[str, object] | None = None) -> KafkaAdminClient:
     """An admin client; a refused login or TLS handshake raises KafkaConnectError."""
-    with explained_connection_errors(bootstrap):
+    with explained_connection_errors(bootstrap, client_config):
         return KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
 
 
@@ -87,7 +102,7 @@ def new_consumer(
     bootstrap: str, *topics: str, client_config: dict[str, object] | None = None, **options: Any
 ) -> KafkaConsumer:
     """A consumer (subscribed to `topics`, if any); connection failures as in `new_admin`."""
-    with explained_connection_errors(bootstrap):
+    with explained_connection_errors(bootstrap, client_config):
         return KafkaConsumer(
             *topics, bootstrap_servers=bootstrap, **options, **(client_config or {})
         )
@@ -137,7 +152,7 @@ def ensure_topic(
 
 def new_producer(bootstrap: str, client_config: dict[str, object] | None = None) -> KafkaProducer:
     """An idempotent, acks=all producer for raw bytes."""
-    with explained_connection_errors(bootstrap):
+    with explained_connection_errors(bootstrap, client_config):
         return KafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",

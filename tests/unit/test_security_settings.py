@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import ssl
 from pathlib import Path
 
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, SaslAuthenticationFailedError
+from kafka.errors import KafkaTimeoutError
 from pydantic import SecretStr, ValidationError
 
+from stream_app import kafka_io
 from stream_app.app import broker_credentials
 from stream_app.cli import embedded_broker, settings_env
-from stream_app.kafka_io import KafkaConnectError, explained_connection_errors
-from stream_app.kafka_local import KafkaLocalError, LocalKafka, broker_properties
+from stream_app.kafka_io import KafkaConnectError, explained_connection_errors, login_failure
+from stream_app.kafka_local import KafkaLocalError, LocalKafka, broker_properties, free_port
 from stream_app.kafka_local_tls import LocalTls, sasl_ssl_properties
 from stream_app.settings import Settings
 
@@ -103,39 +103,29 @@ def test_the_embedded_broker_is_refused_for_a_secured_protocol() -> None:
         pass
 
 
-def log_kafka_failure(exc: Exception) -> None:
-    logging.getLogger("kafka.net.manager").warning(
-        "Bootstrap connection to %s failed: %s (backoff %.2f secs)", "bootstrap-0", exc, 0.1
-    )
-
-
-def test_a_refused_login_is_named_instead_of_a_bootstrap_timeout() -> None:
-    failure = SaslAuthenticationFailedError("invalid credentials with SASL mechanism SCRAM-SHA-512")
+def test_a_named_login_failure_replaces_the_bootstrap_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reason = "Kafka at kafka:9093 refused the login: SaslAuthenticationFailed: invalid credentials"
+    monkeypatch.setattr(kafka_io, "login_failure", lambda bootstrap, config: reason)
     with (
-        pytest.raises(KafkaConnectError, match=r"refused the login.*invalid credentials"),
-        explained_connection_errors("kafka:9093"),
+        pytest.raises(KafkaConnectError, match="refused the login"),
+        explained_connection_errors("kafka:9093", sasl_ssl().kafka_python_config()),
     ):
-        log_kafka_failure(failure)
         raise KafkaTimeoutError("Unable to bootstrap from kafka:9093")
 
 
-def test_an_untrusted_certificate_is_named() -> None:
-    failure = KafkaConnectionError("Handshake failed: [SSL: CERTIFICATE_VERIFY_FAILED]")
-    with (
-        pytest.raises(KafkaConnectError, match="TLS with Kafka at kafka:9093 failed"),
-        explained_connection_errors("kafka:9093"),
-    ):
-        log_kafka_failure(failure)
+def test_other_timeouts_stay_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kafka_io, "login_failure", lambda bootstrap, config: None)
+    with pytest.raises(KafkaTimeoutError), explained_connection_errors("kafka:9093", None):
         raise KafkaTimeoutError("Unable to bootstrap from kafka:9093")
 
 
-def test_other_timeouts_stay_as_they_are() -> None:
-    with pytest.raises(KafkaTimeoutError), explained_connection_errors("kafka:9093"):
-        log_kafka_failure(KafkaConnectionError("socket disconnected"))
-        raise KafkaTimeoutError("Unable to bootstrap from kafka:9093")
-    assert not any(
-        type(h).__name__ == "_FailureRecorder" for h in logging.getLogger("kafka").handlers
-    )
+def test_no_login_failure_for_plaintext_or_an_unreachable_broker() -> None:
+    assert login_failure("127.0.0.1:1", None) is None  # plaintext: nothing to log in to
+    closed = f"127.0.0.1:{free_port()}"
+    config = sasl_ssl(ssl_check_hostname=False).kafka_python_config()
+    assert login_failure(closed, config, timeout_seconds=3) is None  # refused, not a login
 
 
 def test_sasl_ssl_listener_properties(tmp_path: Path) -> None:
