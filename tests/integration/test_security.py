@@ -7,9 +7,12 @@ the worker is a real `decay-stream worker` process configured only through DECAY
 from __future__ import annotations
 
 import csv
+import os
 import re
 import secrets
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -22,7 +25,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from stream_app.cli import spawn_worker
+from stream_app.cli import settings_env, spawn_worker
 from stream_app.datasets import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import EventType
@@ -225,6 +228,15 @@ def test_worker_over_sasl_ssl_processes_real_events(
         }
         assert len(want) > len(table)
         assert set(read_alert_ids(settings, len(want))) == want
+
+        # The `tail` command, configured by the environment alone, reads them too.
+        tail = subprocess.run(
+            [sys.executable, "-m", "stream_app", "tail", "alerts", "--from-beginning",
+             "--max-messages", "1", "--timeout", "15"],
+            env={**os.environ, **settings_env(settings)}, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert tail.returncode == 0 and '"alert_id"' in tail.stdout, tail.stdout + tail.stderr
 
     # Metrics are served on the configured address, and only there.
     metrics = http_get(settings.http_host, settings.http_port, "/metrics")
