@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stream_app.events.dead_letter import parse_dead_letter_headers
-from stream_app.kafka_io import ensure_topic
+from stream_app.kafka_io import KafkaConnectError, ensure_topic, new_consumer
 from stream_app.kafka_local import LocalKafka, _metadata_ok
 from stream_app.settings import Settings
 
@@ -34,6 +34,11 @@ def embedded_broker(settings: Settings) -> Iterator[str]:
     if settings.bootstrap_servers:
         yield settings.bootstrap_servers
         return
+    if settings.security_protocol != "PLAINTEXT":
+        raise KafkaConnectError(
+            f"DECAY_SECURITY_PROTOCOL={settings.security_protocol} needs DECAY_BOOTSTRAP_SERVERS:"
+            " the embedded local broker speaks PLAINTEXT only"
+        )
     bootstrap = f"127.0.0.1:{settings.local_kafka_port}"
     if _metadata_ok(bootstrap):
         log.info("Using the local Kafka broker already running at %s", bootstrap)
@@ -88,8 +93,6 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
     """Pretty-print the messages of an output topic."""
-    from kafka import KafkaConsumer
-
     topic = {
         "alerts": settings.alerts_topic,
         "actions": settings.actions_topic,
@@ -97,13 +100,13 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
         "events": settings.events_topic,
     }.get(args.topic, args.topic)
     with embedded_broker(settings) as bootstrap:
-        consumer = KafkaConsumer(
+        consumer = new_consumer(
+            bootstrap,
             topic,
-            bootstrap_servers=bootstrap,
+            client_config=settings.kafka_python_config(),
             auto_offset_reset="earliest" if args.from_beginning else "latest",
             enable_auto_commit=False,
             consumer_timeout_ms=int(args.timeout * 1000) if args.timeout else float("inf"),
-            **settings.kafka_python_config(),
         )
         shown = 0
         try:
@@ -246,7 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level)
-    return COMMANDS[args.command](settings, args)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except KafkaConnectError as exc:
+        log.error("cannot connect to Kafka: %s", exc)  # never holds the password
+        return 2
 
 
 def spawn_worker(

@@ -16,12 +16,16 @@ import time
 from collections import Counter
 from itertools import islice
 
-from kafka import KafkaConsumer
-
 from stream_app.cli import spawn_worker
 from stream_app.datasets import load_events
 from stream_app.events.schema import EVENT_TYPES
-from stream_app.kafka_io import ensure_topic, latest_by_key, read_topic, wait_caught_up
+from stream_app.kafka_io import (
+    ensure_topic,
+    latest_by_key,
+    new_consumer,
+    read_topic,
+    wait_caught_up,
+)
 from stream_app.replay import replay
 from stream_app.settings import Settings
 from stream_app.state import decode_state
@@ -83,13 +87,14 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def print_alerts(settings: Settings, seconds: float, detailed: int = 12) -> Counter[str]:
     """Print the first alerts in full, then a line per simulated period; returns counts by level."""
-    consumer = KafkaConsumer(
+    assert settings.bootstrap_servers is not None
+    consumer = new_consumer(
+        settings.bootstrap_servers,
         settings.alerts_topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        client_config=settings.kafka_python_config(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
-        **settings.kafka_python_config(),
     )
     total: Counter[str] = Counter()
     period: Counter[str] = Counter()

@@ -1,17 +1,111 @@
-"""Small kafka-python helpers for the commands (replay, tail) and tests: topics, producer, reads."""
+"""Small kafka-python helpers for the commands (replay, tail) and tests: topics, producer, reads.
+
+Every kafka-python client of the project is built here, with the connection options of
+`Settings.kafka_python_config()` (security protocol, SASL, TLS) passed as `client_config`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import errors as aiokafka_errors
+from aiokafka.conn import create_conn
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+
+PROBE_OPTIONS = (
+    "security_protocol",
+    "ssl_context",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+)
+LOGIN_ERRORS = (
+    aiokafka_errors.SaslAuthenticationFailed,
+    aiokafka_errors.UnsupportedSaslMechanismError,
+    aiokafka_errors.IllegalSaslStateError,
+    aiokafka_errors.AuthenticationFailedError,
+)
+
+
+class KafkaConnectError(ConnectionError):
+    """A client could not connect to the cluster; the message says why (SASL, TLS)."""
+
+
+def login_failure(
+    bootstrap: str, client_config: dict[str, object] | None, timeout_seconds: float = 15.0
+) -> str | None:
+    """Why a secured client cannot log in at the first of `bootstrap` (None: no such reason).
+
+    One direct connection with the same options. kafka-python 3.0 retries a refused login
+    until its bootstrap timeout, then says only "Unable to bootstrap", and can lose the broker's
+    reason (it drops the bytes that arrive together with the close that follows a failed
+    login); aiokafka's connection reads that reason reliably.
+    """
+    config = client_config or {}
+    if config.get("security_protocol", "PLAINTEXT") == "PLAINTEXT":
+        return None
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    options = {key: config[key] for key in PROBE_OPTIONS if key in config}
+
+    async def connect() -> None:
+        timeout_ms = int(timeout_seconds * 1000)
+        conn = await create_conn(host, int(port), request_timeout_ms=timeout_ms, **options)
+        conn.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(connect(), timeout_seconds))
+    except LOGIN_ERRORS as exc:
+        return (
+            f"Kafka at {host}:{port} refused the login: {exc}"
+            " (check the SASL mechanism, user name and password)"
+        )
+    except ssl.SSLError as exc:
+        return (
+            f"TLS with Kafka at {host}:{port} failed: {exc}"
+            " (check the CA file and that the broker's certificate names this host)"
+        )
+    except Exception:
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def explained_connection_errors(
+    bootstrap: str, client_config: dict[str, object] | None
+) -> Iterator[None]:
+    """Turn kafka-python's bare bootstrap timeout into a refused login or TLS failure, if so."""
+    try:
+        yield
+    except KafkaTimeoutError as exc:
+        reason = login_failure(bootstrap, client_config)
+        if reason is None:
+            raise
+        raise KafkaConnectError(reason) from exc
+
+
+def new_admin(bootstrap: str, client_config: dict[str, object] | None = None) -> KafkaAdminClient:
+    """An admin client; a refused login or TLS handshake raises KafkaConnectError."""
+    with explained_connection_errors(bootstrap, client_config):
+        return KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+
+
+def new_consumer(
+    bootstrap: str, *topics: str, client_config: dict[str, object] | None = None, **options: Any
+) -> KafkaConsumer:
+    """A consumer (subscribed to `topics`, if any); connection failures as in `new_admin`."""
+    with explained_connection_errors(bootstrap, client_config):
+        return KafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, **options, **(client_config or {})
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +134,7 @@ def ensure_topic(
     replication_factor: int = 1,
 ) -> None:
     """Create `topic` with `partitions` unless it exists."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+    admin = new_admin(bootstrap, client_config)
     try:
         if topic in admin.list_topics():
             return
@@ -58,15 +152,16 @@ def ensure_topic(
 
 def new_producer(bootstrap: str, client_config: dict[str, object] | None = None) -> KafkaProducer:
     """An idempotent, acks=all producer for raw bytes."""
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        batch_size=256 * 1024,
-        max_request_size=8 * 1024 * 1024,
-        **(client_config or {}),
-    )
+    with explained_connection_errors(bootstrap, client_config):
+        return KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            batch_size=256 * 1024,
+            max_request_size=8 * 1024 * 1024,
+            **(client_config or {}),
+        )
 
 
 def produce_all(
@@ -85,9 +180,7 @@ def end_offsets(
     bootstrap: str, topic: str, client_config: dict[str, object] | None = None
 ) -> dict[int, int]:
     """Partition → end offset of a topic."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **(client_config or {})
-    )
+    consumer = new_consumer(bootstrap, client_config=client_config, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -105,13 +198,13 @@ def read_topic(
     client_config: dict[str, object] | None = None,
 ) -> Iterator[Record]:
     """Every message of `topic` from the beginning up to its current end (or `until_count`)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = new_consumer(
+        bootstrap,
+        client_config=client_config,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
-        **(client_config or {}),
     )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -147,7 +240,7 @@ def group_lag(
     bootstrap: str, group: str, topic: str, client_config: dict[str, object] | None = None
 ) -> int | None:
     """Messages of `topic` not yet committed by consumer `group` (None: group has no offsets)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+    admin = new_admin(bootstrap, client_config)
     try:
         committed = {
             tp.partition: meta.offset

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +25,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 KAFKA_LOCAL_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kafka-local"
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+#: What `kafka-storage format --add-scram` parses safely inside `[name=…,password=…]`.
+SCRAM_FIELD = re.compile(r"[A-Za-z0-9_-]+")
 
 #: Settings from Kafka's own test clusters: fast group joins, single replicas.
 DEFAULT_BROKER_PROPERTIES: Mapping[str, str] = {
@@ -105,14 +109,16 @@ def broker_properties(
     log_dir: Path,
     extra: Mapping[str, str] | None = None,
     listeners: Mapping[str, str] | None = None,
+    listener_ports: Mapping[str, int] | None = None,
 ) -> dict[str, str]:
     """server.properties for one combined broker+controller node on 127.0.0.1.
 
-    `listeners` maps extra listener names to security protocols (e.g. SASL_SSL) and gets
-    consecutive ports after `port` in the given order.
+    `listeners` maps extra listener names to security protocols (e.g. SASL_SSL); each listens on
+    its port in `listener_ports`, or else on consecutive ports after `port` in the given order.
     """
     names = {"PLAINTEXT": "PLAINTEXT", **(listeners or {})}
     ports = {name: port + offset for offset, name in enumerate(names)}
+    ports.update(listener_ports or {})
     listener_list = [f"{name}://127.0.0.1:{ports[name]}" for name in names]
     protocol_map = [f"{name}:{proto}" for name, proto in names.items()]
     props = {
@@ -145,12 +151,19 @@ class LocalKafka:
     controller_port: int = 0
     extra_properties: Mapping[str, str] = field(default_factory=dict)
     extra_listeners: Mapping[str, str] = field(default_factory=dict)
+    #: Port of each extra listener; a free port is picked for any listener not given here.
+    listener_ports: dict[str, int] = field(default_factory=dict)
+    #: SCRAM users (name → password) created when the storage is formatted, for every mechanism
+    #: in SCRAM_MECHANISMS; the broker still needs a SASL listener to accept them.
+    scram_users: Mapping[str, str] = field(default_factory=dict, repr=False)
     heap: str = "512m"
     process: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.controller_port = self.controller_port or free_port()
+        for name in self.extra_listeners:
+            self.listener_ports.setdefault(name, free_port())
 
     @property
     def bootstrap_servers(self) -> str:
@@ -159,7 +172,11 @@ class LocalKafka:
 
     def listener_port(self, name: str) -> int:
         """Port of an extra listener given at construction."""
-        return self.port + 1 + list(self.extra_listeners).index(name)
+        return self.listener_ports[name]
+
+    def listener_bootstrap_servers(self, name: str) -> str:
+        """host:port of an extra listener given at construction."""
+        return f"127.0.0.1:{self.listener_port(name)}"
 
     @property
     def log_file(self) -> Path:
@@ -192,6 +209,7 @@ class LocalKafka:
             log_dir=self.data_dir / "logs",
             extra=self.extra_properties,
             listeners=self.extra_listeners,
+            listener_ports=self.listener_ports,
         )
         write_properties(props_path, props)
         (self.data_dir / "log4j.properties").write_text(
@@ -200,7 +218,7 @@ class LocalKafka:
         if not (self.data_dir / "logs" / "meta.properties").exists():
             fmt = self._java_command(
                 lib_dir, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
-                "-c", str(props_path), "--ignore-formatted",
+                "-c", str(props_path), "--ignore-formatted", *self._scram_arguments(),
             )  # fmt: skip
             result = subprocess.run(fmt, capture_output=True, text=True, check=False)  # noqa: S603
             if result.returncode != 0:
@@ -208,6 +226,16 @@ class LocalKafka:
                     f"kafka storage format failed:\n{result.stdout}{result.stderr}"
                 )
         return props_path
+
+    def _scram_arguments(self) -> list[str]:
+        """`kafka-storage format` options that create the SCRAM users (KRaft bootstrap records)."""
+        args = []
+        for name, password in self.scram_users.items():
+            if not SCRAM_FIELD.fullmatch(name) or not SCRAM_FIELD.fullmatch(password):
+                raise KafkaLocalError("SCRAM user names and passwords: letters, digits, - and _")
+            for mechanism in SCRAM_MECHANISMS:
+                args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+        return args
 
     def start(self, timeout_seconds: float = 90.0) -> LocalKafka:
         """Start the broker and wait until it answers metadata requests."""
