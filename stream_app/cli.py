@@ -53,9 +53,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from stream_app.app import create_app
+    from stream_app.policy import PolicyError
 
     with embedded_broker(settings) as bootstrap:
-        engine = create_app(settings.model_copy(update={"bootstrap_servers": bootstrap}))
+        try:
+            engine = create_app(settings.model_copy(update={"bootstrap_servers": bootstrap}))
+        except PolicyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         for topic, config in engine.topic_specs().items():
             ensure_topic(
                 bootstrap, topic, settings.partitions, config,
