@@ -8,11 +8,11 @@ from stream_app.activation import Activation, per_partition_policy
 from stream_app.metrics import Metrics
 from stream_app.policy import PolicyError, load_policy, parse_policy
 from stream_app.policy.records import Action, ActionKind
-from tests.unit.policy.builders import DEFAULT_POLICY, NOON, alert, treated_user, user
+from tests.unit.policy.builders import NOON, RULES_POLICY, alert, treated_user, user
 
 
 def policy_with_budget(capacity: float, refill_per_hour: float) -> dict[str, object]:
-    body = load_policy(DEFAULT_POLICY).model_dump(mode="json", exclude_none=True)
+    body = load_policy(RULES_POLICY).model_dump(mode="json", exclude_none=True)
     body["coupon"]["budget_capacity"] = capacity
     body["coupon"]["budget_refill_per_hour"] = refill_per_hour
     return body

@@ -20,7 +20,7 @@ from stream_app.serving import ServingModel
 from stream_app.state import ModelState, UserState, decode_state, encode_state
 from stream_app.ticks import TickHandler, emit_due_ticks, rebuild_schedule
 from tests.offline_model import STEP_GRAPH
-from tests.unit.policy.builders import DEFAULT_POLICY
+from tests.unit.policy.builders import RULES_POLICY
 
 pytestmark = pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/")
 HEAD = ModelState(
@@ -92,7 +92,7 @@ async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(tmp_path:
 async def test_alerts_of_a_tick_go_through_the_policy_and_action_times_are_stored(
     tmp_path: Path,
 ) -> None:
-    body = load_policy(DEFAULT_POLICY).model_dump(mode="json", exclude_none=True)
+    body = load_policy(RULES_POLICY).model_dump(mode="json", exclude_none=True)
     body.pop("quiet_hours")
     body["control"]["share"] = 0.0
     body["triggers"]["critical"] = {"new": ["push", "coupon"]}
