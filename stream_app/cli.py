@@ -278,6 +278,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {}
     for name, value in settings.model_dump().items():
         if value is None:
+            if Settings.model_fields[name].default is not None:
+                env[f"DECAY_{name.upper()}"] = ""  # e.g. no policy: empty, not the default
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()

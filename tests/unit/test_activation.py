@@ -1,13 +1,15 @@
-"""Activation: the coupon budget split per partition, buckets that start empty."""
+"""Activation: the coupon budget split per partition, buckets that start empty, switching off."""
 
 from __future__ import annotations
 
 import pytest
 
 from stream_app.activation import Activation, per_partition_policy
+from stream_app.cli import settings_env
 from stream_app.metrics import Metrics
 from stream_app.policy import PolicyError, load_policy, parse_policy
 from stream_app.policy.records import Action, ActionKind
+from stream_app.settings import Settings
 from tests.unit.policy.builders import NOON, RULES_POLICY, alert, treated_user, user
 
 
@@ -44,3 +46,14 @@ async def test_a_partition_bucket_starts_empty_and_fills_at_its_rate() -> None:
     assert ActionKind.COUPON not in {a.kind for a in sent}  # a fresh bucket is empty
     await activation.act(uid, alert(uid, "critical"), state, 0, NOON + 3600, {})
     assert [a.kind for a in sent].count(ActionKind.COUPON) == 1  # one hour later: one token
+
+
+def test_an_empty_policy_path_turns_actions_off_also_in_a_child_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DECAY_POLICY_PATH", "")
+    assert Settings().policy_path is None  # not Path("."), the current directory
+    monkeypatch.delenv("DECAY_POLICY_PATH")
+    assert Settings().policy_path is not None
+    off = Settings(policy_path=None)
+    assert settings_env(off)["DECAY_POLICY_PATH"] == ""  # not left out: the child's default
