@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from stream_app.events.alert import Alert
 from stream_app.metrics import Metrics
-from stream_app.policy import ActionHistory, BudgetState, Policy, decide_actions
+from stream_app.policy import ActionHistory, BudgetState, Policy, PolicyError, decide_actions
 from stream_app.policy.records import Action
 from stream_app.state import UserState
 
@@ -20,7 +20,17 @@ ActionSink = Callable[[Action], Awaitable[None]]
 
 
 def per_partition_policy(policy: Policy, partitions: int) -> Policy:
-    """The policy with its coupon budget divided among `partitions` buckets."""
+    """The policy with its coupon budget divided among `partitions` buckets.
+
+    A share below one coupon could never pay for one: that is refused at start-up.
+    """
+    capacity = policy.coupon.budget_capacity
+    if 0 < capacity < partitions:
+        raise PolicyError(
+            f"coupon.budget_capacity = {capacity:g} is split over {partitions} partitions: a "
+            f"bucket of {capacity / partitions:g} tokens can never pay for a coupon; use at "
+            f"least {partitions} (or 0 for no coupons)"
+        )
     coupon = policy.coupon.model_copy(
         update={
             "budget_capacity": policy.coupon.budget_capacity / partitions,

@@ -58,9 +58,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from stream_app.app import create_app
+    from stream_app.policy import PolicyError
 
     with embedded_broker(settings) as bootstrap:
-        engine = create_app(settings.model_copy(update={"bootstrap_servers": bootstrap}))
+        try:
+            engine = create_app(settings.model_copy(update={"bootstrap_servers": bootstrap}))
+        except PolicyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         for topic, config in engine.topic_specs().items():
             ensure_topic(
                 bootstrap, topic, settings.partitions, config,
@@ -280,6 +285,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {}
     for name, value in settings.model_dump().items():
         if value is None:
+            if Settings.model_fields[name].default is not None:
+                env[f"DECAY_{name.upper()}"] = ""  # e.g. no policy: empty, not the default
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()

@@ -6,7 +6,7 @@ import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     local_kafka_port: int = 9092
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("policy_path", mode="before")
+    @classmethod
+    def _empty_policy_is_none(cls, value: object) -> object:
+        """`DECAY_POLICY_PATH=` (empty) means no policy, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:

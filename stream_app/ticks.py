@@ -2,8 +2,9 @@
 
 A timer pops due entries and sends them as ticks on the internal topic (timers may not write
 tables); the tick agent re-checks the user's state (a newer event makes the tick stale),
-publishes the alerts and records the level reached, in that order, so a crash in between can
-only repeat an alert with the same `alert_id`, never lose one.
+publishes each alert followed by the actions the policy decides for it, then records the level
+reached and the action times, in that order, so a crash in between can only repeat an alert or
+an action with the same id, never lose one.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class TickHandler:
         if key is None or value is None:
             return
         tick = Tick.from_json(value)
+        now = self.clock.now_seconds()  # one decision time for the alerts and their actions
         stored = self.store.get(key)
         state = decode_state(stored) if stored is not None else None
         if (
@@ -109,7 +111,7 @@ class TickHandler:
             state,
             self.model.decay,
             self.thresholds,
-            self.clock.now_seconds(),
+            now,
             self.known_categories,
         )
         if not alerts:  # e.g. the calibration changed with a new model: schedule again
@@ -122,10 +124,13 @@ class TickHandler:
                     key, source.partition, tick.episode, [(int(lv), t) for lv, t in due]
                 )
             return
-        now = self.clock.now_seconds()
         for alert in alerts:
             await self.send_alert(alert)
             self.metrics.alerts_total.labels(alert.level).inc()
+            if self.activation is not None:
+                state = await self.activation.act(
+                    tick.user_id, alert, state, source.partition, now, self.known_categories
+                )
         self.metrics.alert_delay_seconds.observe(max(now - tick.due_seconds, 0.0))
         self.store[key] = encode_state(
             replace(state, alert_level=reached, last_tick_offset=source.offset)

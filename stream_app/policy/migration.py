@@ -28,9 +28,13 @@ def category_profile(events: Iterable[RecentEvent]) -> dict[str, float]:
 
 
 def js_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
-    """Jensen–Shannon divergence in bits (0: same profile, 1: disjoint)."""
+    """Jensen–Shannon divergence in bits (0: same profile, 1: disjoint).
+
+    Summed in sorted key order: a set's order changes with the process's string hash seed, and
+    the float sum with it, which could flip a decision right at the threshold between runs.
+    """
     total = 0.0
-    for key in set(p) | set(q):
+    for key in sorted(set(p) | set(q)):
         a, b = p.get(key, 0.0), q.get(key, 0.0)
         m = (a + b) / 2
         if a > 0:

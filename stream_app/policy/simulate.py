@@ -2,7 +2,9 @@
 
 Events are folded into user states in event time, the committed ONNX model is stepped per event,
 alerts fire at their due times in simulated time, and every decision goes through
-`decide_actions`. The output is a per-day table an operator can tune the policy file with.
+`decide_actions`. The coupon budget is split into one token bucket per partition that starts
+empty, as in the worker (`--partitions`, default the worker's `DECAY_PARTITIONS` default). The
+output is a per-day table an operator can tune the policy file with.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stream_app.activation import per_partition_policy
 from stream_app.datasets import load_events
 from stream_app.events.alert import Alert
+from stream_app.events.partitioning import partition_for_key
 from stream_app.events.schema import Event, utc_from_seconds
 from stream_app.model.features import category_bucket, encode_events
 from stream_app.model.runtime import ModelRuntime
@@ -38,6 +42,7 @@ from stream_app.state import ModelState, UserState, apply_event
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "deploy" / "policy" / "default.toml"
 SEQUENCE_LENGTH = 50  # the worker's default `DECAY_SEQUENCE_LENGTH`
+PARTITIONS = 8  # the worker's default `DECAY_PARTITIONS`
 
 
 @dataclass
@@ -61,18 +66,23 @@ class DayStats:
 
 @dataclass
 class Simulation:
-    """Simulated worker: user states, action histories, the coupon budget and a due-time heap."""
+    """Simulated worker: user states, action histories, coupon buckets and a due-time heap."""
 
     policy: Policy
     runtime: ModelRuntime
     thresholds: Thresholds = field(default_factory=Thresholds)
+    partitions: int = 1
     states: dict[str, UserState] = field(default_factory=dict)
     histories: dict[str, ActionHistory] = field(default_factory=dict)
-    budget: BudgetState = field(default_factory=BudgetState)
+    budgets: dict[int, BudgetState] = field(default_factory=dict)  # per partition
     known: dict[int, str] = field(default_factory=dict)
     days: dict[date, DayStats] = field(default_factory=dict)
     _due: list[tuple[float, str, float]] = field(default_factory=list)
     _offset: int = 0
+    _split: Policy = field(init=False)  # the policy with the budget of one partition's bucket
+
+    def __post_init__(self) -> None:
+        self._split = per_partition_policy(self.policy, self.partitions)
 
     @property
     def decay(self) -> DecayModel:
@@ -131,18 +141,25 @@ class Simulation:
 
     def _decide(self, user: str, alert: Alert | None, now_seconds: float) -> None:
         history = self.histories.get(user, ActionHistory())
+        partition = partition_for_key(user.encode("utf-8"), self.partitions)
         decision = decide_actions(
             user,
             alert,
             self.states[user],
-            self.policy,
+            self._split,
             now_seconds,
-            self.budget,
+            self.budgets.get(partition) or BudgetState(0.0, now_seconds),  # starts empty
             history,
             self.known,
         )
+        self.budgets[partition] = decision.budget
         self._record(decision, now_seconds)
         self.histories[user] = decision.history
+
+    def budget_left(self, now_seconds: float) -> float:
+        """Coupons all buckets could pay for at `now_seconds`."""
+        spec = self._split.coupon.budget
+        return sum(refill(b, spec, now_seconds).tokens for b in self.budgets.values())
 
     def _record(self, decision: Decision, now_seconds: float) -> None:
         day = self._day(now_seconds)
@@ -155,8 +172,7 @@ class Simulation:
                 day.coupons_used += action.kind is ActionKind.COUPON
         for skip in decision.skipped:
             day.skipped[skip.reason.value] += 1
-        self.budget = decision.budget
-        day.budget_left = refill(self.budget, self.policy.coupon.budget, now_seconds).tokens
+        day.budget_left = self.budget_left(now_seconds)
 
     def _day(self, seconds: float) -> DayStats:
         return self.days.setdefault(utc_from_seconds(seconds).date(), DayStats())
@@ -236,7 +252,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--days", type=float, default=None, help="simulate the first N days")
     parser.add_argument("--limit", type=int, default=None, help="at most N events")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="ONNX step graph")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=PARTITIONS,
+        help="partitions of the worker: one coupon bucket each, with an equal share of the budget",
+    )
+    args = parser.parse_args(argv)
+    if args.partitions < 1:
+        parser.error("--partitions must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,16 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         policy = load_policy(args.policy)
         events = _window(iter(load_events(args.data)), args.days)
+        sim = Simulation(
+            policy, ModelRuntime(args.model, prefer_cuda=False), partitions=args.partitions
+        )
     except (PolicyError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sim = Simulation(policy, ModelRuntime(args.model, prefer_cuda=False))
     sim.run(islice(events, args.limit))
     print(
         f"policy {args.policy} | data {args.data} | model {sim.runtime.spec.model_version} | "
         f"users {len(sim.states)} | control share target {policy.control.share:g} | "
         f"coupon budget {policy.coupon.budget_capacity:g} + "
-        f"{policy.coupon.budget_refill_per_hour:g}/h"
+        f"{policy.coupon.budget_refill_per_hour:g}/h in {args.partitions} partition buckets"
     )
     print(format_table(sim.days))
     return 0

@@ -6,17 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from stream_app.activation import Activation
 from stream_app.clock import AcceleratedClock
 from stream_app.events.alert import Alert
 from stream_app.events.tick import Tick
 from stream_app.metrics import Metrics
 from stream_app.pipeline import SourcePosition
+from stream_app.policy import BudgetState, load_policy, parse_policy
+from stream_app.policy.records import Action
 from stream_app.schedule.due_schedule import DueSchedule
 from stream_app.schedule.levels import Thresholds, due_times
 from stream_app.serving import ServingModel
 from stream_app.state import ModelState, UserState, decode_state, encode_state
 from stream_app.ticks import TickHandler, emit_due_ticks, rebuild_schedule
 from tests.offline_model import STEP_GRAPH
+from tests.unit.policy.builders import RULES_POLICY
 
 pytestmark = pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/")
 HEAD = ModelState(
@@ -83,3 +87,34 @@ async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(tmp_path:
     scheduled = len(schedule)
     assert await emit_due_ticks(schedule, 1e12, send) == scheduled == len(ticks)
     assert len(schedule) == 0
+
+
+async def test_alerts_of_a_tick_go_through_the_policy_and_action_times_are_stored(
+    tmp_path: Path,
+) -> None:
+    body = load_policy(RULES_POLICY).model_dump(mode="json", exclude_none=True)
+    body.pop("quiet_hours")
+    body["control"]["share"] = 0.0
+    body["triggers"]["critical"] = {"new": ["push", "coupon"]}
+    body["coupon"]["value"] = {"new": 2.5}
+    policy = parse_policy(body)
+    store = {b"u1": encode_state(UserState(events_total=1, last_event_seconds=1000.0, model=HEAD))}
+    sent: list[Alert] = []
+    actions: list[Action] = []
+
+    async def send_action(action: Action) -> None:
+        actions.append(action)
+
+    late = 1000.0 + 400 * 86_400
+    h = handler(store, sent, late, tmp_path)
+    h.activation = Activation(policy, send_action, h.metrics, {0: BudgetState(1.0, late)})
+    tick = Tick("u1", 1000.0, 1, 2000.0).to_json()
+    await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))
+    by_alert = {a.alert_id: a.level for a in sent}
+    decided = [(by_alert[a.alert_id or ""], a.kind.value) for a in actions]
+    # at_risk's push and critical's push fall on the same instant: the cooldown keeps one
+    assert decided == [("warning", "re_recommend"), ("at_risk", "push"), ("critical", "coupon")]
+    stored = decode_state(store[b"u1"])
+    assert dict(stored.action_times) == {"re_recommend": late, "push": late, "coupon": late}
+    await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))  # redelivered: nothing more
+    assert len(actions) == 3

@@ -1,4 +1,4 @@
-"""Fixtures of the policy tests: the default policy, and edited copies of it."""
+"""Fixtures of the policy tests: the rules policy (`rules.toml`), and edited copies of it."""
 
 from __future__ import annotations
 
@@ -9,25 +9,25 @@ from typing import Any
 import pytest
 
 from stream_app.policy import Policy, load_policy, parse_policy
-from tests.unit.policy.builders import DEFAULT_POLICY
+from tests.unit.policy.builders import RULES_POLICY
 
 
 @pytest.fixture
 def policy() -> Policy:
-    return load_policy(DEFAULT_POLICY)
+    return load_policy(RULES_POLICY)
 
 
 @pytest.fixture
 def policy_body() -> dict[str, Any]:
-    return tomllib.loads(DEFAULT_POLICY.read_text())
+    return tomllib.loads(RULES_POLICY.read_text())
 
 
 @pytest.fixture
 def edit() -> Callable[..., Policy]:
-    """The default policy with some sections replaced: edit(control={"share": 0, ...})."""
+    """The rules policy with some sections replaced: edit(control={"share": 0, ...})."""
 
     def build(**changes: Any) -> Policy:
-        body = tomllib.loads(DEFAULT_POLICY.read_text())
+        body = tomllib.loads(RULES_POLICY.read_text())
         for key, value in changes.items():
             if value is None:
                 body.pop(key, None)

@@ -12,16 +12,26 @@ from stream_app.policy import ActionKind, Policy, PolicyError, load_policy, pars
 from tests.unit.policy.builders import DEFAULT_POLICY, NOON, user
 
 
-def test_default_policy_loads_with_the_documented_choices(policy: Policy) -> None:
+def test_default_policy_loads_with_the_documented_choices() -> None:
+    policy = load_policy(DEFAULT_POLICY)  # tuned on data: see the comments in the file
     assert [t.name for t in policy.tiers] == ["vip", "regular", "new"]
     assert policy.kinds_for("warning", "new") == (ActionKind.RE_RECOMMEND,)
+    assert policy.kinds_for("at_risk", "new") == ()  # fires on the day of the purchase
+    assert policy.kinds_for("at_risk", "regular") == (ActionKind.PUSH, ActionKind.COUPON)
+    assert policy.kinds_for("critical", "new") == (ActionKind.PUSH, ActionKind.COUPON)
+    assert policy.cooldown_days.seconds(ActionKind.COUPON) == 30 * 86_400
+    assert (policy.coupon.budget.capacity, policy.coupon.budget.refill_per_hour) == (48, 0.5)
+    assert policy.coupon.value == {"new": 3.0, "regular": 5.0, "vip": 10.0}
+    assert policy.control.share == 0.1
+    assert policy.quiet_hours is not None and policy.quiet_hours.timezone == "Europe/London"
+
+
+def test_rules_policy_of_these_tests(policy: Policy) -> None:
     assert policy.kinds_for("at_risk", "vip") == (ActionKind.PUSH,)
     assert policy.kinds_for("critical", "regular") == (ActionKind.COUPON,)
     assert policy.kinds_for("critical", "new") == ()
     assert policy.cooldown_days.seconds(ActionKind.PUSH) == 3 * 86_400
     assert policy.coupon.budget.capacity == 50
-    assert policy.control.share == 0.1
-    assert policy.quiet_hours is not None and policy.quiet_hours.timezone == "Europe/London"
 
 
 def test_policy_is_frozen(policy: Policy) -> None:

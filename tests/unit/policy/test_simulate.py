@@ -35,3 +35,14 @@ def test_simulate_reports_a_bad_policy(tmp_path: Path, capsys: pytest.CaptureFix
     bad.write_text(DEFAULT_POLICY.read_text().replace("share = 0.1", "share = 2"))
     assert main(["--policy", str(bad), "--data", str(FIXTURES / "online_retail_sample.csv")]) == 2
     assert "control.share" in capsys.readouterr().err
+
+
+def test_simulate_splits_the_budget_per_partition_as_the_worker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sample = str(FIXTURES / "online_retail_sample.csv")
+    args = ["--policy", str(DEFAULT_POLICY), "--data", sample, "--limit", "5"]
+    assert main([*args, "--partitions", "1"]) == 0
+    assert "in 1 partition buckets" in capsys.readouterr().out
+    assert main([*args, "--partitions", "1000"]) == 2  # a share below one coupon
+    assert "split over 1000 partitions" in capsys.readouterr().err
