@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +17,10 @@ from typing import Any
 from stream_app.events.schema import Event, EventType, utc_from_seconds
 
 MAX_ID_CHARS = 256
+#: Larger prices are refused: a running spend of a million such events stays finite.
+MAX_PRICE = 1e12
+#: C0 and C1 control characters, DEL, and lone UTF-16 surrogates (JSON `\\ud800` escapes).
+_FORBIDDEN_ID_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _EVENT_TYPES = {t.value: t for t in EventType}
 
 
@@ -79,9 +84,13 @@ def _parse_object(value: bytes | None, max_bytes: int) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _InvalidError(RejectReason.NOT_UTF8, f"byte {exc.start} is not UTF-8") from None
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant)
+        parsed = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_object_without_repeats
+        )
     except (json.JSONDecodeError, ValueError) as exc:
         raise _InvalidError(RejectReason.INVALID_JSON, str(exc)[:200]) from None
+    except RecursionError:
+        raise _InvalidError(RejectReason.INVALID_JSON, "nested too deeply") from None
     if not isinstance(parsed, dict):
         raise _InvalidError(RejectReason.NOT_AN_OBJECT, f"top level is {type(parsed).__name__}")
     return parsed
@@ -89,6 +98,27 @@ def _parse_object(value: bytes | None, max_bytes: int) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a repeated name is refused (parsers disagree on which one wins)."""
+    fields = dict(pairs)
+    if len(fields) == len(pairs):
+        return fields
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ValueError(f"repeated name {name[:32]!r} in an object")
+        seen.add(name)
+    raise AssertionError("unreachable")
+
+
+def _as_float(raw: int | float) -> float:
+    """A JSON number as a float; an integer too large for a float becomes infinity."""
+    try:
+        return float(raw)
+    except OverflowError:
+        return math.inf if raw > 0 else -math.inf
 
 
 def _event_from_fields(fields: dict[str, Any], limits: DecodeLimits) -> Event:
@@ -119,8 +149,10 @@ def _identifier(fields: dict[str, Any], name: str, *, required: bool) -> str | N
         raise _InvalidError(RejectReason.INVALID_VALUE, f"{name} is empty")
     if len(text) > MAX_ID_CHARS:
         raise _InvalidError(RejectReason.INVALID_VALUE, f"{name} longer than {MAX_ID_CHARS} chars")
-    if any(ord(ch) < 0x20 for ch in text):
-        raise _InvalidError(RejectReason.INVALID_VALUE, f"{name} contains control characters")
+    if _FORBIDDEN_ID_CHARS.search(text):
+        raise _InvalidError(
+            RejectReason.INVALID_VALUE, f"{name} contains control characters or lone surrogates"
+        )
     return text
 
 
@@ -133,7 +165,7 @@ def _timestamp(fields: dict[str, Any], limits: DecodeLimits) -> datetime:
             RejectReason.WRONG_TYPE, "ts must be Unix seconds or ISO-8601, got bool"
         )
     if isinstance(raw, int | float):
-        seconds = float(raw)
+        seconds = _as_float(raw)
     elif isinstance(raw, str):
         seconds = _iso_seconds(raw)
     else:
@@ -174,7 +206,8 @@ def _event_type(fields: dict[str, Any]) -> EventType:
         )
     event_type = _EVENT_TYPES.get(raw)
     if event_type is None:
-        raise _InvalidError(RejectReason.INVALID_VALUE, f"unknown type {raw[:32]!r}")
+        hint = " (types are lowercase)" if raw.lower() in _EVENT_TYPES else ""
+        raise _InvalidError(RejectReason.INVALID_VALUE, f"unknown type {raw[:32]!r}{hint}")
     return event_type
 
 
@@ -186,9 +219,10 @@ def _price(fields: dict[str, Any]) -> float | None:
         raise _InvalidError(
             RejectReason.WRONG_TYPE, f"price must be a number, got {type(raw).__name__}"
         )
-    if not math.isfinite(raw) or raw < 0:
-        raise _InvalidError(RejectReason.INVALID_VALUE, "price must be finite and >= 0")
-    return float(raw)
+    price = _as_float(raw)
+    if not 0 <= price <= MAX_PRICE:
+        raise _InvalidError(RejectReason.INVALID_VALUE, f"price must be within 0..{MAX_PRICE:g}")
+    return price
 
 
 def _check_key(key: bytes | None, user_id: str) -> None:

@@ -8,6 +8,7 @@ from stream_app.state.user_state import (
     apply_event,
     decode_state,
     encode_state,
+    state_bytes_bound,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "apply_event",
     "decode_state",
     "encode_state",
+    "state_bytes_bound",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from stream_app.events.decode import MAX_ID_CHARS
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 
 STATE_FORMAT_VERSION = 2
@@ -185,6 +186,31 @@ def decode_state(raw: bytes) -> UserState:
             for ts, kind, item, category, price, event_id in body["recent"]
         ),
     )
+
+
+#: Longest JSON form of a float (`-2.2250738585072014e-308`) or an int counter, in bytes.
+_NUMBER_BYTES = 24
+#: One id in `encode_state`: quotes plus MAX_ID_CHARS characters, each escaped by `json.dumps`
+#: to at most 12 bytes (an astral character is two `\\uXXXX` escapes).
+_ID_BYTES = 2 + 12 * MAX_ID_CHARS
+#: One ring entry: ts, type, item, category, price, event_id, brackets and commas.
+RECENT_EVENT_MAX_BYTES = 3 * _ID_BYTES + 2 * _NUMBER_BYTES + 12 + 8
+#: Everything but the ring and the model: field names, counters, times, alert, action times.
+_FIXED_MAX_BYTES = 1024
+
+
+def state_bytes_bound(
+    sequence_length: int, hidden_size: int = 0, components: int = 0, version_chars: int = 128
+) -> int:
+    """Upper bound of `len(encode_state(state))` for any state the worker can build.
+
+    It does not depend on how many events the user sent: the ring keeps `sequence_length`
+    entries, ids are at most `MAX_ID_CHARS` characters (`decode_event` refuses longer ones) and
+    the model state has a fixed shape (`hidden_size`, `components`, a few top buckets each).
+    """
+    numbers = 2 * hidden_size + 3 * components + 2 * 8 * components
+    model = numbers * (_NUMBER_BYTES + 1) + 12 * version_chars + 64
+    return sequence_length * (RECENT_EVENT_MAX_BYTES + 1) + model + _FIXED_MAX_BYTES
 
 
 def _encode_model(model: ModelState | None) -> dict[str, Any] | None:

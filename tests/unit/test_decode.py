@@ -103,3 +103,97 @@ def test_bad_input_is_rejected_with_its_reason(
 def test_milliseconds_get_a_hint() -> None:
     result = decode_event(b"u1", encode(good(ts=NOW * 1000)), LIMITS)
     assert isinstance(result, Rejected) and "milliseconds" in result.detail
+
+
+# Hostile input (issue 8): each of these once crashed the decoder or let a bad event through.
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (
+            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","x":'
+            + b"[" * 30_000
+            + b"]" * 30_000
+            + b"}",
+            RejectReason.INVALID_JSON,
+        ),
+        (
+            b'{"user_id":"u1","ts":1' + b"0" * 400 + b',"type":"view","item_id":"i"}',
+            RejectReason.TS_OUT_OF_RANGE,
+        ),
+        (
+            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","price":1'
+            + b"0" * 400
+            + b"}",
+            RejectReason.INVALID_VALUE,
+        ),
+        (
+            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","price":1e309}',
+            RejectReason.INVALID_VALUE,
+        ),
+        (
+            b'{"user_id":"u2","ts":1699999000,"type":"view","item_id":"i","user_id":"u1"}',
+            RejectReason.INVALID_JSON,
+        ),
+        (
+            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"\\ud800"}',
+            RejectReason.INVALID_VALUE,
+        ),
+        (
+            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","category_id":"\\udfff"}',
+            RejectReason.INVALID_VALUE,
+        ),
+        (b"\xef\xbb\xbf" + encode(good()), RejectReason.INVALID_JSON),
+        (b"", RejectReason.INVALID_JSON),
+        (encode(good(item_id="a\x7fb")), RejectReason.INVALID_VALUE),
+        (encode(good(event_id="a\u0085b")), RejectReason.INVALID_VALUE),
+        (encode(good(price=2e12)), RejectReason.INVALID_VALUE),
+        (encode(good(ts=2**64)), RejectReason.TS_OUT_OF_RANGE),
+    ],
+)
+def test_hostile_input_is_rejected_not_raised(value: bytes, reason: RejectReason) -> None:
+    result = decode_event(b"u1", value, DecodeLimits(now_seconds=NOW))
+    assert isinstance(result, Rejected), result
+    assert result.reason is reason
+    assert result.detail
+
+
+def test_lone_surrogate_user_id_is_refused_before_the_key_check() -> None:
+    value = b'{"user_id":"\\udc00","ts":1699999000,"type":"view","item_id":"i"}'
+    result = decode_event(b"\xed\xb0\x80", value, LIMITS)
+    assert isinstance(result, Rejected) and result.reason is RejectReason.INVALID_VALUE
+
+
+def test_repeated_names_are_refused_even_when_equal() -> None:
+    value = b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","item_id":"i"}'
+    result = decode_event(b"u1", value, LIMITS)
+    assert isinstance(result, Rejected) and "repeated name 'item_id'" in result.detail
+
+
+def test_type_in_another_case_gets_a_hint() -> None:
+    result = decode_event(b"u1", encode(good(type="VIEW")), LIMITS)
+    assert isinstance(result, Rejected) and result.reason is RejectReason.INVALID_VALUE
+    assert "lowercase" in result.detail
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    [
+        "u" * 256,  # at the limit
+        "\U0001f600" * 256,  # 256 astral characters = 1 KiB of UTF-8
+        "e\u0301",  # NFD: a different user than the NFC form
+        "\u00e9",
+        "\u05e9\u05dc\u05d5\u05dd",  # right-to-left
+        "a\u200bb",  # zero-width space: ids are opaque, compared byte for byte
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # emoji joined by ZWJ
+        " padded ",
+    ],
+)
+def test_unusual_but_valid_user_ids_are_kept_byte_exact(user_id: str) -> None:
+    value = encode(good(user_id=user_id))
+    event = decode_event(user_id.encode(), value, DecodeLimits(now_seconds=NOW))
+    assert isinstance(event, Event) and event.user_id == user_id
+
+
+def test_price_at_the_cap_and_huge_integer_ids_are_accepted() -> None:
+    event = decode_event(b"u1", encode(good(price=10**12, item_id=2**70)), LIMITS)
+    assert isinstance(event, Event) and event.price == 1e12 and event.item_id == str(2**70)
