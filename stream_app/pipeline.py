@@ -117,16 +117,26 @@ class EventPipeline:
         now = self.clock.now_seconds()
         limits = replace(self.limits, now_seconds=now)
         queues: dict[str, list[tuple[Event, SourcePosition]]] = {}
+        rejected: list[tuple[RawMessage, Rejected]] = []
         for message in messages:
             self.last_offsets[message.source.partition] = message.source.offset
             decoded = self._decode(message, limits)
             if isinstance(decoded, Rejected):
-                self.metrics.events_rejected_total.labels(decoded.reason.value).inc()
-                await self._dead_letter(message, decoded.reason.value, decoded.detail)
+                rejected.append((message, decoded))
             else:
                 queues.setdefault(decoded.user_id, []).append((decoded, message.source))
-        if not queues:
-            return
+        if queues:
+            await self._apply_queues(queues, now)
+        # Last: if the batch fails before this, it is retried one message at a time, and a
+        # letter sent already would be sent twice.
+        for message, refusal in rejected:
+            self.metrics.events_rejected_total.labels(refusal.reason.value).inc()
+            await self._dead_letter(message, refusal.reason.value, refusal.detail)
+
+    async def _apply_queues(
+        self, queues: dict[str, list[tuple[Event, SourcePosition]]], now: float
+    ) -> None:
+        """Apply each user's events in order, step the model, write states, reschedule."""
         before = {user: self._load(user) for user in queues}
         states = dict(before)
         for position in range(max(len(q) for q in queues.values())):

@@ -1,35 +1,20 @@
-"""Crashes on the real broker: `kill -9` during a replay, again and again; nothing is lost."""
+"""Faults on the real broker during a replay: kill -9 again and again, a rebalance between two
+workers, a broker restart. Each run ends as an uninterrupted one would."""
 
 from __future__ import annotations
 
 import random
 import signal
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from stream_app.datasets import load_events
-from stream_app.events.alert import alert_id
-from stream_app.events.schema import Event
-from stream_app.kafka_io import ensure_topic, new_producer, read_topic, wait_caught_up
-from stream_app.replay import encode_event
-from stream_app.schedule.levels import due_times
+from stream_app.kafka_local import LocalKafka, free_port
 from stream_app.settings import Settings
-from stream_app.state import ModelState
 from tests.integration.conftest import WorkerFactory
-from tests.integration.test_silence import (
-    DAY,
-    THRESHOLDS,
-    SimClock,
-    decay_model,
-    read_alerts,
-    table,
-)
-from tests.offline_model import STEP_GRAPH, SequenceGraph
+from tests.integration.faults import assert_same_as_uninterrupted, fault_setup, start_replay
+from tests.offline_model import STEP_GRAPH
 
 pytestmark = [
     pytest.mark.integration,
@@ -37,66 +22,20 @@ pytestmark = [
     pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/"),
 ]
 
-FACTOR = 4 * DAY
-EVENTS = 3_000
-RATE_PER_SECOND = 100  # the replay lasts ~30 s: time for five crashes
-HORIZON_DAYS = 40.0
-
-
-def paced_replay(settings: Settings, events: list[Event], done: threading.Event) -> None:
-    assert settings.bootstrap_servers
-    producer = new_producer(settings.bootstrap_servers)
-    for i in range(0, len(events), RATE_PER_SECOND // 5):
-        for event in events[i : i + RATE_PER_SECOND // 5]:
-            key, value = encode_event(event)
-            producer.send(settings.events_topic, key=key, value=value)
-        producer.flush()
-        time.sleep(0.2)
-    producer.close()
-    done.set()
-
-
-def expected_alert_ids(by_user: dict[str, list[Event]]) -> dict[str, float]:
-    """alert_id → due time of every alert an uninterrupted worker publishes, ever."""
-    graph, decay = SequenceGraph(), decay_model()
-    expected = {}
-    for user, events in by_user.items():
-        final = graph.final_state(events)
-        head = ModelState("offline", (), (), tuple(final.mu), tuple(final.alpha), tuple(final.beta))
-        last = max(e.ts_seconds for e in events)
-        for level, due in due_times(head, decay, THRESHOLDS, last, 0):
-            expected[alert_id(user, level.label, last)] = due
-    return expected
-
 
 def test_kill_9_five_times_loses_nothing(
     settings: Settings, workers: WorkerFactory, shared_data: Path
 ) -> None:
-    events = list(load_events("online-retail", shared_data))[:EVENTS]
-    first_ts, last_ts = events[0].ts_seconds, max(e.ts_seconds for e in events)
-    # Simulated time stays before the data until the replay is over, then runs past it: every
-    # alert belongs to a user's final silence, whatever the crashes did to the timing.
-    clock = SimClock(start=last_ts + DAY, anchor=time.time() + 75)
+    """At least once: nothing lost, repeats only with the same id."""
+    guarantee = "at_least_once"
+    settings, events, clock = fault_setup(settings, shared_data)
+    # Static membership: a restarted worker takes its place at once, without a rebalance.
     settings = settings.model_copy(
-        update={
-            "clock_start_seconds": clock.start,
-            "clock_anchor_seconds": clock.anchor,
-            "clock_factor": FACTOR,
-            "schedule_tick_seconds": 0.2,
-            "max_future_skew_seconds": 3650 * DAY,
-            "commit_interval_seconds": 0.3,
-            "session_timeout_seconds": 6.0,
-            "heartbeat_interval_seconds": 1.0,
-            "group_instance_id": "crash-test-worker",  # a restarted worker takes its place at once
-        }
+        update={"group_instance_id": "crash-test-worker", "processing_guarantee": guarantee}
     )
-    assert settings.bootstrap_servers
-    ensure_topic(settings.bootstrap_servers, settings.events_topic, settings.partitions)
     rng = random.Random(20111209)
     worker = workers.start(settings, "w0")
-    done = threading.Event()
-    replayer = threading.Thread(target=paced_replay, args=(settings, events, done))
-    replayer.start()
+    replayer, done = start_replay(settings, events)
     for crash in range(1, 6):
         time.sleep(rng.uniform(2.0, 5.0))  # anywhere: starting, recovering, processing, committing
         worker.stop(signal.SIGKILL)
@@ -104,44 +43,45 @@ def test_kill_9_five_times_loses_nothing(
         worker = workers.start(fresh, f"w{crash}", wait_ready=crash == 5)
     assert not done.is_set(), "the replay ended before the fifth crash"
     replayer.join()
-    wait_caught_up(
-        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
+    assert_same_as_uninterrupted(settings, events, clock, exactly_once=guarantee == "exactly_once")
+
+
+def test_rebalance_scale_out_then_in_loses_nothing(
+    settings: Settings, workers: WorkerFactory, shared_data: Path
+) -> None:
+    """Two workers in one group: the second joins mid-replay (partitions split), then the first
+    stops (the second takes them all)."""
+    settings, events, clock = fault_setup(settings, shared_data)
+    first = workers.start(settings, "first")
+    replayer, done = start_replay(settings, events)
+    time.sleep(6)
+    second_settings = settings.model_copy(
+        update={"data_dir": settings.data_dir.parent / "second", "http_port": free_port()}
     )
-    assert clock.now() < first_ts, "simulated time reached the data before the replay was processed"
+    second = workers.start(second_settings, "second")
+    time.sleep(6)
+    assert "decay_events_consumed_total" in second.http_get("/metrics")
+    first.stop(signal.SIGTERM)
+    assert not done.is_set(), "the replay ended before the scale-in"
+    replayer.join()
+    assert_same_as_uninterrupted(settings, events, clock)
 
-    by_user: dict[str, list[Event]] = {}
-    for event in events:
-        by_user.setdefault(event.user_id, []).append(event)
-    horizon = clock.start + HORIZON_DAYS * DAY
-    time.sleep(max(clock.wall_at(horizon + 5 * DAY) - time.time(), 0) + 2)
 
-    # State: exactly the uninterrupted result — counts, sequence, and the model state itself
-    # (an event applied twice or lost would change h and c).
-    states = table(settings)
-    assert settings.bootstrap_servers
-    letters = list(
-        read_topic(settings.bootstrap_servers, settings.dead_letter_topic, timeout_seconds=5)
-    )
-    assert not letters, [dict(x.headers) for x in letters][:5]
-    assert set(states) == set(by_user)
-    graph = SequenceGraph()
-    for user, user_events in by_user.items():
-        state = states[user]
-        assert state.events_total == len(user_events), user
-        assert [r.item_id for r in state.recent] == [e.item_id for e in user_events][
-            -settings.sequence_length :
-        ]
-        assert state.model is not None
-        offline = graph.final_state(user_events)
-        assert np.max(np.abs(np.array(state.model.h) - offline.h)) < 1e-4, user
-
-    # Alerts: every alert of an uninterrupted run, repeats only with the same id.
-    emitted = Counter(str(a["alert_id"]) for a in read_alerts(settings))
-    read_until = clock.now()  # simulated time goes on while the test reads
-    due = expected_alert_ids(by_user)
-    expected = {i for i, t in due.items() if t < horizon}
-    missing = expected - set(emitted)
-    assert not missing, f"{len(missing)} of {len(expected)} alerts missing"
-    unexpected = {i for i in emitted if i not in due or due[i] > read_until}
-    assert not unexpected, f"{len(unexpected)} alerts no uninterrupted run would publish"
-    assert len(expected) > 100
+def test_broker_restart_mid_replay_loses_nothing(
+    tmp_path: Path, workers: WorkerFactory, shared_data: Path, settings: Settings
+) -> None:
+    """A broker of its own, restarted (SIGTERM, start again) while the worker consumes."""
+    broker = LocalKafka(data_dir=tmp_path / "own-kafka")
+    broker.start()
+    try:
+        own = settings.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        own, events, clock = fault_setup(own, shared_data)
+        workers.start(own, "w0")
+        replayer, done = start_replay(own, events)
+        time.sleep(8)
+        broker.restart()
+        assert not done.is_set(), "the replay ended before the broker restart"
+        replayer.join()
+        assert_same_as_uninterrupted(own, events, clock)
+    finally:
+        broker.stop()

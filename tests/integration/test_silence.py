@@ -74,20 +74,32 @@ def silence_settings(settings: Settings, clock: SimClock) -> Settings:
     )
 
 
-def table(settings: Settings) -> dict[str, UserState]:
+def table(
+    settings: Settings, client_config: dict[str, object] | None = None
+) -> dict[str, UserState]:
     assert settings.bootstrap_servers
     raw = latest_by_key(
-        read_topic(settings.bootstrap_servers, f"{settings.app_id}-user-state-changelog")
+        read_topic(
+            settings.bootstrap_servers,
+            f"{settings.app_id}-user-state-changelog",
+            timeout_seconds=60,  # returns as soon as the end is reached
+            client_config=client_config,
+        )
     )
     return {k.decode(): decode_state(v) for k, v in raw.items() if v}
 
 
-def read_alerts(settings: Settings) -> list[dict[str, object]]:
+def read_alerts(
+    settings: Settings, client_config: dict[str, object] | None = None, topic: str | None = None
+) -> list[dict[str, object]]:
     assert settings.bootstrap_servers
-    return [
-        r.json()
-        for r in read_topic(settings.bootstrap_servers, settings.alerts_topic, timeout_seconds=20)
-    ]
+    records = read_topic(
+        settings.bootstrap_servers,
+        topic or settings.alerts_topic,
+        timeout_seconds=20,
+        client_config=client_config,
+    )
+    return [r.json() for r in records]
 
 
 def decay_model() -> DecayModel:

@@ -48,3 +48,29 @@ async def test_unexpected_failure_goes_to_dead_letter_and_does_not_raise() -> No
         ("processing_error", "RuntimeError", good)
     ]
     assert pipeline.metrics.event_failures_total._value.get() == 1
+
+
+async def test_a_failed_batch_retried_one_by_one_sends_each_letter_once() -> None:
+    class FailsOnce(dict[bytes, bytes]):
+        failed = False
+
+        def get(self, key: bytes, default: object = None) -> bytes | None:  # type: ignore[override]
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("transient")
+            return super().get(key)
+
+    letters: list[DeadLetter] = []
+    store = FailsOnce()
+    pipeline = make_pipeline(store, letters)
+    good = json.dumps({"user_id": "u1", "ts": NOW, "type": "view", "item_id": "i"}).encode()
+    from stream_app.pipeline import RawMessage
+
+    await pipeline.handle_batch(
+        [
+            RawMessage(b"u1", b"{bad", SourcePosition("events", 0, 0)),
+            RawMessage(b"u1", good, SourcePosition("events", 0, 1)),
+        ]
+    )
+    assert [(d.reason, d.source_offset) for d in letters] == [("invalid_json", 0)]
+    assert decode_state(store[b"u1"]).events_total == 1

@@ -1,0 +1,164 @@
+"""Shared by the fault tests: a paced replay of real events, and the uninterrupted outcome.
+
+Each fault test replays the same real slice while it breaks something (kill -9, a rebalance, a
+broker restart), then checks the result against what an uninterrupted worker produces, computed
+offline: the per-user state (counts, sequence, LSTM state) and every alert.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from stream_app.datasets import load_events
+from stream_app.events.alert import alert_id
+from stream_app.events.schema import Event
+from stream_app.kafka_io import ensure_topic, new_producer, read_topic, wait_caught_up
+from stream_app.replay import encode_event
+from stream_app.schedule.levels import due_times
+from stream_app.settings import Settings
+from stream_app.state import ModelState
+from tests.integration.test_silence import (
+    DAY,
+    THRESHOLDS,
+    SimClock,
+    decay_model,
+    read_alerts,
+    table,
+)
+from tests.offline_model import SequenceGraph
+
+FACTOR = 4 * DAY
+EVENTS = 3_000
+RATE_PER_SECOND = 100  # the replay lasts ~30 s: time for the faults
+HORIZON_DAYS = 40.0
+
+
+def fault_setup(settings: Settings, shared_data: Path) -> tuple[Settings, list[Event], SimClock]:
+    """The real slice, an accelerated clock that stays before the data until the replay is
+    over, and settings for quick failure detection."""
+    events = list(load_events("online-retail", shared_data))[:EVENTS]
+    last_ts = max(e.ts_seconds for e in events)
+    clock = SimClock(start=last_ts + DAY, anchor=time.time() + 75)
+    settings = settings.model_copy(
+        update={
+            "clock_start_seconds": clock.start,
+            "clock_anchor_seconds": clock.anchor,
+            "clock_factor": FACTOR,
+            "schedule_tick_seconds": 0.2,
+            "max_future_skew_seconds": 3650 * DAY,
+            "commit_interval_seconds": 0.3,
+            "session_timeout_seconds": 6.0,
+            "heartbeat_interval_seconds": 1.0,
+        }
+    )
+    assert settings.bootstrap_servers
+    ensure_topic(settings.bootstrap_servers, settings.events_topic, settings.partitions)
+    return settings, events, clock
+
+
+def paced_replay(settings: Settings, events: list[Event], done: threading.Event) -> None:
+    """Produce `events` at RATE_PER_SECOND, then set `done`."""
+    assert settings.bootstrap_servers
+    producer = new_producer(settings.bootstrap_servers)
+    for i in range(0, len(events), RATE_PER_SECOND // 5):
+        for event in events[i : i + RATE_PER_SECOND // 5]:
+            key, value = encode_event(event)
+            producer.send(settings.events_topic, key=key, value=value)
+        producer.flush()
+        time.sleep(0.2)
+    producer.close()
+    done.set()
+
+
+def start_replay(
+    settings: Settings, events: list[Event]
+) -> tuple[threading.Thread, threading.Event]:
+    done = threading.Event()
+    replayer = threading.Thread(target=paced_replay, args=(settings, events, done))
+    replayer.start()
+    return replayer, done
+
+
+def expected_alert_ids(by_user: dict[str, list[Event]]) -> dict[str, float]:
+    """alert_id → due time of every alert an uninterrupted worker publishes, ever."""
+    graph, decay = SequenceGraph(), decay_model()
+    expected = {}
+    for user, events in by_user.items():
+        final = graph.final_state(events)
+        head = ModelState("offline", (), (), tuple(final.mu), tuple(final.alpha), tuple(final.beta))
+        last = max(e.ts_seconds for e in events)
+        for level, due in due_times(head, decay, THRESHOLDS, last, 0):
+            expected[alert_id(user, level.label, last)] = due
+    return expected
+
+
+def assert_same_as_uninterrupted(
+    settings: Settings, events: list[Event], clock: SimClock, *, exactly_once: bool = False
+) -> None:
+    """State, dead letters and alerts equal an uninterrupted run's (alerts: repeats only with
+    the same id; with `exactly_once`, read committed, no repeated alert or action at all)."""
+    assert settings.bootstrap_servers
+    committed: dict[str, object] | None = (
+        {"isolation_level": "read_committed"} if exactly_once else None
+    )
+    wait_caught_up(
+        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
+    )
+    first_ts = events[0].ts_seconds
+    assert clock.now() < first_ts, "simulated time reached the data before the replay was processed"
+
+    by_user: dict[str, list[Event]] = {}
+    for event in events:
+        by_user.setdefault(event.user_id, []).append(event)
+    horizon = clock.start + HORIZON_DAYS * DAY
+    time.sleep(max(clock.wall_at(horizon + 5 * DAY) - time.time(), 0) + 2)
+
+    # State: exactly the uninterrupted result — counts, sequence, and the model state itself
+    # (an event applied twice or lost would change h and c).
+    states = table(settings, committed)
+    letters = list(
+        read_topic(
+            settings.bootstrap_servers,
+            settings.dead_letter_topic,
+            timeout_seconds=5,
+            client_config=committed,
+        )
+    )
+    assert not letters, [dict(x.headers) for x in letters][:5]
+    missing_users = set(by_user) - set(states)
+    assert not missing_users, f"{len(missing_users)} of {len(by_user)} users have no state"
+    assert set(states) == set(by_user)
+    graph = SequenceGraph()
+    for user, user_events in by_user.items():
+        state = states[user]
+        assert state.events_total == len(user_events), user
+        recent = [e.item_id for e in user_events][-settings.sequence_length :]
+        assert [r.item_id for r in state.recent] == recent, user
+        assert state.model is not None
+        offline = graph.final_state(user_events)
+        assert np.max(np.abs(np.array(state.model.h) - offline.h)) < 1e-4, user
+
+    # Alerts: every alert of an uninterrupted run, repeats only with the same id.
+    emitted = Counter(str(a["alert_id"]) for a in read_alerts(settings, committed))
+    read_until = clock.now()  # simulated time goes on while the test reads
+    due = expected_alert_ids(by_user)
+    expected = {i for i, t in due.items() if t < horizon}
+    missing = expected - set(emitted)
+    assert not missing, f"{len(missing)} of {len(expected)} alerts missing"
+    unexpected = {i for i in emitted if i not in due or due[i] > read_until}
+    assert not unexpected, f"{len(unexpected)} alerts no uninterrupted run would publish"
+    assert len(expected) > 100
+    if exactly_once:
+        repeated = [i for i, n in emitted.items() if n > 1]
+        assert not repeated, f"{len(repeated)} alerts published more than once"
+        actions = Counter(
+            str(a["action_id"]) for a in read_alerts(settings, committed, settings.actions_topic)
+        )
+        assert actions, "no action to prove anything with"
+        repeated = [i for i, n in actions.items() if n > 1]
+        assert not repeated, f"{len(repeated)} actions published more than once"
