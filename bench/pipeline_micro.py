@@ -59,10 +59,10 @@ async def run(messages: list[RawMessage], max_ts: float, batch: int) -> tuple[fl
         partitions=PARTITIONS,
         model=model,
     )
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: less sensitive than wall time to other tenants
     for i in range(0, len(messages), batch):
         await pipeline.handle_batch(messages[i : i + batch])
-    seconds = time.perf_counter() - t0
+    seconds = time.process_time() - t0
     digest = hashlib.sha256()
     for key in sorted(store):
         digest.update(key + repr(decode_state(store[key])).encode())
@@ -87,8 +87,8 @@ def main() -> int:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     print(
-        f"{args.events} events, batch {args.batch}: {seconds:.2f} s, "
-        f"{1e6 * seconds / args.events:.1f} µs/event, digest {digest}"
+        f"{args.events} events, batch {args.batch}: {seconds:.2f} CPU s, "
+        f"{1e6 * seconds / args.events:.1f} CPU µs/event, digest {digest}"
     )
     return 0
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from stream_app.activation import Activation
 from stream_app.clock import Clock
@@ -200,10 +201,10 @@ class EventPipeline:
             [previous_event(previous) for _, _, previous in stepped],
         )
         out = await model.step(encoded, h, c)
-        for row, (user, _, _) in enumerate(stepped):
+        for (user, _, _), head in zip(stepped, model_states(model.version, out), strict=True):
             state = states[user]
             assert state is not None
-            states[user] = replace(state, model=model_state(model.version, out, row))
+            states[user] = replace(state, model=head)
 
     def _initial_states(
         self, model: ServingModel, previous: list[UserState | None]
@@ -265,16 +266,75 @@ def previous_event(state: UserState | None) -> PreviousEvent | None:
 
 def model_state(version: str, out: StepOutput, row: int) -> ModelState:
     """One user's model state from row `row` of a batched step's output."""
-    pi = out.pi[row]
-    top = np.argsort(-pi, axis=-1)[:, :TOP_BUCKETS_PER_COMPONENT]
-    return ModelState(
-        version=version,
-        h=tuple(float(x) for x in out.h[row]),
-        c=tuple(float(x) for x in out.c[row]),
-        mu=tuple(float(x) for x in out.mu[row]),
-        alpha=tuple(float(x) for x in out.alpha[row]),
-        beta=tuple(float(x) for x in out.beta[row]),
-        top_buckets=tuple(
-            tuple((int(b), float(pi[r, b])) for b in top[r]) for r in range(pi.shape[0])
-        ),
+    return model_states(version, _rows(out, row))[0]
+
+
+def model_states(version: str, out: StepOutput) -> list[ModelState]:
+    """Every row's model state of a batched step's output, converted in bulk.
+
+    `tolist()` gives the same Python floats as `float(x)` per element, so the states are
+    identical to converting one float at a time.
+    """
+    top = top_buckets(out.pi, TOP_BUCKETS_PER_COMPONENT)
+    weights = np.take_along_axis(out.pi, top, axis=-1).tolist()
+    buckets = top.tolist()
+    columns = zip(
+        out.h.tolist(),
+        out.c.tolist(),
+        out.mu.tolist(),
+        out.alpha.tolist(),
+        out.beta.tolist(),
+        buckets,
+        weights,
+        strict=True,
+    )
+    return [
+        ModelState(
+            version=version,
+            h=tuple(h),
+            c=tuple(c),
+            mu=tuple(mu),
+            alpha=tuple(alpha),
+            beta=tuple(beta),
+            top_buckets=tuple(
+                tuple(zip(component, component_weights, strict=True))
+                for component, component_weights in zip(b, w, strict=True)
+            ),
+        )
+        for h, c, mu, alpha, beta, b, w in columns
+    ]
+
+
+def top_buckets(pi: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
+    """`np.argsort(-pi, axis=-1)[..., :count]`, without sorting all K buckets of every row.
+
+    A partial sort finds the `count` largest weights; a row whose top weights are all distinct
+    and not tied with any bucket outside them has exactly one answer, equal to the full sort's.
+    Rows with ties (or NaN) take the full `argsort`, so ties keep the full sort's order too.
+    """
+    neg = -pi
+    if count >= neg.shape[-1]:
+        return np.argsort(neg, axis=-1)[..., :count]
+    part = np.argpartition(neg, count - 1, axis=-1)[..., :count]
+    values = np.take_along_axis(neg, part, axis=-1)
+    order = np.argsort(values, axis=-1)
+    top = np.take_along_axis(part, order, axis=-1)
+    ranked = np.take_along_axis(values, order, axis=-1)
+    unique = (np.diff(ranked, axis=-1) > 0).all(axis=-1) & (
+        (neg <= ranked[..., -1:]).sum(axis=-1) == count
+    )
+    if not unique.all():
+        top[~unique] = np.argsort(neg[~unique], axis=-1)[..., :count]
+    return top
+
+
+def _rows(out: StepOutput, row: int) -> StepOutput:
+    window = slice(row, row + 1)
+    return StepOutput(
+        out.h[window],
+        out.c[window],
+        out.mu[window],
+        out.alpha[window],
+        out.beta[window],
+        out.pi[window],
     )
