@@ -25,7 +25,7 @@ from stream_app.metrics import Metrics
 from stream_app.model.features import PreviousEvent, category_bucket, encode_events
 from stream_app.model.runtime import StepOutput
 from stream_app.schedule.due_schedule import DueSchedule
-from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.schedule.levels import Thresholds, due_times_batch
 from stream_app.serving import ServingModel
 from stream_app.state import (
     ModelState,
@@ -135,6 +135,7 @@ class EventPipeline:
                 [(user, *q[position]) for user, q in queues.items() if position < len(q)], states
             )
         latest_ts = 0.0
+        written: list[tuple[bytes, int, UserState]] = []
         for user, state in states.items():
             if state is None or state is before[user]:
                 continue
@@ -148,8 +149,9 @@ class EventPipeline:
                 )
             key = user.encode("utf-8")
             self.store[key] = encode_state(state)
-            self._reschedule(key, partition, state)
+            written.append((key, partition, state))
             latest_ts = max(latest_ts, state.last_event_seconds or 0.0)
+        self._reschedule(written)
         if latest_ts:
             self.metrics.event_time_lag_seconds.set(max(now - latest_ts, 0.0))
 
@@ -222,20 +224,25 @@ class EventPipeline:
                 c[row] = state.model.c
         return h, c
 
-    def _reschedule(self, key: bytes, partition: int, state: UserState) -> None:
-        if self.model is None or self.model.runtime is None or state.model is None:
+    def _reschedule(self, written: list[tuple[bytes, int, UserState]]) -> None:
+        """Due times of every user written by the batch, computed together."""
+        if self.model is None or self.model.runtime is None:
             return
-        assert state.last_event_seconds is not None
-        due = due_times(
-            state.model,
+        scored = [
+            (key, partition, state) for key, partition, state in written if state.model is not None
+        ]
+        due = due_times_batch(
+            [state.model for _, _, state in scored if state.model is not None],
             self.model.decay,
             self.thresholds,
-            state.last_event_seconds,
-            state.alert_level,
+            [state.last_event_seconds or 0.0 for _, _, state in scored],
+            [state.alert_level for _, _, state in scored],
         )
-        self.schedule.replace_user(
-            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in due]
-        )
+        for (key, partition, state), user_due in zip(scored, due, strict=True):
+            assert state.last_event_seconds is not None
+            self.schedule.replace_user(
+                key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in user_due]
+            )
 
     async def _dead_letter(self, message: RawMessage, reason: str, detail: str) -> None:
         source = message.source
