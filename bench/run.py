@@ -115,10 +115,13 @@ def run_raw(bootstrap: str, topic: str, n: int) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- (b) bare Faust
-def run_bare(bootstrap: str, topic: str, n: int, tmp: Path, tag: str) -> dict[str, float]:
+def run_bare(
+    bootstrap: str, topic: str, n: int, tmp: Path, tag: str, extra_env: dict[str, str] | None = None
+) -> dict[str, float]:
     result = tmp / f"bare-{tag}.json"
     env = {
         **os.environ,
+        **(extra_env or {}),
         "BENCH_BOOTSTRAP": bootstrap,
         "BENCH_APP_ID": f"bench-bare-{tag}",
         "BENCH_TOPIC": topic,
@@ -242,12 +245,18 @@ def vm_rss(pid: int) -> int:
 
 
 def run_worker(
-    bootstrap: str, n: int, tmp: Path, tag: str, messages: list[tuple[bytes, bytes]], max_ts: float
+    bootstrap: str,
+    n: int,
+    tmp: Path,
+    tag: str,
+    messages: list[tuple[bytes, bytes]],
+    max_ts: float,
+    env: dict[str, str] | None = None,
 ) -> dict[str, float]:
     s = worker_settings(bootstrap, tag, tmp, max_ts)
     create_worker_topics(s)
     produce(bootstrap, s.events_topic, messages)
-    proc = spawn_worker(s, log_path=tmp / f"worker-{tag}.log")
+    proc = spawn_worker(s, env=env, log_path=tmp / f"worker-{tag}.log")
     try:
         port = s.http_port
         first = last = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from stream_app.activation import Activation
 from stream_app.clock import Clock
@@ -24,7 +25,7 @@ from stream_app.metrics import Metrics
 from stream_app.model.features import PreviousEvent, category_bucket, encode_events
 from stream_app.model.runtime import StepOutput
 from stream_app.schedule.due_schedule import DueSchedule
-from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.schedule.levels import Thresholds, due_times_batch
 from stream_app.serving import ServingModel
 from stream_app.state import (
     ModelState,
@@ -144,6 +145,7 @@ class EventPipeline:
                 [(user, *q[position]) for user, q in queues.items() if position < len(q)], states
             )
         latest_ts = 0.0
+        written: list[tuple[bytes, int, UserState]] = []
         for user, state in states.items():
             if state is None or state is before[user]:
                 continue
@@ -157,8 +159,9 @@ class EventPipeline:
                 )
             key = user.encode("utf-8")
             self.store[key] = encode_state(state)
-            self._reschedule(key, partition, state)
+            written.append((key, partition, state))
             latest_ts = max(latest_ts, state.last_event_seconds or 0.0)
+        self._reschedule(written)
         if latest_ts:
             self.metrics.event_time_lag_seconds.set(max(now - latest_ts, 0.0))
 
@@ -210,10 +213,10 @@ class EventPipeline:
             [previous_event(previous) for _, _, previous in stepped],
         )
         out = await model.step(encoded, h, c)
-        for row, (user, _, _) in enumerate(stepped):
+        for (user, _, _), head in zip(stepped, model_states(model.version, out), strict=True):
             state = states[user]
             assert state is not None
-            states[user] = replace(state, model=model_state(model.version, out, row))
+            states[user] = replace(state, model=head)
 
     def _initial_states(
         self, model: ServingModel, previous: list[UserState | None]
@@ -231,20 +234,25 @@ class EventPipeline:
                 c[row] = state.model.c
         return h, c
 
-    def _reschedule(self, key: bytes, partition: int, state: UserState) -> None:
-        if self.model is None or self.model.runtime is None or state.model is None:
+    def _reschedule(self, written: list[tuple[bytes, int, UserState]]) -> None:
+        """Due times of every user written by the batch, computed together."""
+        if self.model is None or self.model.runtime is None:
             return
-        assert state.last_event_seconds is not None
-        due = due_times(
-            state.model,
+        scored = [
+            (key, partition, state) for key, partition, state in written if state.model is not None
+        ]
+        due = due_times_batch(
+            [state.model for _, _, state in scored if state.model is not None],
             self.model.decay,
             self.thresholds,
-            state.last_event_seconds,
-            state.alert_level,
+            [state.last_event_seconds or 0.0 for _, _, state in scored],
+            [state.alert_level for _, _, state in scored],
         )
-        self.schedule.replace_user(
-            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in due]
-        )
+        for (key, partition, state), user_due in zip(scored, due, strict=True):
+            assert state.last_event_seconds is not None
+            self.schedule.replace_user(
+                key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in user_due]
+            )
 
     async def _dead_letter(self, message: RawMessage, reason: str, detail: str) -> None:
         source = message.source
@@ -275,16 +283,75 @@ def previous_event(state: UserState | None) -> PreviousEvent | None:
 
 def model_state(version: str, out: StepOutput, row: int) -> ModelState:
     """One user's model state from row `row` of a batched step's output."""
-    pi = out.pi[row]
-    top = np.argsort(-pi, axis=-1)[:, :TOP_BUCKETS_PER_COMPONENT]
-    return ModelState(
-        version=version,
-        h=tuple(float(x) for x in out.h[row]),
-        c=tuple(float(x) for x in out.c[row]),
-        mu=tuple(float(x) for x in out.mu[row]),
-        alpha=tuple(float(x) for x in out.alpha[row]),
-        beta=tuple(float(x) for x in out.beta[row]),
-        top_buckets=tuple(
-            tuple((int(b), float(pi[r, b])) for b in top[r]) for r in range(pi.shape[0])
-        ),
+    return model_states(version, _rows(out, row))[0]
+
+
+def model_states(version: str, out: StepOutput) -> list[ModelState]:
+    """Every row's model state of a batched step's output, converted in bulk.
+
+    `tolist()` gives the same Python floats as `float(x)` per element, so the states are
+    identical to converting one float at a time.
+    """
+    top = top_buckets(out.pi, TOP_BUCKETS_PER_COMPONENT)
+    weights = np.take_along_axis(out.pi, top, axis=-1).tolist()
+    buckets = top.tolist()
+    columns = zip(
+        out.h.tolist(),
+        out.c.tolist(),
+        out.mu.tolist(),
+        out.alpha.tolist(),
+        out.beta.tolist(),
+        buckets,
+        weights,
+        strict=True,
+    )
+    return [
+        ModelState(
+            version=version,
+            h=tuple(h),
+            c=tuple(c),
+            mu=tuple(mu),
+            alpha=tuple(alpha),
+            beta=tuple(beta),
+            top_buckets=tuple(
+                tuple(zip(component, component_weights, strict=True))
+                for component, component_weights in zip(b, w, strict=True)
+            ),
+        )
+        for h, c, mu, alpha, beta, b, w in columns
+    ]
+
+
+def top_buckets(pi: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
+    """`np.argsort(-pi, axis=-1)[..., :count]`, without sorting all K buckets of every row.
+
+    A partial sort finds the `count` largest weights; a row whose top weights are all distinct
+    and not tied with any bucket outside them has exactly one answer, equal to the full sort's.
+    Rows with ties (or NaN) take the full `argsort`, so ties keep the full sort's order too.
+    """
+    neg = -pi
+    if count >= neg.shape[-1]:
+        return np.argsort(neg, axis=-1)[..., :count]
+    part = np.argpartition(neg, count - 1, axis=-1)[..., :count]
+    values = np.take_along_axis(neg, part, axis=-1)
+    order = np.argsort(values, axis=-1)
+    top = np.take_along_axis(part, order, axis=-1)
+    ranked = np.take_along_axis(values, order, axis=-1)
+    unique = (np.diff(ranked, axis=-1) > 0).all(axis=-1) & (
+        (neg <= ranked[..., -1:]).sum(axis=-1) == count
+    )
+    if not unique.all():
+        top[~unique] = np.argsort(neg[~unique], axis=-1)[..., :count]
+    return top
+
+
+def _rows(out: StepOutput, row: int) -> StepOutput:
+    window = slice(row, row + 1)
+    return StepOutput(
+        out.h[window],
+        out.c[window],
+        out.mu[window],
+        out.alpha[window],
+        out.beta[window],
+        out.pi[window],
     )

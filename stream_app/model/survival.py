@@ -125,24 +125,50 @@ def time_to_threshold(
 
     0.0 when P(0) is already at or below it; None when the floor stays above it (never).
     """
+    m, a, b = (np.asarray(x, np.float64)[None, :] for x in (mu, alpha, beta))
+    tau = float(times_to_threshold(m, a, b, horizon, threshold, calibration, tol_days)[0])
+    return None if math.isnan(tau) else tau
+
+
+def times_to_threshold(
+    mu: Array,
+    alpha: Array,
+    beta: Array,
+    horizon: float,
+    threshold: float,
+    calibration: Calibration | None = None,
+    tol_days: float = 1e-6,
+) -> Array:
+    """`time_to_threshold` for N users at once: params of shape (N, R), result (N,), NaN = never.
+
+    Every user's bisection runs the same float operations as it would alone, element-wise over
+    the users still converging, so each root is bit-for-bit the single-user one.
+    """
+    m, a, b = (np.asarray(x, np.float64) for x in (mu, alpha, beta))
+    tau = np.full(m.shape[0], np.nan)
     raw = threshold if calibration is None else calibration.invert(threshold)
     if not 0.0 < raw < 1.0:
-        return None if raw >= 1.0 else 0.0
+        return tau if raw >= 1.0 else np.zeros_like(tau)
     target = -math.log1p(-raw)  # P(τ) <= raw  <=>  ΔΛ(τ) <= target
-    m, a, b = (np.asarray(x, np.float64) for x in (mu, alpha, beta))
-    excess = target - horizon * float(m.sum())
-    if excess <= 0.0:
-        return None
+    excess = target - horizon * m.sum(axis=-1)
     weights = -(a / b) * np.expm1(-b * horizon)  # ΔΛ(τ) − H·Σμ = Σ w_r·exp(−β_r·τ)
-    if float(weights.sum()) <= excess:
-        return 0.0
+    reachable = excess > 0.0
+    tau[reachable & (weights.sum(axis=-1) <= excess)] = 0.0
+    search = np.flatnonzero(reachable & np.isnan(tau))
+    if search.size == 0:
+        return tau
+    w, rate, ex = weights[search], b[search], excess[search][:, None]
     # every term <= excess/R at this τ, so the root lies in [0, hi]
-    hi = float(np.max(np.log(np.maximum(weights * len(weights) / excess, 1.0)) / b))
-    lo = 0.0
-    while hi - lo > tol_days * max(1.0, hi):
-        mid = 0.5 * (lo + hi)
-        if float((weights * np.exp(-b * mid)).sum()) > excess:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+    hi = np.max(np.log(np.maximum(w * w.shape[-1] / ex, 1.0)) / rate, axis=-1)
+    lo = np.zeros_like(hi)
+    ex = ex[:, 0]
+    active = np.flatnonzero(hi - lo > tol_days * np.maximum(1.0, hi))
+    while active.size:
+        mid = 0.5 * (lo[active] + hi[active])
+        above = (w[active] * np.exp(-rate[active] * mid[:, None])).sum(axis=-1) > ex[active]
+        lo[active[above]] = mid[above]
+        hi[active[~above]] = mid[~above]
+        h, low = hi[active], lo[active]
+        active = active[h - low > tol_days * np.maximum(1.0, h)]
+    tau[search] = hi
+    return tau

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 
 from stream_app.model.contract import SECONDS_PER_DAY
-from stream_app.model.survival import Calibration, return_probability, time_to_threshold
+from stream_app.model.survival import Calibration, return_probability, times_to_threshold
 from stream_app.state import ModelState
 
 
@@ -75,18 +77,41 @@ def due_times(
     reached: int,
 ) -> list[tuple[AlertLevel, float]]:
     """(level, due Unix seconds) of every level above `reached` that P will ever cross."""
-    mu, alpha, beta = _head(model)
-    due: list[tuple[AlertLevel, float]] = []
-    for level in AlertLevel:
-        if level <= reached:
-            continue
-        tau_days = time_to_threshold(
+    return due_times_batch([model], decay, thresholds, [last_event_seconds], [reached])[0]
+
+
+def due_times_batch(
+    models: Sequence[ModelState],
+    decay: DecayModel,
+    thresholds: Thresholds,
+    last_event_seconds: Sequence[float],
+    reached: Sequence[int],
+) -> list[list[tuple[AlertLevel, float]]]:
+    """`due_times` of many users at once (one vectorised root search per level)."""
+    if not models:
+        return []
+    mu = np.array([m.mu for m in models], np.float64)
+    alpha = np.array([m.alpha for m in models], np.float64)
+    beta = np.array([m.beta for m in models], np.float64)
+    taus = {
+        level: times_to_threshold(
             mu, alpha, beta, decay.horizon_days, thresholds.of(level), decay.calibration
-        )
-        if tau_days is None:
-            break  # P's floor stays above this level, so above every higher one too
-        due.append((level, last_event_seconds + tau_days * SECONDS_PER_DAY))
-    return due
+        ).tolist()
+        for level in AlertLevel
+        if any(level > r for r in reached)
+    }
+    out: list[list[tuple[AlertLevel, float]]] = []
+    for row, (last, done) in enumerate(zip(last_event_seconds, reached, strict=True)):
+        due: list[tuple[AlertLevel, float]] = []
+        for level in AlertLevel:
+            if level <= done:
+                continue
+            tau_days = taus[level][row]
+            if math.isnan(tau_days):
+                break  # P's floor stays above this level, so above every higher one too
+            due.append((level, last + tau_days * SECONDS_PER_DAY))
+        out.append(due)
+    return out
 
 
 def level_at(probability: float, thresholds: Thresholds) -> int:

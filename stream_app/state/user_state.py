@@ -1,20 +1,27 @@
 """UserState: what the table keeps per user, and `apply_event()` (pure, idempotent on replays).
 
-The table stores the JSON form (`encode_state`) so a value never fails to decode inside Faust; a
-new state is a new object (Faust writes the changelog on assignment, never on mutation).
+The table stores the bytes of `encode_state` (raw bytes to Faust, so a value never fails to decode
+inside Faust); a new state is a new object (Faust writes the changelog on assignment, never on
+mutation).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 from stream_app.events.decode import MAX_ID_CHARS
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 
-STATE_FORMAT_VERSION = 2
+STATE_FORMAT_VERSION = 3
+#: b"DS", format version, float width in bytes (4 or 8), length of the JSON part.
+_HEADER = struct.Struct("<2sBBI")
+_MAGIC = b"DS"
 _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
 
 
@@ -144,9 +151,14 @@ def _max(a: float | None, b: float) -> float:
 
 
 def encode_state(state: UserState) -> bytes:
-    """Table value bytes (compact JSON)."""
+    """Table value bytes: a header, compact JSON of the counters and the ring, binary floats.
+
+    The model's floats (h, c, head rates, top-bucket weights) are written as one little-endian
+    array, float32 when every value is exactly a float32 (always so for model outputs), float64
+    otherwise; decoding gives back the very same Python floats. JSON float formatting was the
+    largest single cost of a table write.
+    """
     body: dict[str, Any] = {
-        "v": STATE_FORMAT_VERSION,
         "n": state.events_total,
         "types": list(state.type_counts),
         "spend": state.spend_total,
@@ -156,20 +168,73 @@ def encode_state(state: UserState) -> bytes:
         "tick_off": state.last_tick_offset,
         "alert": state.alert_level,
         "acts": dict(state.action_times),
-        "model": _encode_model(state.model),
         "recent": [
             [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
             for r in state.recent
         ],
     }
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+    floats = b""
+    width = 8
+    model = state.model
+    if model is not None:
+        body["model"] = {
+            "v": model.version,
+            "sizes": [len(model.h), len(model.c), len(model.mu)],
+            "top": [[b for b, _ in component] for component in model.top_buckets],
+        }
+        values = np.array(
+            [
+                *model.h,
+                *model.c,
+                *model.mu,
+                *model.alpha,
+                *model.beta,
+                *(w for component in model.top_buckets for _, w in component),
+            ],
+            "<f8",
+        )
+        narrow = values.astype("<f4")
+        if np.array_equal(narrow, values):  # NaN never compares equal: stays float64
+            values, width = narrow, 4
+        floats = values.tobytes()
+    text = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    return _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, width, len(text)) + text + floats
 
 
 def decode_state(raw: bytes) -> UserState:
-    """Inverse of `encode_state`."""
-    body = json.loads(raw)
-    if body.get("v") != STATE_FORMAT_VERSION:
-        raise ValueError(f"unknown user state format {body.get('v')!r}")
+    """Inverse of `encode_state`; also reads the JSON format 2 of older changelogs."""
+    if raw[:1] == b"{":
+        return _decode_json_v2(raw)
+    if len(raw) < _HEADER.size:
+        raise ValueError("user state too short")
+    magic, version, width, length = _HEADER.unpack_from(raw)
+    if magic != _MAGIC or version != STATE_FORMAT_VERSION or width not in (4, 8):
+        raise ValueError(f"unknown user state format {magic!r}/{version}/{width}")
+    start = _HEADER.size
+    body = json.loads(raw[start : start + length])
+    floats = np.frombuffer(raw, "<f4" if width == 4 else "<f8", offset=start + length)
+    return _state_from_body(body, _model_from_floats(body.get("model"), floats.tolist()))
+
+
+def _model_from_floats(body: dict[str, Any] | None, floats: list[float]) -> ModelState | None:
+    if body is None:
+        return None
+    hidden, cell, components = body["sizes"]
+    ends = np.cumsum([hidden, cell, components, components, components]).tolist()
+    h, c, mu, alpha, beta = (floats[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True))
+    weights = iter(floats[ends[-1] :])
+    return ModelState(
+        version=body["v"],
+        h=tuple(h),
+        c=tuple(c),
+        mu=tuple(mu),
+        alpha=tuple(alpha),
+        beta=tuple(beta),
+        top_buckets=tuple(tuple((b, next(weights)) for b in comp) for comp in body["top"]),
+    )
+
+
+def _state_from_body(body: dict[str, Any], model: ModelState | None) -> UserState:
     return UserState(
         events_total=body["n"],
         type_counts=tuple(body["types"]),
@@ -180,7 +245,7 @@ def decode_state(raw: bytes) -> UserState:
         last_tick_offset=body["tick_off"],
         alert_level=body["alert"],
         action_times=tuple(sorted((str(k), float(v)) for k, v in body.get("acts", {}).items())),
-        model=_decode_model(body["model"]),
+        model=model,
         recent=tuple(
             RecentEvent(ts, EventType(kind), item, category, price, event_id)
             for ts, kind, item, category, price, event_id in body["recent"]
@@ -213,21 +278,15 @@ def state_bytes_bound(
     return sequence_length * (RECENT_EVENT_MAX_BYTES + 1) + model + _FIXED_MAX_BYTES
 
 
-def _encode_model(model: ModelState | None) -> dict[str, Any] | None:
-    if model is None:
-        return None
-    return {
-        "v": model.version,
-        "h": model.h,
-        "c": model.c,
-        "mu": model.mu,
-        "alpha": model.alpha,
-        "beta": model.beta,
-        "top": [[[b, w] for b, w in component] for component in model.top_buckets],
-    }
+def _decode_json_v2(raw: bytes) -> UserState:
+    """The JSON format 2 (every float as text), written before format 3."""
+    body = json.loads(raw)
+    if body.get("v") != 2:
+        raise ValueError(f"unknown user state format {body.get('v')!r}")
+    return _state_from_body(body, _decode_model_v2(body["model"]))
 
 
-def _decode_model(body: dict[str, Any] | None) -> ModelState | None:
+def _decode_model_v2(body: dict[str, Any] | None) -> ModelState | None:
     if body is None:
         return None
     return ModelState(

@@ -1,4 +1,9 @@
+import json
+import math
 from dataclasses import replace
+
+import numpy as np
+import pytest
 
 from stream_app.events.decode import MAX_ID_CHARS
 from stream_app.events.schema import Event, EventType, utc_from_seconds
@@ -96,3 +101,80 @@ def test_state_size_is_bounded_whatever_the_user_sends() -> None:
     assert max(sizes) - sizes[k - 1] < 64  # full ring: the size no longer grows
     assert max(sizes) <= state_bytes_bound(k, hidden, components)
     assert state_bytes_bound(k, hidden, components) < 1_000_000  # fits Kafka's default message size
+
+
+def _with_model(h: tuple[float, ...]) -> UserState:
+    state, _ = apply_event(None, event(10, EventType.PURCHASE, 1.25, "e"), 3, 5)
+    model = ModelState(
+        version="m-1",
+        h=h,
+        c=tuple(-x for x in h),
+        mu=(2**-10, 2**-9),  # exact float32 values, as model outputs are
+        alpha=(0.5, 0.0625),
+        beta=(1.0, 0.03125),
+        top_buckets=(((7, 0.75), (3, 0.125)), ((1023, 0.5),)),
+    )
+    return replace(state, model=model, alert_level=2, action_times=(("coupon", 12.5),))
+
+
+def test_state_with_model_round_trips_exactly() -> None:
+    float32_values = tuple(float(x) for x in np.linspace(-1, 1, 48, dtype=np.float32))
+    state = _with_model(float32_values)
+    raw = encode_state(state)
+    assert raw[:2] == b"DS" and raw[3] == 4  # float32 block: every value fits exactly
+    assert decode_state(raw) == state
+    arbitrary = _with_model((0.1, 1e-300, -2.5e17, math.pi))  # not float32: float64 block
+    raw = encode_state(arbitrary)
+    assert raw[3] == 8 and decode_state(raw) == arbitrary
+
+
+def test_binary_state_is_smaller_than_json() -> None:
+    state = _with_model(tuple(float(x) for x in np.random.default_rng(0).random(48, np.float32)))
+    assert len(encode_state(state)) < len(_json_v2(state)) / 2
+
+
+def test_json_format_2_of_older_changelogs_still_decodes() -> None:
+    state = _with_model((0.1, -0.2, 0.3))
+    assert decode_state(_json_v2(state)) == state
+    assert decode_state(_json_v2(replace(state, model=None))) == replace(state, model=None)
+
+
+def test_unknown_formats_are_refused() -> None:
+    raw = encode_state(_with_model((0.5,)))
+    with pytest.raises(ValueError, match="unknown user state format"):
+        decode_state(raw[:2] + b"\x09" + raw[3:])
+    with pytest.raises(ValueError, match="unknown user state format"):
+        decode_state(b'{"v":1}')
+
+
+def _json_v2(state: UserState) -> bytes:
+    """A state as format 2 wrote it (the encoder before format 3, verbatim)."""
+    model = state.model
+    body = {
+        "v": 2,
+        "n": state.events_total,
+        "types": list(state.type_counts),
+        "spend": state.spend_total,
+        "first": state.first_event_seconds,
+        "last": state.last_event_seconds,
+        "off": state.last_offset,
+        "tick_off": state.last_tick_offset,
+        "alert": state.alert_level,
+        "acts": dict(state.action_times),
+        "model": None
+        if model is None
+        else {
+            "v": model.version,
+            "h": model.h,
+            "c": model.c,
+            "mu": model.mu,
+            "alpha": model.alpha,
+            "beta": model.beta,
+            "top": [[[b, w] for b, w in component] for component in model.top_buckets],
+        },
+        "recent": [
+            [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
+            for r in state.recent
+        ],
+    }
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
