@@ -74,5 +74,5 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 k8s-rules: setup-dev ## regenerate deploy/k8s/base/prometheusrule.yaml from deploy/prometheus/alerts.yml
 	$(BIN)/python deploy/k8s/render_rules.py
 
-bench: setup ## issue 7 benchmark: raw aiokafka vs bare Faust vs worker + model microbench (EVENTS=200000 RUNS=3)
+bench: setup ## benchmark: raw aiokafka vs bare Faust vs worker + model microbench (EVENTS=200000 RUNS=3)
 	$(BIN)/python -m bench.run --events $(or $(EVENTS),200000) --runs $(or $(RUNS),3)

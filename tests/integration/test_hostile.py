@@ -1,4 +1,4 @@
-"""Hostile input on the real broker (issue 8 item 4): the corpus, and one user's event flood.
+"""Hostile input on the real broker: the corpus, and one user's event flood.
 
 The corpus (`tests/data/hostile/corpus.jsonl`) is sent between real events: each message ends as
 its line says (a dead letter with the right reason and the original bytes, or counted / skipped

@@ -105,7 +105,7 @@ def test_milliseconds_get_a_hint() -> None:
     assert isinstance(result, Rejected) and "milliseconds" in result.detail
 
 
-# Hostile input (issue 8): each of these once crashed the decoder or let a bad event through.
+# Hostile input: each of these once crashed the decoder or let a bad event through.
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
