@@ -438,8 +438,8 @@ def machine() -> dict[str, Any]:
         "onnxruntime": version("onnxruntime-gpu")
         if _has("onnxruntime-gpu")
         else version("onnxruntime"),
-        "gpu": "none (CPU-only session; CUDA/IOBinding microbench not run)",
-        "note": "shared machine: other test sessions may run concurrently",
+        "gpu": "none (no GPU on this machine; CUDA/IOBinding microbench not run)",
+        "note": "shared machine: other workloads may run concurrently",
     }
 
 
