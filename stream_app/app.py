@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
-from stream_app.faust_fixes import strict_commit_gaps
+from stream_app.faust_fixes import forget_delivery, strict_commit_gaps
 from stream_app.metrics import Metrics
 from stream_app.offset_gaps import GapWatch, OffsetCursor, stuck_gaps
 from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
@@ -52,9 +53,10 @@ class DurableTable:
     broker's acknowledgements before the batch's offsets are acknowledged.
     """
 
-    def __init__(self, table: Any, partitions: int) -> None:
+    def __init__(self, table: Any, partitions: int, outputs: Outputs) -> None:
         self.table = table
         self.partitions = partitions
+        self.outputs = outputs
         self._pending: list[tuple[bytes, bytes]] = []
 
     def get(self, key: bytes) -> bytes | None:
@@ -76,17 +78,66 @@ class DurableTable:
     async def flush(self) -> None:
         """Send the changelog of every write since the last flush and wait for the acks."""
         pending, self._pending = self._pending, []
-        sent = [
-            await self.table.changelog_topic.send(
-                key=key,
-                value=value,
-                partition=partition_for_key(key, self.partitions),
-                force=True,  # now, not attached to the current event's commit
+        for key, value in pending:
+            partition = partition_for_key(key, self.partitions)
+            await self.outputs.send(
+                self.table.changelog_topic,
+                key,
+                value,
+                partition=partition,
+                source_partition=partition,
             )
-            for key, value in pending
-        ]
-        for future in sent:
-            await future
+
+
+#: The input topic of the agent running in this task (each agent is its own task).
+SOURCE_TOPIC: ContextVar[str | None] = ContextVar("SOURCE_TOPIC", default=None)
+
+
+class Outputs:
+    """Sends an output message and waits for the broker's acknowledgement.
+
+    At least once: a plain send (force=True: Faust would otherwise attach a message sent while
+    an event is current to that event's commit, and awaiting it here would wait for a commit
+    that waits for this very agent). Exactly once: the message joins the transaction of the
+    input partition it comes from, which Faust commits together with that partition's offsets
+    (Faust itself would pick the transaction from the output topic, which it does not consume).
+    """
+
+    def __init__(self, app: faust.App, exactly_once: bool) -> None:
+        self.app = app
+        self.exactly_once = exactly_once
+
+    async def send(
+        self,
+        topic: Any,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None,
+        source_partition: int | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Send and wait for the acknowledgement."""
+        source_topic = SOURCE_TOPIC.get()
+        if not self.exactly_once or source_topic is None or source_partition is None:
+            sent = await topic.send(
+                key=key, value=value, partition=partition, headers=headers, force=True
+            )
+            await sent
+            return
+        app = cast(Any, self.app)
+        group = app.assignor.group_for_topic(source_topic)
+        transactional_id = f"{app.conf.id}-{group}-{source_partition}"
+        sent = await app.producer.send(
+            topic.get_topic_name(),
+            key,
+            value,
+            partition,
+            None,
+            headers,
+            transactional_id=transactional_id,
+        )
+        await sent
 
 
 @dataclass
@@ -210,26 +261,33 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         value_type=bytes,
         use_partitioner=True,
     )
-    user_table = DurableTable(faust_table, settings.partitions)
+    outputs = Outputs(app, settings.processing_guarantee == "exactly_once")
+    user_table = DurableTable(faust_table, settings.partitions, outputs)
 
-    # Every output is sent with force=True: Faust would otherwise attach a message sent while an
-    # event is current to that event's commit, and awaiting its acknowledgement here would wait
-    # for a commit that waits for this very agent.
+    # Each output is acknowledged before the offset of the input that caused it.
     async def send_dead_letter(letter: DeadLetter) -> None:
-        # Wait for the broker's ack: the source offset must not be committed before the letter is safe.
-        await (
-            await dead_letter_topic.send(
-                key=letter.key, value=letter.value, headers=letter.headers(), force=True
-            )
+        await outputs.send(
+            dead_letter_topic,
+            letter.key,
+            letter.value,
+            partition=None,
+            source_partition=letter.source_partition,
+            headers=letter.headers(),
         )
 
     async def send_alert(alert: Alert) -> None:
         key = alert.user_id.encode("utf-8")
-        await (await alerts_topic.send(key=key, value=alert.to_json(), force=True))
+        source = partition_for_key(key, settings.partitions)  # the user's input partition
+        await outputs.send(
+            alerts_topic, key, alert.to_json(), partition=None, source_partition=source
+        )
 
     async def send_action(action: Action) -> None:
         key = action.user_id.encode("utf-8")
-        await (await actions_topic.send(key=key, value=action.to_json(), force=True))
+        source = partition_for_key(key, settings.partitions)
+        await outputs.send(
+            actions_topic, key, action.to_json(), partition=None, source_partition=source
+        )
 
     async def send_tick(entry: DueEntry, tick: Tick) -> None:
         await ticks_topic.send(
@@ -268,10 +326,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     async def until_recovered() -> None:
         """Hold a batch until Faust has recovered the table and seeked to the committed offsets.
 
-        Faust resumes the stream partitions before it reads the committed offsets; a batch acked
-        in that window is forgotten when the offsets arrive, and the partition's commits stall
-        behind it. Held here, the batch is acked after the seek (and the events the seek
-        fetches again are recognised as duplicates by their offsets).
+        Faust resumes the stream partitions before it reads the committed offsets; a batch
+        acknowledged in that window is forgotten when the offsets arrive. Held here, it is
+        acknowledged after the seek (and the events the seek fetches again are recognised as
+        duplicates). Only the first recovery is awaited: during a later rebalance Faust waits
+        for the agents to finish their batch, so an agent must not wait for the rebalance.
         """
         if not recovery_completed():
             await cast(Any, app.tables).recovery.completed.wait()
@@ -287,8 +346,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     cursor = OffsetCursor()
     cursor_assignment = {"stale": True}
 
-    async def admit_in_order(batch: list[RawMessage]) -> list[RawMessage]:
-        """The batch without the messages that arrived ahead of a missing offset."""
+    async def admit_in_order(events: list[Any]) -> list[RawMessage]:
+        """The batch's messages, without those that arrived ahead of a missing offset.
+
+        A message held back is marked as never delivered: Faust will not acknowledge it, so
+        its partition cannot be committed past it, and the offset-gap watch fetches it again.
+        """
         consumer = cast(Any, app.consumer)
         if cursor_assignment["stale"]:
             tps = [tp for tp in consumer.assignment() if tp.topic == settings.events_topic]
@@ -305,20 +368,20 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
             cursor.restart({tp.partition: offset for tp, offset in committed.items()})
             cursor_assignment["stale"] = False
         admitted = []
-        for message in batch:
+        for event in events:
+            message = RawMessage(
+                event.message.key,
+                event.message.value,
+                SourcePosition(event.message.topic, event.message.partition, event.message.offset),
+            )
             source = message.source
-            gaps = consumer._gap.get(TP(source.topic, source.partition))
-
-            def known_missing(first: int, end: int, gaps: Any = gaps) -> bool:
-                """Faust recorded offsets [first, end) as nonexistent (e.g. transaction markers)."""
-                return bool(gaps) and any(
-                    iv.begin <= first and iv.end >= end for iv in gaps.overlap(first, end)
-                )
-
-            if cursor.admit(source.partition, source.offset, known_missing):
+            floor = consumer._committed_offset.get(TP(source.topic, source.partition))
+            if cursor.admit(source.partition, source.offset, floor):
                 admitted.append(message)
-        if len(admitted) < len(batch):
-            held = len(batch) - len(admitted)
+            else:
+                forget_delivery(consumer, event.message)
+        if len(admitted) < len(events):
+            held = len(events) - len(admitted)
             metrics.events_held_back_total.inc(held)
             log.warning(
                 "%d events arrived ahead of a missing offset; they will be fetched again", held
@@ -327,19 +390,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
 
     @app.agent(events_topic, name="process-events")
     async def process_events(stream: faust.StreamT[bytes]) -> None:
+        SOURCE_TOPIC.set(settings.events_topic)
         async for events in cast(Any, stream).take_events(
             settings.batch_max_events, within=settings.batch_window_seconds
         ):
-            batch = [
-                RawMessage(
-                    e.message.key,
-                    e.message.value,
-                    SourcePosition(e.message.topic, e.message.partition, e.message.offset),
-                )
-                for e in events
-            ]
             await until_recovered()
-            batch = await admit_in_order(batch)
+            batch = await admit_in_order(events)
             async with state_lock:
                 await pipeline.handle_batch(batch)
                 await flush_outputs()
@@ -359,6 +415,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
 
         @app.agent(ticks_topic, name="process-ticks")
         async def process_ticks(stream: faust.StreamT[bytes]) -> None:
+            SOURCE_TOPIC.set(settings.ticks_topic)
             async for event in stream.events():
                 message = event.message
                 await until_recovered()
@@ -416,20 +473,36 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         consumer = cast(Any, app.consumer)
         events_tps = {tp for tp in consumer.assignment() if tp.topic == settings.events_topic}
         in_flight = {message.tp for message in consumer._unacked_messages}
-        gaps = stuck_gaps(
-            {tp: consumer._acked.get(tp, ()) for tp in events_tps},
-            {tp: consumer._committed_offset.get(tp) for tp in events_tps},
-            in_flight,
-        )
-        for gap in gap_watch.confirmed(gaps):
+        refetch: dict[Any, int] = {}
+        for gap in gap_watch.confirmed(
+            stuck_gaps(
+                {tp: consumer._acked.get(tp, ()) for tp in events_tps},
+                {tp: consumer._committed_offset.get(tp) for tp in events_tps},
+                in_flight,
+            )
+        ):
             log.warning(
                 "partition %d: offsets %d..%d were fetched but never delivered; fetching again",
                 gap.tp.partition,
                 gap.first,
                 gap.end - 1,
             )
-            metrics.offsets_refetched_total.inc(gap.end - gap.first)
-            await consumer.seek(gap.tp, gap.first)
+            refetch[gap.tp] = gap.first
+        for tp in events_tps - in_flight:
+            held, expected = cursor.held_back(tp.partition), cursor.expected(tp.partition)
+            if held is not None and expected is not None:
+                log.warning(
+                    "partition %d: events up to offset %d held back behind offset %d; "
+                    "fetching again from there",
+                    tp.partition,
+                    held,
+                    expected,
+                )
+                refetch[tp] = expected
+        for tp, offset in refetch.items():
+            metrics.partition_refetches_total.inc()
+            await consumer.seek(tp, offset)
+            cursor.refetching(tp.partition, offset)
 
     @app.timer(interval=5.0)
     async def refresh_gauges() -> None:

@@ -36,3 +36,14 @@ def strict_commit_gaps() -> None:
 
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     setattr(Consumer, _PATCHED, True)
+
+
+def forget_delivery(consumer: Any, message: Any) -> None:
+    """Treat a delivered message as never delivered: it is not acknowledged, ever.
+
+    The stream's later acknowledgement becomes a no-op, so the offset stays out of the
+    acknowledged set; the partition is not committed past it and the worker's offset-gap watch
+    fetches it again.
+    """
+    message.acked = True  # Faust's ack of an already-acked message does nothing
+    consumer._unacked_messages.discard(message)

@@ -55,9 +55,9 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        self.offsets_refetched_total = Counter(
-            "decay_offsets_refetched_total",
-            "Offsets fetched again because Faust dropped them before delivery (see the README).",
+        self.partition_refetches_total = Counter(
+            "decay_partition_refetches_total",
+            "Times a partition was fetched again from its first missing offset (see the README).",
             registry=r,
         )
         self.events_held_back_total = Counter(

@@ -10,7 +10,7 @@ messages arrive again, and the ones processed since are recognised as duplicates
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -70,31 +70,51 @@ class OffsetCursor:
 
     An event applied before an earlier one of its partition would make the earlier one look
     like a redelivery (the user's state already holds a later offset) and it would be skipped
-    for good. So a message beyond the expected offset is held back (not applied) unless the
-    offsets before it are known not to exist; the offset-gap watch then fetches the partition
-    again from its committed offset and everything arrives in order.
+    for good. So a message beyond the expected offset is held back (neither applied nor
+    acknowledged) and the offset-gap watch fetches the partition again from the expected
+    offset. Offsets are taken as nonexistent (transaction markers, compaction) only when such
+    a fetch, started exactly there, skips them: Faust's own record of gaps cannot tell them
+    from messages it dropped.
     """
 
     _next: dict[int, int] = field(default_factory=dict)
+    _held: dict[int, int] = field(default_factory=dict)
+    _refetch_from: dict[int, int] = field(default_factory=dict)
 
     def restart(self, committed: Mapping[int, int | None]) -> None:
         """Start a new assignment at the committed offsets (None: from the first delivered)."""
         self._next = {p: o for p, o in committed.items() if o is not None}
+        self._held.clear()
+        self._refetch_from.clear()
 
-    def admit(
-        self,
-        partition: int,
-        offset: int,
-        known_missing: Callable[[int, int], bool] = lambda first, end: False,
-    ) -> bool:
+    def refetching(self, partition: int, offset: int) -> None:
+        """The partition was just sought back to `offset`: its next message starts that fetch."""
+        self._refetch_from[partition] = offset
+
+    def held_back(self, partition: int) -> int | None:
+        """The highest offset held back on the partition and not applied since, if any."""
+        return self._held.get(partition)
+
+    def expected(self, partition: int) -> int | None:
+        """The next offset the partition should deliver (None: any)."""
+        return self._next.get(partition)
+
+    def admit(self, partition: int, offset: int, committed: int | None = None) -> bool:
         """True if the message at `offset` may be applied now (and advance the cursor).
 
-        `known_missing(first, end)` says whether offsets [first, end) are known not to exist
-        (transaction markers, compaction).
+        `committed` is the partition's committed offset: everything before it was applied, so
+        the cursor never waits below it.
         """
         expected = self._next.get(partition)
-        if expected is not None and offset > expected and not known_missing(expected, offset):
+        if committed is not None and (expected is None or expected < committed):
+            expected = self._next[partition] = committed
+        refetch_from = self._refetch_from.pop(partition, None)
+        skipped_by_the_broker = refetch_from is not None and refetch_from == expected
+        if expected is not None and offset > expected and not skipped_by_the_broker:
+            self._held[partition] = max(offset, self._held.get(partition, offset))
             return False
         if expected is None or offset >= expected:
             self._next[partition] = offset + 1
+            if self._held.get(partition, offset + 1) <= offset:
+                del self._held[partition]
         return True  # offset < expected: a redelivery, recognised as such downstream

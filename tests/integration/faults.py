@@ -131,12 +131,14 @@ def assert_same_as_uninterrupted(
     )
     assert not letters, [dict(x.headers) for x in letters][:5]
     missing_users = set(by_user) - set(states)
-    assert not missing_users, f"{len(missing_users)} of {len(by_user)} users have no state"
+    assert not missing_users, (
+        f"{len(missing_users)} of {len(by_user)} users have no state: {sorted(missing_users)[:5]}"
+    )
     assert set(states) == set(by_user)
     graph = SequenceGraph()
     for user, user_events in by_user.items():
         state = states[user]
-        assert state.events_total == len(user_events), user
+        assert state.events_total == len(user_events), (user, state.events_total, len(user_events))
         recent = [e.item_id for e in user_events][-settings.sequence_length :]
         assert [r.item_id for r in state.recent] == recent, user
         assert state.model is not None

@@ -63,9 +63,40 @@ def test_a_partition_without_a_commit_starts_at_its_first_message() -> None:
     assert not cursor.admit(0, 7)
 
 
-def test_offsets_known_not_to_exist_do_not_hold_back() -> None:
+def test_offsets_are_taken_as_nonexistent_only_when_a_refetch_from_there_skips_them() -> None:
     cursor = OffsetCursor()
     cursor.restart({0: 10})
-    assert not cursor.admit(0, 12, known_missing=lambda first, end: (first, end) == (9, 12))
-    assert cursor.admit(0, 12, known_missing=lambda first, end: (first, end) == (10, 12))
+    assert not cursor.admit(0, 12)  # 10 and 11 missing: dropped, or never written?
+    assert cursor.held_back(0) == 12
+    cursor.refetching(0, 10)
+    assert cursor.admit(0, 12)  # a fetch from 10 began at 12: 10 and 11 do not exist
+    assert cursor.held_back(0) is None
     assert cursor.admit(0, 13)
+
+
+def test_a_refetch_from_elsewhere_confirms_nothing() -> None:
+    cursor = OffsetCursor()
+    cursor.restart({0: 10})
+    cursor.refetching(0, 8)
+    assert not cursor.admit(0, 12)
+    assert not cursor.admit(0, 12)  # only the first message after the seek counts
+
+
+def test_held_back_records_the_highest_offset_until_it_is_applied() -> None:
+    cursor = OffsetCursor()
+    cursor.restart({0: 10})
+    assert not cursor.admit(0, 12) and not cursor.admit(0, 14)
+    assert cursor.held_back(0) == 14
+    assert all(cursor.admit(0, o) for o in (10, 11, 12, 13))
+    assert cursor.held_back(0) == 14
+    assert cursor.admit(0, 14)
+    assert cursor.held_back(0) is None
+    assert cursor.expected(0) == 15
+
+
+def test_the_cursor_never_waits_below_the_committed_offset() -> None:
+    cursor = OffsetCursor()
+    cursor.restart({0: 0})  # e.g. started before the real committed offset was known
+    assert cursor.admit(0, 300, committed=300)
+    assert cursor.admit(0, 301, committed=300)
+    assert not cursor.admit(0, 305, committed=300)
