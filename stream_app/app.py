@@ -25,6 +25,7 @@ from stream_app.events.decode import DecodeLimits
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.faust_fixes import forget_delivery, strict_commit_gaps
+from stream_app.kafka_io import first_offset_from
 from stream_app.metrics import Metrics
 from stream_app.offset_gaps import GapWatch, OffsetCursor, stuck_gaps
 from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
@@ -98,9 +99,11 @@ class Outputs:
 
     At least once: a plain send (force=True: Faust would otherwise attach a message sent while
     an event is current to that event's commit, and awaiting it here would wait for a commit
-    that waits for this very agent). Exactly once: the message joins the transaction of the
-    input partition it comes from, which Faust commits together with that partition's offsets
-    (Faust itself would pick the transaction from the output topic, which it does not consume).
+    that waits for this very agent). Exactly once: a message caused by an input partition joins
+    that partition's transaction, which Faust commits together with the partition's offsets
+    (Faust itself would pick the transaction from the output topic, which it does not consume);
+    a message without a source partition (a tick from the schedule timer) is sent outside any
+    transaction, so that it is readable at once.
     """
 
     def __init__(self, app: faust.App, exactly_once: bool) -> None:
@@ -116,18 +119,22 @@ class Outputs:
         partition: int | None,
         source_partition: int | None,
         headers: list[tuple[str, bytes]] | None = None,
+        wait: bool = True,
     ) -> None:
-        """Send and wait for the acknowledgement."""
-        source_topic = SOURCE_TOPIC.get()
-        if not self.exactly_once or source_topic is None or source_partition is None:
+        """Send; with `wait`, also wait for the acknowledgement."""
+        if not self.exactly_once:
             sent = await topic.send(
                 key=key, value=value, partition=partition, headers=headers, force=True
             )
-            await sent
+            if wait:
+                await sent
             return
         app = cast(Any, self.app)
-        group = app.assignor.group_for_topic(source_topic)
-        transactional_id = f"{app.conf.id}-{group}-{source_partition}"
+        source_topic = SOURCE_TOPIC.get()
+        transactional_id = None
+        if source_topic is not None and source_partition is not None:
+            group = app.assignor.group_for_topic(source_topic)
+            transactional_id = f"{app.conf.id}-{group}-{source_partition}"
         sent = await app.producer.send(
             topic.get_topic_name(),
             key,
@@ -137,7 +144,8 @@ class Outputs:
             headers,
             transactional_id=transactional_id,
         )
-        await sent
+        if wait:
+            await sent
 
 
 @dataclass
@@ -290,8 +298,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         )
 
     async def send_tick(entry: DueEntry, tick: Tick) -> None:
-        await ticks_topic.send(
-            key=entry.user_key, value=tick.to_json(), partition=entry.partition, force=True
+        # Not awaited: a tick lost in a crash is sent again by the rebuilt schedule.
+        await outputs.send(
+            ticks_topic,
+            entry.user_key,
+            tick.to_json(),
+            partition=entry.partition,
+            source_partition=None,
+            wait=False,
         )
 
     schedule = DueSchedule()
@@ -490,19 +504,36 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
             refetch[gap.tp] = gap.first
         for tp in events_tps - in_flight:
             held, expected = cursor.held_back(tp.partition), cursor.expected(tp.partition)
-            if held is not None and expected is not None:
-                log.warning(
-                    "partition %d: events up to offset %d held back behind offset %d; "
-                    "fetching again from there",
+            if held is None or expected is None:
+                continue
+            first = await asyncio.to_thread(
+                first_offset_from,
+                cast(str, settings.bootstrap_servers),
+                tp.topic,
+                tp.partition,
+                expected,
+                read_committed=settings.processing_guarantee == "exactly_once",
+                client_config=settings.kafka_python_config(),
+            )
+            if first is not None and first > expected:
+                log.info(
+                    "partition %d: offsets %d..%d do not exist (transaction markers or compaction)",
                     tp.partition,
-                    held,
                     expected,
+                    first - 1,
                 )
-                refetch[tp] = expected
+                cursor.skip_to(tp.partition, first)
+            log.warning(
+                "partition %d: events up to offset %d held back behind offset %d; "
+                "fetching again from there",
+                tp.partition,
+                held,
+                cursor.expected(tp.partition),
+            )
+            refetch[tp] = min(refetch.get(tp, expected), cast(int, cursor.expected(tp.partition)))
         for tp, offset in refetch.items():
             metrics.partition_refetches_total.inc()
             await consumer.seek(tp, offset)
-            cursor.refetching(tp.partition, offset)
 
     @app.timer(interval=5.0)
     async def refresh_gauges() -> None:

@@ -189,6 +189,41 @@ def end_offsets(
         consumer.close()
 
 
+def first_offset_from(
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    *,
+    read_committed: bool,
+    client_config: dict[str, object] | None = None,
+    timeout_seconds: float = 10.0,
+) -> int | None:
+    """The offset of the first record a fetch from `offset` returns (None: none within the time).
+
+    Offsets between `offset` and the result do not exist for a consumer with the same isolation
+    level (transaction markers, aborted or compacted records).
+    """
+    consumer = new_consumer(
+        bootstrap,
+        client_config=client_config,
+        enable_auto_commit=False,
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
+    )
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            records = consumer.poll(timeout_ms=500, max_records=1).get(tp)
+            if records:
+                return int(records[0].offset)
+        return None
+    finally:
+        consumer.close()
+
+
 def read_topic(
     bootstrap: str,
     topic: str,

@@ -71,25 +71,23 @@ class OffsetCursor:
     An event applied before an earlier one of its partition would make the earlier one look
     like a redelivery (the user's state already holds a later offset) and it would be skipped
     for good. So a message beyond the expected offset is held back (neither applied nor
-    acknowledged) and the offset-gap watch fetches the partition again from the expected
-    offset. Offsets are taken as nonexistent (transaction markers, compaction) only when such
-    a fetch, started exactly there, skips them: Faust's own record of gaps cannot tell them
-    from messages it dropped.
+    acknowledged) and the partition is fetched again from the expected offset. Offsets count as
+    nonexistent (transaction markers, compaction) only when the broker says so (`skip_to`):
+    Faust's own record of gaps cannot tell them from messages it dropped.
     """
 
     _next: dict[int, int] = field(default_factory=dict)
     _held: dict[int, int] = field(default_factory=dict)
-    _refetch_from: dict[int, int] = field(default_factory=dict)
 
     def restart(self, committed: Mapping[int, int | None]) -> None:
         """Start a new assignment at the committed offsets (None: from the first delivered)."""
         self._next = {p: o for p, o in committed.items() if o is not None}
         self._held.clear()
-        self._refetch_from.clear()
 
-    def refetching(self, partition: int, offset: int) -> None:
-        """The partition was just sought back to `offset`: its next message starts that fetch."""
-        self._refetch_from[partition] = offset
+    def skip_to(self, partition: int, offset: int) -> None:
+        """The broker's first offset from the expected one is `offset`: those between do not exist."""
+        if self._next.get(partition, offset) < offset:
+            self._next[partition] = offset
 
     def held_back(self, partition: int) -> int | None:
         """The highest offset held back on the partition and not applied since, if any."""
@@ -108,9 +106,7 @@ class OffsetCursor:
         expected = self._next.get(partition)
         if committed is not None and (expected is None or expected < committed):
             expected = self._next[partition] = committed
-        refetch_from = self._refetch_from.pop(partition, None)
-        skipped_by_the_broker = refetch_from is not None and refetch_from == expected
-        if expected is not None and offset > expected and not skipped_by_the_broker:
+        if expected is not None and offset > expected:
             self._held[partition] = max(offset, self._held.get(partition, offset))
             return False
         if expected is None or offset >= expected:

@@ -23,11 +23,10 @@ pytestmark = [
 ]
 
 
-def test_kill_9_five_times_loses_nothing(
-    settings: Settings, workers: WorkerFactory, shared_data: Path
+def kill_9_five_times(
+    settings: Settings, workers: WorkerFactory, shared_data: Path, guarantee: str
 ) -> None:
-    """At least once: nothing lost, repeats only with the same id."""
-    guarantee = "at_least_once"
+    """Kill -9 the worker five times at random points of a replay, then compare."""
     settings, events, clock = fault_setup(settings, shared_data)
     # Static membership: a restarted worker takes its place at once, without a rebalance.
     settings = settings.model_copy(
@@ -44,6 +43,20 @@ def test_kill_9_five_times_loses_nothing(
     assert not done.is_set(), "the replay ended before the fifth crash"
     replayer.join()
     assert_same_as_uninterrupted(settings, events, clock, exactly_once=guarantee == "exactly_once")
+
+
+def test_kill_9_five_times_loses_nothing(
+    settings: Settings, workers: WorkerFactory, shared_data: Path
+) -> None:
+    """At least once: nothing lost, repeats only with the same id."""
+    kill_9_five_times(settings, workers, shared_data, "at_least_once")
+
+
+def test_kill_9_five_times_exactly_once_repeats_nothing(
+    settings: Settings, workers: WorkerFactory, shared_data: Path
+) -> None:
+    """Exactly once, read committed: nothing lost, no alert or action published twice."""
+    kill_9_five_times(settings, workers, shared_data, "exactly_once")
 
 
 def test_rebalance_scale_out_then_in_loses_nothing(

@@ -63,23 +63,22 @@ def test_a_partition_without_a_commit_starts_at_its_first_message() -> None:
     assert not cursor.admit(0, 7)
 
 
-def test_offsets_are_taken_as_nonexistent_only_when_a_refetch_from_there_skips_them() -> None:
+def test_offsets_count_as_nonexistent_only_when_the_broker_skips_them() -> None:
     cursor = OffsetCursor()
     cursor.restart({0: 10})
     assert not cursor.admit(0, 12)  # 10 and 11 missing: dropped, or never written?
-    assert cursor.held_back(0) == 12
-    cursor.refetching(0, 10)
-    assert cursor.admit(0, 12)  # a fetch from 10 began at 12: 10 and 11 do not exist
+    assert not cursor.admit(0, 12)  # still held: a later delivery proves nothing
+    cursor.skip_to(0, 12)  # a fetch from 10 returned 12 first
+    assert cursor.admit(0, 12)
     assert cursor.held_back(0) is None
     assert cursor.admit(0, 13)
 
 
-def test_a_refetch_from_elsewhere_confirms_nothing() -> None:
+def test_skip_to_never_moves_the_cursor_back() -> None:
     cursor = OffsetCursor()
     cursor.restart({0: 10})
-    cursor.refetching(0, 8)
-    assert not cursor.admit(0, 12)
-    assert not cursor.admit(0, 12)  # only the first message after the seek counts
+    cursor.skip_to(0, 8)
+    assert cursor.expected(0) == 10
 
 
 def test_held_back_records_the_highest_offset_until_it_is_applied() -> None:
