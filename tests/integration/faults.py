@@ -2,13 +2,16 @@
 
 Each fault test replays the same real slice while it breaks something (kill -9, a rebalance, a
 broker restart), then checks the result against what an uninterrupted worker produces, computed
-offline: the per-user state (counts, sequence, LSTM state) and every alert.
+offline: the per-user state (counts, sequence, LSTM state), every alert and every action. The
+policy has no gate that depends on timing (no cooldown, a budget that never binds, no quiet
+hours, no migration), so the actions of an uninterrupted run follow from its alerts alone.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +24,13 @@ from stream_app.kafka_io import ensure_topic, new_producer, read_topic, wait_cau
 from stream_app.replay import encode_event
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
-from stream_app.state import ModelState
+from stream_app.state import ModelState, UserState
+from tests.integration.test_actions import (
+    TEST_POLICY,
+    expected_action_id,
+    kinds_for,
+    tier_of,
+)
 from tests.integration.test_silence import (
     DAY,
     THRESHOLDS,
@@ -37,6 +46,19 @@ EVENTS = 3_000
 RATE_PER_SECOND = 100  # the replay lasts ~30 s: time for the faults
 HORIZON_DAYS = 40.0
 
+# The integration test's policy without its timing-dependent gates, and without coupons: the
+# coupon budget lives in memory and starts empty after a restart (see the README's Guarantees).
+FAULT_POLICY = (
+    TEST_POLICY.replace(', "coupon"]', "]")
+    .replace('vip = "coupon"', 'vip = "push"')
+    .replace("re_recommend = 20", "re_recommend = 0")
+    .replace("push = 15", "push = 0")
+    .replace("coupon = 30", "coupon = 0")
+    .replace("budget_capacity = 4", "budget_capacity = 1e9")
+    .replace('kinds = ["push"]', "kinds = []")
+    .replace("enabled = true", "enabled = false")
+)
+
 
 def fault_setup(settings: Settings, shared_data: Path) -> tuple[Settings, list[Event], SimClock]:
     """The real slice, an accelerated clock that stays before the data until the replay is
@@ -44,6 +66,9 @@ def fault_setup(settings: Settings, shared_data: Path) -> tuple[Settings, list[E
     events = list(load_events("online-retail", shared_data))[:EVENTS]
     last_ts = max(e.ts_seconds for e in events)
     clock = SimClock(start=last_ts + DAY, anchor=time.time() + 75)
+    policy_path = settings.data_dir.parent / "fault-policy.toml"
+    policy_path.parent.mkdir(parents=True, exist_ok=True)
+    policy_path.write_text(FAULT_POLICY)
     settings = settings.model_copy(
         update={
             "clock_start_seconds": clock.start,
@@ -54,6 +79,7 @@ def fault_setup(settings: Settings, shared_data: Path) -> tuple[Settings, list[E
             "commit_interval_seconds": 0.3,
             "session_timeout_seconds": 6.0,
             "heartbeat_interval_seconds": 1.0,
+            "policy_path": policy_path,
         }
     )
     assert settings.bootstrap_servers
@@ -84,8 +110,8 @@ def start_replay(
     return replayer, done
 
 
-def expected_alert_ids(by_user: dict[str, list[Event]]) -> dict[str, float]:
-    """alert_id → due time of every alert an uninterrupted worker publishes, ever."""
+def expected_alerts(by_user: dict[str, list[Event]]) -> dict[str, tuple[str, str, float]]:
+    """alert_id → (user, level, due time) of every alert an uninterrupted worker publishes, ever."""
     graph, decay = SequenceGraph(), decay_model()
     expected = {}
     for user, events in by_user.items():
@@ -93,14 +119,26 @@ def expected_alert_ids(by_user: dict[str, list[Event]]) -> dict[str, float]:
         head = ModelState("offline", (), (), tuple(final.mu), tuple(final.alpha), tuple(final.beta))
         last = max(e.ts_seconds for e in events)
         for level, due in due_times(head, decay, THRESHOLDS, last, 0):
-            expected[alert_id(user, level.label, last)] = due
+            expected[alert_id(user, level.label, last)] = (user, level.label, due)
     return expected
+
+
+def expected_actions(
+    alerts: dict[str, tuple[str, str, float]], states: dict[str, UserState]
+) -> dict[str, float]:
+    """action_id → due time of every action FAULT_POLICY attaches to `alerts`."""
+    policy = tomllib.loads(FAULT_POLICY)
+    actions = {}
+    for alert, (user, level, due) in alerts.items():
+        for kind in kinds_for(policy, level, tier_of(states[user], policy["tiers"])):
+            actions[expected_action_id(user, kind, alert)] = due
+    return actions
 
 
 def assert_same_as_uninterrupted(
     settings: Settings, events: list[Event], clock: SimClock, *, exactly_once: bool = False
 ) -> None:
-    """State, dead letters and alerts equal an uninterrupted run's (alerts: repeats only with
+    """State, dead letters, alerts and actions equal an uninterrupted run's (repeats only with
     the same id; with `exactly_once`, read committed, no repeated alert or action at all)."""
     assert settings.bootstrap_servers
     committed: dict[str, object] | None = (
@@ -145,22 +183,23 @@ def assert_same_as_uninterrupted(
         offline = graph.final_state(user_events)
         assert np.max(np.abs(np.array(state.model.h) - offline.h)) < 1e-4, user
 
-    # Alerts: every alert of an uninterrupted run, repeats only with the same id.
+    # Alerts and actions: every one of an uninterrupted run, repeats only with the same id.
     emitted = Counter(str(a["alert_id"]) for a in read_alerts(settings, committed))
+    sent = Counter(
+        str(a["action_id"]) for a in read_alerts(settings, committed, settings.actions_topic)
+    )
     read_until = clock.now()  # simulated time goes on while the test reads
-    due = expected_alert_ids(by_user)
-    expected = {i for i, t in due.items() if t < horizon}
-    missing = expected - set(emitted)
-    assert not missing, f"{len(missing)} of {len(expected)} alerts missing"
-    unexpected = {i for i in emitted if i not in due or due[i] > read_until}
-    assert not unexpected, f"{len(unexpected)} alerts no uninterrupted run would publish"
-    assert len(expected) > 100
-    if exactly_once:
-        repeated = [i for i, n in emitted.items() if n > 1]
-        assert not repeated, f"{len(repeated)} alerts published more than once"
-        actions = Counter(
-            str(a["action_id"]) for a in read_alerts(settings, committed, settings.actions_topic)
-        )
-        assert actions, "no action to prove anything with"
-        repeated = [i for i, n in actions.items() if n > 1]
-        assert not repeated, f"{len(repeated)} actions published more than once"
+    alerts = expected_alerts(by_user)
+    for name, published, due in (
+        ("alerts", emitted, {i: t for i, (_, _, t) in alerts.items()}),
+        ("actions", sent, expected_actions(alerts, states)),
+    ):
+        expected = {i for i, t in due.items() if t < horizon}
+        missing = expected - set(published)
+        assert not missing, f"{len(missing)} of {len(expected)} {name} missing"
+        unexpected = {i for i in published if i not in due or due[i] > read_until}
+        assert not unexpected, f"{len(unexpected)} {name} no uninterrupted run would publish"
+        assert len(expected) > 100, name
+        if exactly_once:
+            repeated = [i for i, n in published.items() if n > 1]
+            assert not repeated, f"{len(repeated)} {name} published more than once"
