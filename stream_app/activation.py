@@ -67,6 +67,10 @@ class Activation:
         for action in decision.actions:
             await self.send(action)
             self.metrics.actions_total.labels(action.kind.value, str(action.control).lower()).inc()
+        for skipped in decision.skipped:
+            self.metrics.actions_skipped_total.labels(
+                skipped.kind.value, skipped.reason.value
+            ).inc()
         self.budgets[partition] = decision.budget
         if decision.history == history:
             return state

@@ -136,6 +136,12 @@ class Metrics:
             ["kind", "control"],
             registry=r,
         )
+        self.actions_skipped_total = Counter(
+            "decay_actions_skipped_total",
+            "Actions the policy asked for but a gate stopped, by kind and gate.",
+            ["kind", "reason"],
+            registry=r,
+        )
         self.ticks_total = Counter(
             "decay_ticks_total",
             "Due-time ticks handled, by outcome (alerted, stale, not_due).",

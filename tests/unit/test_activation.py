@@ -44,6 +44,8 @@ async def test_a_partition_bucket_starts_empty_and_fills_at_its_rate() -> None:
     state = user(purchases=3)  # "regular": a critical alert asks for a coupon
     await activation.act(uid, alert(uid, "critical"), state, 0, NOON, {})
     assert ActionKind.COUPON not in {a.kind for a in sent}  # a fresh bucket is empty
+    skipped = activation.metrics.actions_skipped_total.labels("coupon", "budget")
+    assert skipped._value.get() == 1
     await activation.act(uid, alert(uid, "critical"), state, 0, NOON + 3600, {})
     assert [a.kind for a in sent].count(ActionKind.COUPON) == 1  # one hour later: one token
 
