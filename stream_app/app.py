@@ -524,14 +524,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
                     first - 1,
                 )
                 cursor.skip_to(tp.partition, first)
+                expected = first
             log.warning(
                 "partition %d: events up to offset %d held back behind offset %d; "
                 "fetching again from there",
                 tp.partition,
                 held,
-                cursor.expected(tp.partition),
+                expected,
             )
-            refetch[tp] = min(refetch.get(tp, expected), cast(int, cursor.expected(tp.partition)))
+            refetch[tp] = min(refetch.get(tp, expected), expected)
         for tp, offset in refetch.items():
             metrics.partition_refetches_total.inc()
             await consumer.seek(tp, offset)
