@@ -524,15 +524,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
                     first - 1,
                 )
                 cursor.skip_to(tp.partition, first)
-                expected = first
             log.warning(
                 "partition %d: events up to offset %d held back behind offset %d; "
                 "fetching again from there",
                 tp.partition,
                 held,
-                expected,
+                cursor.expected(tp.partition),
             )
-            refetch[tp] = min(refetch.get(tp, expected), expected)
+            refetch[tp] = min(refetch.get(tp, expected), cast(int, cursor.expected(tp.partition)))
         for tp, offset in refetch.items():
             metrics.partition_refetches_total.inc()
             await consumer.seek(tp, offset)
