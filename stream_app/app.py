@@ -24,7 +24,12 @@ from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
-from stream_app.faust_fixes import forget_delivery, strict_commit_gaps
+from stream_app.faust_fixes import (
+    forget_delivery,
+    request_seek,
+    seeks_between_fetches,
+    strict_commit_gaps,
+)
 from stream_app.kafka_io import first_offset_from
 from stream_app.metrics import Metrics
 from stream_app.offset_gaps import GapWatch, OffsetCursor, stuck_gaps
@@ -212,6 +217,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     if settings.bootstrap_servers is None:
         raise ValueError("bootstrap_servers is not set (the CLI starts a local broker for you)")
     strict_commit_gaps()
+    seeks_between_fetches()
     clock = clock or clock_from(
         settings.clock_start_seconds, settings.clock_factor, settings.clock_anchor_seconds
     )
@@ -478,6 +484,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         cursor_assignment["stale"] = True
 
     gap_watch: GapWatch[Any] = GapWatch(patience=3)
+    held_behind: dict[Any, int] = {}  # partition → expected offset at the last check
 
     @app.timer(interval=max(settings.commit_interval_seconds, 1.0))
     async def refetch_dropped_offsets() -> None:
@@ -505,6 +512,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         for tp in events_tps - in_flight:
             held, expected = cursor.held_back(tp.partition), cursor.expected(tp.partition)
             if held is None or expected is None:
+                held_behind.pop(tp, None)
+                continue
+            if held_behind.get(tp, expected) != expected:
+                held_behind[tp] = expected  # still moving: the events may arrive by themselves
                 continue
             first = await asyncio.to_thread(
                 first_offset_from,
@@ -523,17 +534,19 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
                     first - 1,
                 )
                 cursor.skip_to(tp.partition, first)
+                expected = first
+            held_behind[tp] = expected
             log.warning(
                 "partition %d: events up to offset %d held back behind offset %d; "
                 "fetching again from there",
                 tp.partition,
                 held,
-                cursor.expected(tp.partition),
+                expected,
             )
-            refetch[tp] = min(refetch.get(tp, expected), cast(int, cursor.expected(tp.partition)))
+            refetch[tp] = min(refetch.get(tp, expected), expected)
         for tp, offset in refetch.items():
             metrics.partition_refetches_total.inc()
-            await consumer.seek(tp, offset)
+            request_seek(consumer, tp, offset)
 
     @app.timer(interval=5.0)
     async def refresh_gauges() -> None:

@@ -13,8 +13,15 @@ import pytest
 
 from stream_app.datasets import load_events
 from stream_app.events.schema import EVENT_TYPES
-from stream_app.kafka_io import group_lag, latest_by_key, new_producer, read_topic, wait_caught_up
-from stream_app.replay import replay
+from stream_app.kafka_io import (
+    ensure_topic,
+    group_lag,
+    latest_by_key,
+    new_producer,
+    read_topic,
+    wait_caught_up,
+)
+from stream_app.replay import encode_event, replay
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
 from tests.integration.conftest import WorkerFactory
@@ -217,3 +224,45 @@ def test_fresh_worker_recovers_the_table_from_the_changelog(
     users_after = {e.user_id for e in events[4_000:]}
     assert users_before & users_after, "no user spans the restart, the test would prove nothing"
     assert_table_matches_file(table, rows, settings.sequence_length)
+
+
+def test_events_written_in_transactions_are_all_applied(
+    settings: Settings, workers: WorkerFactory, shared_data: Path
+) -> None:
+    """Transaction markers leave offsets no consumer sees: the worker learns they do not exist.
+
+    Each commit writes a marker to every partition the transaction touched, so every partition
+    delivers events beyond an offset that never arrives; the worker holds them back, asks the
+    broker, skips the marker and fetches again from the next event, losing nothing.
+    """
+    assert settings.bootstrap_servers
+    bootstrap = settings.bootstrap_servers
+    events = list(load_events("taobao-slice", shared_data))[:3_000]
+    ensure_topic(bootstrap, settings.events_topic, settings.partitions)
+    worker = workers.start(settings)
+    producer = new_producer(bootstrap, {"transactional_id": f"{settings.app_id}-upstream"})
+    try:
+        producer.init_transactions()
+        for start in range(0, 2_400, 600):
+            producer.begin_transaction()
+            for event in events[start : start + 600]:
+                key, value = encode_event(event)
+                producer.send(settings.events_topic, key=key, value=value)
+            producer.commit_transaction()
+    finally:
+        producer.close()
+    # The rest without a transaction: every partition then ends with an event, not a marker,
+    # so "caught up" (committed offset = end offset) is reachable.
+    replay(
+        events[2_400:],
+        bootstrap=bootstrap,
+        topic=settings.events_topic,
+        partitions=settings.partitions,
+        progress=False,
+    )
+    wait_caught_up(bootstrap, settings.app_id, settings.events_topic, timeout_seconds=180)
+
+    table = table_from_changelog(settings)
+    assert sum(s.events_total for s in table.values()) == len(events)
+    assert_table_matches_file(table, taobao_rows(shared_data, len(events)), 5)
+    assert "do not exist (transaction markers" in worker.log_path.read_text()

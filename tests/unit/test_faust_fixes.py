@@ -1,15 +1,17 @@
-"""Faust never commits past an offset that was not acknowledged."""
+"""Faust never commits past an offset that was not acknowledged; seeks take effect."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.types import tuples as faust_tuples
 from intervaltree import IntervalTree
 
-from stream_app.faust_fixes import strict_commit_gaps
+from stream_app.faust_fixes import request_seek, seeks_between_fetches, strict_commit_gaps
 
 TP = "events-0"
 
@@ -47,3 +49,104 @@ def test_applying_twice_patches_once() -> None:
     patched = Consumer._new_offset
     strict_commit_gaps()
     assert Consumer._new_offset is patched
+
+
+TopicPartition = faust_tuples.TP
+P0, P1 = TopicPartition("events", 0), TopicPartition("events", 1)
+GONE, FAIL = TopicPartition("events", 8), TopicPartition("events", 9)
+
+
+class FetchLoopConsumer:
+    """The parts of a Faust consumer that `Consumer.getmany` uses, with a scripted fetch.
+
+    `fetches` are the batches the broker returns, one per fetch: (partition, offset) pairs.
+    A seek requested while a batch is delivered is recorded in `seeks`.
+    """
+
+    def __init__(
+        self, fetches: list[list[tuple[TopicPartition, int]]], assigned: set[TopicPartition]
+    ) -> None:
+        self.fetches = fetches
+        self.assigned = assigned
+        self.seeks: list[dict[TopicPartition, int]] = []
+        self.timeouts: list[float] = []
+        self.app = SimpleNamespace(
+            consumer_generation_id=1,
+            monitor=SimpleNamespace(track_tp_end_offset=lambda tp, offset: None),
+        )
+        self.should_stop = False
+        self.flow_active = True
+        self._buffered_partitions: set[TopicPartition] = set()
+        self.scheduler = SimpleNamespace(
+            iterate=iter  # the batch in the order given
+        )
+
+    async def _wait_next_records(
+        self, timeout: float
+    ) -> tuple[list[tuple[TopicPartition, int]], None]:
+        self.timeouts.append(timeout)
+        return (self.fetches.pop(0) if self.fetches else []), None
+
+    def _to_message(self, tp: TopicPartition, offset: int) -> tuple[TopicPartition, int]:
+        return (tp, offset)
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 0
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def seek_wait(self, seeks: dict[TopicPartition, int]) -> None:
+        if FAIL in seeks:
+            raise RuntimeError("partition not assigned")
+        self.seeks.append(dict(seeks))
+
+
+def deliver(
+    consumer: FetchLoopConsumer, seek_at: dict[int, tuple[TopicPartition, int]]
+) -> list[object]:
+    """Run one fetch of the loop; before delivering item i, request `seek_at[i]` if given."""
+
+    async def run() -> list[object]:
+        delivered: list[object] = []
+        async for _tp, message in Consumer.getmany(consumer, 1.0):
+            delivered.append(message)
+            if len(delivered) in seek_at:
+                request_seek(consumer, *seek_at[len(delivered)])
+        return delivered
+
+    return asyncio.run(run())
+
+
+def test_a_seek_requested_mid_batch_drops_the_rest_of_that_partitions_batch() -> None:
+    seeks_between_fetches()
+    batch = [(P0, 10), (P1, 50), (P0, 11), (P1, 51), (P0, 12)]
+    c = FetchLoopConsumer([batch], assigned={P0, P1})
+    delivered = deliver(c, seek_at={2: (P0, 7)})  # asked while (p1, 50) is being delivered
+    assert c.seeks == [{P0: 7}]
+    assert delivered == [(P0, 10), (P1, 50), (P1, 51)]  # p0's 11, 12 come again from 7
+
+
+def test_a_seek_requested_between_fetches_runs_before_the_next_fetch() -> None:
+    seeks_between_fetches()
+    c = FetchLoopConsumer([[(P0, 7), (P0, 8)]], assigned={P0})
+    request_seek(c, P0, 9)
+    request_seek(c, P0, 7)  # the lowest offset asked for wins
+    request_seek(c, GONE, 3)  # no longer assigned: nothing to seek
+    assert deliver(c, seek_at={}) == [(P0, 7), (P0, 8)]
+    assert c.seeks == [{P0: 7}]
+    assert deliver(c, seek_at={}) == [] and c.seeks == [{P0: 7}]  # asked for once, done once
+
+
+def test_a_failed_seek_leaves_the_fetch_loop_running() -> None:
+    seeks_between_fetches()
+    c = FetchLoopConsumer([[(P0, 1)]], assigned={P0, FAIL})
+    request_seek(c, FAIL, 0)
+    assert deliver(c, seek_at={}) == [(P0, 1)]
+
+
+def test_an_idle_fetch_loop_looks_for_requested_seeks_often() -> None:
+    seeks_between_fetches()
+    c = FetchLoopConsumer([], assigned={P0})
+    deliver(c, seek_at={})
+    assert c.timeouts and max(c.timeouts) <= 0.2
