@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
+from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -84,15 +86,20 @@ class DurableTable:
     async def flush(self) -> None:
         """Send the changelog of every write since the last flush and wait for the acks."""
         pending, self._pending = self._pending, []
+        acks = []
         for key, value in pending:
             partition = partition_for_key(key, self.partitions)
-            await self.outputs.send(
-                self.table.changelog_topic,
-                key,
-                value,
-                partition=partition,
-                source_partition=partition,
+            acks.append(
+                await self.outputs.send(
+                    self.table.changelog_topic,
+                    key,
+                    value,
+                    partition=partition,
+                    source_partition=partition,
+                )
             )
+        for ack in acks:
+            await ack
 
 
 #: The input topic of the agent running in this task (each agent is its own task).
@@ -100,7 +107,7 @@ SOURCE_TOPIC: ContextVar[str | None] = ContextVar("SOURCE_TOPIC", default=None)
 
 
 class Outputs:
-    """Sends an output message and waits for the broker's acknowledgement.
+    """Sends an output message; the caller awaits the broker's acknowledgement it returns.
 
     At least once: a plain send (force=True: Faust would otherwise attach a message sent while
     an event is current to that event's commit, and awaiting it here would wait for a commit
@@ -124,22 +131,23 @@ class Outputs:
         partition: int | None,
         source_partition: int | None,
         headers: list[tuple[str, bytes]] | None = None,
-        wait: bool = True,
-    ) -> None:
-        """Send; with `wait`, also wait for the acknowledgement."""
+    ) -> Awaitable[Any]:
+        """Send; returns the acknowledgement to await."""
         if not self.exactly_once:
-            sent = await topic.send(
+            sent: Awaitable[Any] = await topic.send(
                 key=key, value=value, partition=partition, headers=headers, force=True
             )
-            if wait:
-                await sent
-            return
+            return sent
         app = cast(Any, self.app)
         source_topic = SOURCE_TOPIC.get()
         transactional_id = None
         if source_topic is not None and source_partition is not None:
-            group = app.assignor.group_for_topic(source_topic)
-            transactional_id = f"{app.conf.id}-{group}-{source_partition}"
+            group = TopicPartitionGroup(
+                source_topic, source_partition, app.assignor.group_for_topic(source_topic)
+            )
+            transactional_id = TransactionManager.transactional_id_format.format(
+                group_id=app.conf.id, tpg=group
+            )
         sent = await app.producer.send(
             topic.get_topic_name(),
             key,
@@ -149,8 +157,7 @@ class Outputs:
             headers,
             transactional_id=transactional_id,
         )
-        if wait:
-            await sent
+        return sent
 
 
 @dataclass
@@ -280,28 +287,28 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
 
     # Each output is acknowledged before the offset of the input that caused it.
     async def send_dead_letter(letter: DeadLetter) -> None:
-        await outputs.send(
-            dead_letter_topic,
-            letter.key,
-            letter.value,
-            partition=None,
-            source_partition=letter.source_partition,
-            headers=letter.headers(),
+        await (
+            await outputs.send(
+                dead_letter_topic,
+                letter.key,
+                letter.value,
+                partition=None,
+                source_partition=letter.source_partition,
+                headers=letter.headers(),
+            )
         )
+
+    async def send_for_user(topic: Any, user_id: str, value: bytes) -> None:
+        """Keyed by the user; in the transaction of the user's input partition."""
+        key = user_id.encode("utf-8")
+        source = partition_for_key(key, settings.partitions)
+        await (await outputs.send(topic, key, value, partition=None, source_partition=source))
 
     async def send_alert(alert: Alert) -> None:
-        key = alert.user_id.encode("utf-8")
-        source = partition_for_key(key, settings.partitions)  # the user's input partition
-        await outputs.send(
-            alerts_topic, key, alert.to_json(), partition=None, source_partition=source
-        )
+        await send_for_user(alerts_topic, alert.user_id, alert.to_json())
 
     async def send_action(action: Action) -> None:
-        key = action.user_id.encode("utf-8")
-        source = partition_for_key(key, settings.partitions)
-        await outputs.send(
-            actions_topic, key, action.to_json(), partition=None, source_partition=source
-        )
+        await send_for_user(actions_topic, action.user_id, action.to_json())
 
     async def send_tick(entry: DueEntry, tick: Tick) -> None:
         # Not awaited: a tick lost in a crash is sent again by the rebuilt schedule.
@@ -311,7 +318,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
             tick.to_json(),
             partition=entry.partition,
             source_partition=None,
-            wait=False,
         )
 
     schedule = DueSchedule()
