@@ -22,9 +22,9 @@ from stream_app.metrics import Metrics
 from stream_app.pipeline import SourcePosition, StateStore
 from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.due_schedule import DueEntry, DueSchedule
-from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.schedule.levels import Thresholds, due_times, due_times_batch
 from stream_app.serving import ServingModel
-from stream_app.state import decode_state, encode_state
+from stream_app.state import UserState, decode_state, encode_state
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,33 @@ def rebuild_schedule(
     active: set[int],
     model: ServingModel,
     thresholds: Thresholds,
+    chunk_size: int = 4096,
 ) -> int:
-    """Recompute every due time of the users on `active` partitions from their stored state."""
+    """Recompute every due time of the users on `active` partitions from their stored state.
+
+    Due times are computed `chunk_size` users at a time (one vectorised root search each).
+    """
     schedule.clear()
     users = 0
+    chunk: list[tuple[bytes, int, UserState]] = []
+
+    def schedule_chunk() -> None:
+        due = due_times_batch(
+            [state.model for _, _, state in chunk if state.model is not None],
+            model.decay,
+            thresholds,
+            [state.last_event_seconds or 0.0 for _, _, state in chunk],
+            [state.alert_level for _, _, state in chunk],
+        )
+        for (key, partition, state), user_due in zip(chunk, due, strict=True):
+            schedule.replace_user(
+                key,
+                partition,
+                state.last_event_seconds or 0.0,
+                [(int(lv), t) for lv, t in user_due],
+            )
+        chunk.clear()
+
     for key, raw in items:
         partition = partition_for_key(key, partitions)
         if raw is None or partition not in active:
@@ -51,12 +74,11 @@ def rebuild_schedule(
         state = decode_state(raw)
         if state.model is None or state.last_event_seconds is None:
             continue
-        due = due_times(
-            state.model, model.decay, thresholds, state.last_event_seconds, state.alert_level
-        )
-        schedule.replace_user(
-            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in due]
-        )
+        chunk.append((key, partition, state))
+        if len(chunk) >= chunk_size:
+            schedule_chunk()
+    if chunk:
+        schedule_chunk()
     return users
 
 

@@ -65,18 +65,21 @@ async def test_due_tick_alerts_once_and_stale_ticks_do_nothing(tmp_path: Path) -
     assert h.metrics.ticks_total.labels("stale")._value.get() == 2
 
 
-async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk_size", [3, 4096])
+async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(
+    tmp_path: Path, chunk_size: int
+) -> None:
     model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
     model.load()
     items = [
         (
             f"u{i}".encode(),
-            encode_state(UserState(events_total=1, last_event_seconds=1000.0, model=HEAD)),
+            encode_state(UserState(events_total=1, last_event_seconds=1000.0 + i, model=HEAD)),
         )
         for i in range(40)
     ]
     schedule = DueSchedule()
-    users = rebuild_schedule(schedule, items, 4, {0, 1}, model, Thresholds())
+    users = rebuild_schedule(schedule, items, 4, {0, 1}, model, Thresholds(), chunk_size)
     assert 0 < users < 40
     assert len(schedule) == users * len(due_times(HEAD, model.decay, Thresholds(), 1000.0, 0))
     ticks: list[Tick] = []
@@ -87,6 +90,12 @@ async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(tmp_path:
     scheduled = len(schedule)
     assert await emit_due_ticks(schedule, 1e12, send) == scheduled == len(ticks)
     assert len(schedule) == 0
+    owned = {t.user_id for t in ticks}
+    assert {(t.user_id, t.level, t.due_seconds) for t in ticks} == {
+        (user, int(level), due)
+        for user in owned
+        for level, due in due_times(HEAD, model.decay, Thresholds(), 1000.0 + int(user[1:]), 0)
+    }  # each user's own due times, whatever chunk it was computed in
 
 
 async def test_alerts_of_a_tick_go_through_the_policy_and_action_times_are_stored(
