@@ -12,7 +12,7 @@ Seeks: `Consumer.seek` called while Faust's fetch loop is delivering a batch doe
 the loop records the batch's offsets as read after the seek, and then drops the messages the
 seek fetches again as already read (and the seek itself reaches into the consumer thread's
 client from the wrong thread). `request_seek` instead hands the seek to the fetch loop, which
-applies it in the consumer thread between two batches.
+applies it in the consumer thread between two messages.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def forget_delivery(consumer: Any, message: Any) -> None:
 
 
 def request_seek(consumer: Any, tp: Any, offset: int) -> None:
-    """Ask the fetch loop to fetch `tp` again from `offset` before its next batch."""
+    """Ask the fetch loop to fetch `tp` again from `offset` before its next message."""
     requested: dict[Any, int] = consumer.__dict__.setdefault(_REQUESTED_SEEKS, {})
     requested[tp] = min(requested.get(tp, offset), offset)
 

@@ -25,7 +25,7 @@ from stream_app.metrics import Metrics
 from stream_app.model.features import PreviousEvent, category_bucket, encode_events
 from stream_app.model.runtime import StepOutput
 from stream_app.schedule.due_schedule import DueSchedule
-from stream_app.schedule.levels import Thresholds, due_times_batch
+from stream_app.schedule.levels import DecayModel, Thresholds, due_times_batch
 from stream_app.serving import ServingModel
 from stream_app.state import (
     ModelState,
@@ -238,21 +238,7 @@ class EventPipeline:
         """Due times of every user written by the batch, computed together."""
         if self.model is None or self.model.runtime is None:
             return
-        scored = [
-            (key, partition, state) for key, partition, state in written if state.model is not None
-        ]
-        due = due_times_batch(
-            [state.model for _, _, state in scored if state.model is not None],
-            self.model.decay,
-            self.thresholds,
-            [state.last_event_seconds or 0.0 for _, _, state in scored],
-            [state.alert_level for _, _, state in scored],
-        )
-        for (key, partition, state), user_due in zip(scored, due, strict=True):
-            assert state.last_event_seconds is not None
-            self.schedule.replace_user(
-                key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in user_due]
-            )
+        schedule_due_times(self.schedule, written, self.model.decay, self.thresholds)
 
     async def _dead_letter(self, message: RawMessage, reason: str, detail: str) -> None:
         source = message.source
@@ -355,3 +341,25 @@ def _rows(out: StepOutput, row: int) -> StepOutput:
         out.beta[window],
         out.pi[window],
     )
+
+
+def schedule_due_times(
+    schedule: DueSchedule,
+    users: Sequence[tuple[bytes, int, UserState]],
+    decay: DecayModel,
+    thresholds: Thresholds,
+) -> None:
+    """Replace the due times of (key, partition, state) users that have a model, all at once."""
+    scored = [(key, partition, state) for key, partition, state in users if state.model is not None]
+    due = due_times_batch(
+        [state.model for _, _, state in scored if state.model is not None],
+        decay,
+        thresholds,
+        [state.last_event_seconds or 0.0 for _, _, state in scored],
+        [state.alert_level for _, _, state in scored],
+    )
+    for (key, partition, state), user_due in zip(scored, due, strict=True):
+        assert state.last_event_seconds is not None
+        schedule.replace_user(
+            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in user_due]
+        )

@@ -19,10 +19,10 @@ from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.metrics import Metrics
-from stream_app.pipeline import SourcePosition, StateStore
+from stream_app.pipeline import SourcePosition, StateStore, schedule_due_times
 from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.due_schedule import DueEntry, DueSchedule
-from stream_app.schedule.levels import Thresholds, due_times, due_times_batch
+from stream_app.schedule.levels import Thresholds, due_times
 from stream_app.serving import ServingModel
 from stream_app.state import UserState, decode_state, encode_state
 
@@ -48,24 +48,6 @@ def rebuild_schedule(
     schedule.clear()
     users = 0
     chunk: list[tuple[bytes, int, UserState]] = []
-
-    def schedule_chunk() -> None:
-        due = due_times_batch(
-            [state.model for _, _, state in chunk if state.model is not None],
-            model.decay,
-            thresholds,
-            [state.last_event_seconds or 0.0 for _, _, state in chunk],
-            [state.alert_level for _, _, state in chunk],
-        )
-        for (key, partition, state), user_due in zip(chunk, due, strict=True):
-            schedule.replace_user(
-                key,
-                partition,
-                state.last_event_seconds or 0.0,
-                [(int(lv), t) for lv, t in user_due],
-            )
-        chunk.clear()
-
     for key, raw in items:
         partition = partition_for_key(key, partitions)
         if raw is None or partition not in active:
@@ -76,9 +58,9 @@ def rebuild_schedule(
             continue
         chunk.append((key, partition, state))
         if len(chunk) >= chunk_size:
-            schedule_chunk()
-    if chunk:
-        schedule_chunk()
+            schedule_due_times(schedule, chunk, model.decay, thresholds)
+            chunk.clear()
+    schedule_due_times(schedule, chunk, model.decay, thresholds)
     return users
 
 
