@@ -1,4 +1,4 @@
-"""Wiring only: the Faust app, its topics, table, agents, timers and web pages.
+"""Wiring only: the Faust app, its topics, table, batch task, agent, timers and web pages.
 
 The only module that touches Faust runtime objects. Every decision is made by the pure modules;
 this file connects them to Kafka.
@@ -16,7 +16,6 @@ from typing import Any, cast
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
-from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stream_app.activation import Activation, per_partition_policy
@@ -27,11 +26,14 @@ from stream_app.events.decode import DecodeLimits
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.faust_fixes import (
+    acknowledge,
+    deliver_in_bulk,
     forget_delivery,
     request_seek,
     seeks_between_fetches,
     strict_commit_gaps,
 )
+from stream_app.inbox import MessageInbox
 from stream_app.kafka_io import first_offset_from
 from stream_app.metrics import Metrics
 from stream_app.offset_gaps import GapWatch, OffsetCursor, stuck_gaps
@@ -102,7 +104,7 @@ class DurableTable:
             await ack
 
 
-#: The input topic of the agent running in this task (each agent is its own task).
+#: The input topic of the batch task or agent running in this asyncio task (each is its own).
 SOURCE_TOPIC: ContextVar[str | None] = ContextVar("SOURCE_TOPIC", default=None)
 
 
@@ -356,7 +358,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         acknowledged in that window is forgotten when the offsets arrive. Held here, it is
         acknowledged after the seek (and the events the seek fetches again are recognised as
         duplicates). Only the first recovery is awaited: during a later rebalance Faust waits
-        for the agents to finish their batch, so an agent must not wait for the rebalance.
+        for the batch in progress to be acknowledged, so the batch must not wait for it.
         """
         if not recovery_completed():
             await cast(Any, app.tables).recovery.completed.wait()
@@ -365,14 +367,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         """Wait until every state change of the batch is acknowledged by the broker."""
         await user_table.flush()
 
-    # Both agents read-modify-write the same users; one at a time.
+    # The batch task and the tick agent read-modify-write the same users; one at a time.
     state_lock = asyncio.Lock()
     rebuild = {"needed": True}
 
     cursor = OffsetCursor()
     cursor_assignment = {"stale": True}
 
-    async def admit_in_order(events: list[Any]) -> list[RawMessage]:
+    async def admit_in_order(messages: list[Any]) -> list[RawMessage]:
         """The batch's messages, without those that arrived ahead of a missing offset.
 
         A message held back is marked as never delivered: Faust will not acknowledge it, so
@@ -394,37 +396,45 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
             cursor.restart({tp.partition: offset for tp, offset in committed.items()})
             cursor_assignment["stale"] = False
         admitted = []
-        for event in events:
-            message = RawMessage(
-                event.message.key,
-                event.message.value,
-                SourcePosition(event.message.topic, event.message.partition, event.message.offset),
-            )
-            source = message.source
-            floor = consumer._committed_offset.get(TP(source.topic, source.partition))
-            if cursor.admit(source.partition, source.offset, floor):
-                admitted.append(message)
+        for message in messages:
+            floor = consumer._committed_offset.get(message.tp)
+            if cursor.admit(message.partition, message.offset, floor):
+                admitted.append(
+                    RawMessage(
+                        message.key,
+                        message.value,
+                        SourcePosition(message.topic, message.partition, message.offset),
+                    )
+                )
             else:
-                forget_delivery(consumer, event.message)
-        if len(admitted) < len(events):
-            held = len(events) - len(admitted)
+                forget_delivery(consumer, message)
+        if len(admitted) < len(messages):
+            held = len(messages) - len(admitted)
             metrics.events_held_back_total.inc(held)
             log.warning(
                 "%d events arrived ahead of a missing offset; they will be fetched again", held
             )
         return admitted
 
-    @app.agent(events_topic, name="process-events")
-    async def process_events(stream: faust.StreamT[bytes]) -> None:
+    # Events skip Faust's per-message stream path: the fetch loop puts them in an inbox that
+    # one task takes a batch at a time (stream_app.faust_fixes.deliver_in_bulk).
+    events_inbox: MessageInbox[Any] = MessageInbox(maxsize=4 * settings.batch_max_events)
+    deliver_in_bulk(app, events_topic, events_inbox)
+
+    @app.task
+    async def process_events() -> None:
         SOURCE_TOPIC.set(settings.events_topic)
-        async for events in cast(Any, stream).take_events(
-            settings.batch_max_events, within=settings.batch_window_seconds
-        ):
+        consumer = cast(Any, app.consumer)
+        while True:
+            messages = await events_inbox.take(
+                settings.batch_max_events, settings.batch_window_seconds
+            )
             await until_recovered()
-            batch = await admit_in_order(events)
+            batch = await admit_in_order(messages)
             async with state_lock:
                 await pipeline.handle_batch(batch)
                 await flush_outputs()
+            acknowledge(consumer, messages)
 
     if model is not None:
         tick_handler = TickHandler(

@@ -1,6 +1,6 @@
 """The per-batch path, independent of Faust: decode → update state → model step → schedule.
 
-`app.py` feeds it batches of raw messages from the agent; unit tests feed it plain dicts and
+`app.py` feeds it batches of raw messages from the batch task; unit tests feed it plain dicts and
 lists. Within a batch a user's events are applied in arrival order: the k-th event of every
 user goes into the k-th batched model step.
 """

@@ -1,4 +1,4 @@
-"""Faust never commits past an offset that was not acknowledged; seeks take effect."""
+"""Faust never commits past an offset that was not acknowledged; seeks take effect; bulk delivery."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from faust.transport.consumer import Consumer
 from faust.types import tuples as faust_tuples
 from intervaltree import IntervalTree
 
-from stream_app.faust_fixes import request_seek, seeks_between_fetches, strict_commit_gaps
+from stream_app.faust_fixes import (
+    deliver_in_bulk,
+    request_seek,
+    seeks_between_fetches,
+    strict_commit_gaps,
+)
+from stream_app.inbox import MessageInbox
 
 TP = "events-0"
 
@@ -150,3 +156,58 @@ def test_an_idle_fetch_loop_looks_for_requested_seeks_often() -> None:
     c = FetchLoopConsumer([], assigned={P0})
     deliver(c, seek_at={})
     assert c.timeouts and max(c.timeouts) <= 0.2
+
+
+class BulkFetchLoopConsumer(FetchLoopConsumer):
+    """Adds what the fetch loop's bookkeeping uses: read offsets, gaps, tracking, flow."""
+
+    def __init__(
+        self, fetches: list[list[tuple[TopicPartition, int]]], assigned: set[TopicPartition]
+    ) -> None:
+        super().__init__(fetches, assigned)
+        self._read_offset: defaultdict[TopicPartition, int | None] = defaultdict(lambda: None)
+        self._commit_every = None
+        self._n_acked = 0
+        self.tracked: list[tuple[TopicPartition, int]] = []
+        self.gaps: list[tuple[TopicPartition, int, int]] = []
+        self.suspend_flow = asyncio.Event()
+        self.app.topics = SimpleNamespace(add=lambda topic: None, acks_enabled_for=lambda t: True)
+        self.app.flow_control = SimpleNamespace(acquire=_no_wait, manage_queue=lambda q: None)
+
+    def _to_message(self, tp: TopicPartition, offset: int) -> Any:
+        return SimpleNamespace(tp=tp, topic=tp.topic, offset=offset)
+
+    def track_message(self, message: Any) -> None:
+        self.tracked.append((message.tp, message.offset))
+
+    async def _add_gap(self, tp: TopicPartition, first: int, last: int) -> None:
+        self.gaps.append((tp, first, last))
+
+
+async def _no_wait() -> None:
+    return None
+
+
+def test_messages_of_a_bulk_topic_go_to_its_inbox_tracked_and_in_order() -> None:
+    other = TopicPartition("ticks", 0)
+    c = BulkFetchLoopConsumer([[(P0, 10), (other, 3), (P0, 11), (P1, 5)]], assigned={P0, P1})
+    inbox: MessageInbox[Any] = MessageInbox(maxsize=10)
+    deliver_in_bulk(c.app, SimpleNamespace(get_topic_name=lambda: "events"), inbox)
+    delivered = [(m.tp, m.offset) for m in deliver(c, seek_at={})]
+    assert delivered == [(other, 3)]  # only the other topic reaches Faust's streams
+    in_inbox = [(m.tp, m.offset) for m in asyncio.run(inbox.take(10, within=0.0))]
+    assert in_inbox == [(P0, 10), (P0, 11), (P1, 5)]
+    assert c.tracked == in_inbox  # pending acknowledgement, as a stream's messages are
+    assert c._read_offset[P0] == 11 and c._read_offset[P1] == 5
+
+
+def test_bulk_delivery_records_gaps_and_drops_during_a_rebalance() -> None:
+    c = BulkFetchLoopConsumer([[(P0, 10), (P0, 14)], [(P0, 15)]], assigned={P0})
+    inbox: MessageInbox[Any] = MessageInbox(maxsize=10)
+    deliver_in_bulk(c.app, SimpleNamespace(get_topic_name=lambda: "events"), inbox)
+    deliver(c, seek_at={})
+    assert c.gaps == [(P0, 11, 14)]  # as Faust's fetch loop records them
+    c.suspend_flow.set()  # partitions being revoked: not delivered, fetched again later
+    deliver(c, seek_at={})
+    assert [m.offset for m in asyncio.run(inbox.take(10, within=0.0))] == [10, 14]
+    assert c.tracked == [(P0, 10), (P0, 14)]
