@@ -111,9 +111,11 @@ SOURCE_TOPIC: ContextVar[str | None] = ContextVar("SOURCE_TOPIC", default=None)
 class Outputs:
     """Sends an output message; the caller awaits the broker's acknowledgement it returns.
 
-    At least once: a plain send (force=True: Faust would otherwise attach a message sent while
-    an event is current to that event's commit, and awaiting it here would wait for a commit
-    that waits for this very agent). Exactly once: a message caused by an input partition joins
+    Messages go to Faust's producer directly, not through `Topic.send`: its per-message
+    bookkeeping (a future message, its callbacks, the monitor's sensors) made the worker ~1.5x
+    slower (bench/NOTES.md), and it could attach a send to the current event's commit, which
+    awaiting here would deadlock on.
+    At least once: a plain send. Exactly once: a message caused by an input partition joins
     that partition's transaction, which Faust commits together with the partition's offsets
     (Faust itself would pick the transaction from the output topic, which it does not consume);
     a message without a source partition (a tick from the schedule timer) is sent outside any
@@ -135,22 +137,17 @@ class Outputs:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> Awaitable[Any]:
         """Send; returns the acknowledgement to await."""
-        if not self.exactly_once:
-            sent: Awaitable[Any] = await topic.send(
-                key=key, value=value, partition=partition, headers=headers, force=True
-            )
-            return sent
         app = cast(Any, self.app)
         source_topic = SOURCE_TOPIC.get()
         transactional_id = None
-        if source_topic is not None and source_partition is not None:
+        if self.exactly_once and source_topic is not None and source_partition is not None:
             group = TopicPartitionGroup(
                 source_topic, source_partition, app.assignor.group_for_topic(source_topic)
             )
             transactional_id = TransactionManager.transactional_id_format.format(
                 group_id=app.conf.id, tpg=group
             )
-        sent = await app.producer.send(
+        sent: Awaitable[Any] = await app.producer.send(
             topic.get_topic_name(),
             key,
             value,
