@@ -75,8 +75,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         worker = faust.Worker(engine.app, loglevel=settings.log_level.lower(), quiet=True)
         # The ~150k objects of the loaded libraries, the app and the model live as long as the
         # process; frozen, the cyclic garbage collector stops walking them on every full
-        # collection (~15 % of a busy worker's time otherwise, see bench/NOTES.md).
+        # collection. The per-user objects (schedule entries, states in flight) churn batch
+        # after batch: with the default thresholds the collector ran ~150 full collections and
+        # took ~30 % of a busy worker's time at 120k users; collecting young objects every 50k
+        # allocations instead of 700 leaves it ~1 % (bench/NOTES.md, attempts 5 and 9).
         gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         worker.execute_from_commandline()
     return 0
 
