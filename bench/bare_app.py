@@ -20,7 +20,7 @@ PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "8"))
 EXPECT = int(os.environ.get("BENCH_EXPECT", "0"))
 RESULT = os.environ.get("BENCH_RESULT", "")
 
-# Same knobs as stream_app.app.create_app with the default Settings (memory store, 1 s commits,
+# Same knobs as stream_app.runtime.app.create_app with the default Settings (memory store, 1 s commits,
 # acks=-1, raw serializers, earliest reset); no web server, no model, no policy.
 app = faust.App(
     os.environ.get("BENCH_APP_ID", "bench-bare"),

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.run import build_messages, log, produce, run_bare, run_worker
-from stream_app.kafka_local import LocalKafka
+from stream_app.kafka.local import LocalKafka
 
 
 def main(argv: list[str] | None = None) -> int:

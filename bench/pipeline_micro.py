@@ -22,11 +22,11 @@ from stream_app.clock import AcceleratedClock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
 from stream_app.events.partitioning import partition_for_key
-from stream_app.metrics import Metrics
-from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
-from stream_app.serving import ServingModel
-from stream_app.settings import DEFAULT_MODEL_PATH
+from stream_app.paths import DEFAULT_MODEL_PATH
 from stream_app.state import decode_state
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import EventPipeline, RawMessage, SourcePosition
+from stream_app.worker.serving import ServingModel
 
 
 def raw_messages(n: int) -> tuple[list[RawMessage], float]:

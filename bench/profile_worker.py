@@ -27,9 +27,9 @@ from bench.run import (
     stop,
     worker_settings,
 )
-from stream_app.cli import spawn_worker
-from stream_app.kafka_io import wait_caught_up
-from stream_app.kafka_local import LocalKafka
+from stream_app.commands.processes import spawn_worker
+from stream_app.kafka.clients import wait_caught_up
+from stream_app.kafka.local import LocalKafka
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 

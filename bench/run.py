@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from stream_app.cli import spawn_worker
-from stream_app.datasets import load_events
-from stream_app.kafka_io import ensure_topic, new_producer, read_topic, wait_caught_up
-from stream_app.kafka_local import LocalKafka, free_port, kafka_version
-from stream_app.replay import encode_event
-from stream_app.settings import DEFAULT_MODEL_PATH, Settings
+from stream_app.commands.processes import spawn_worker
+from stream_app.commands.replay import encode_event
+from stream_app.data.sources import load_events
+from stream_app.kafka.clients import ensure_topic, new_producer, read_topic, wait_caught_up
+from stream_app.kafka.local import LocalKafka, free_port, kafka_version
+from stream_app.paths import DEFAULT_MODEL_PATH
+from stream_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -11,7 +11,7 @@ from pathlib import Path
 from export.model import ModelConfig
 from export.pipeline import DATASETS, DataSpec, RunConfig, run
 from export.train import TrainConfig
-from stream_app.model.scoring import FORMATS
+from stream_app.data.eventlogs import FORMATS
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,8 +16,9 @@ from sklearn.preprocessing import StandardScaler
 
 from export.dataset import EncodedLog
 from export.labels import CutoffLabels
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import EventType
-from stream_app.model.contract import CATEGORY_BUCKETS, SECONDS_PER_DAY
+from stream_app.model.contract import CATEGORY_BUCKETS
 from stream_app.model.features import event_type_index
 
 F64 = npt.NDArray[np.float64]

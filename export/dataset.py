@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.model.contract import SECONDS_PER_DAY
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.model.eventlog import EventLog
 from stream_app.model.features import category_buckets, log_numeric_features
 

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from export.dataset import EncodedLog
-from stream_app.model.contract import SECONDS_PER_DAY
+from stream_app.clock import SECONDS_PER_DAY
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

@@ -42,7 +42,7 @@ Per event, `stream_app.model.features.encode_events(events, previous)` gives `ev
 stored `h`, `c` float32 (B, {cfg["hidden_size"]}) (zeros for a new user) `ModelRuntime.step` returns new `h`, `c`
 and `mu`, `alpha`, `beta` (B, R), `pi` (B, R, K). The worker keeps per user: `h`, `c`, the head
 parameters, and `PreviousEvent(ts_seconds, events_total, first_ts_seconds, spend_total)` —
-`stream_app.pipeline._previous_event` fills it from `UserState.last_event_seconds`,
+`stream_app.worker.pipeline._previous_event` fills it from `UserState.last_event_seconds`,
 `events_total`, `first_event_seconds` and `spend_total` (the running sum of `spend_delta`).
 
 Served next categories: `stream_app.model.categories.rank_categories(lambda_k, recent_buckets,

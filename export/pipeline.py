@@ -19,14 +19,14 @@ from export.labels import Split, cutoff_labels, make_split
 from export.model import ModelConfig
 from export.onnx_export import ExportInfo, export_onnx
 from export.train import TrainConfig, heads_at_cutoff, predict_return, train_model
+from stream_app.data.eventlogs import read_log
 from stream_app.model.contract import contract_dict
 from stream_app.model.eventlog import EventLog
 from stream_app.model.runtime import ModelRuntime
-from stream_app.model.scoring import read_log, score
+from stream_app.model.scoring import score
+from stream_app.paths import SHARED_DATA_DIR
 
 log = logging.getLogger(__name__)
-
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,11 @@ class DataSpec:
 
 DATASETS: dict[str, DataSpec] = {
     "online-retail": DataSpec(
-        SHARED_DATA / "online-retail" / "online_retail_2010-12-01_2011-09-30.csv.xz",
+        SHARED_DATA_DIR / "online-retail" / "online_retail_2010-12-01_2011-09-30.csv.xz",
         "online-retail", "2011-01-01", "2011-08-02", "2011-09-01", 30.0, 14.0,
     ),
     "taobao": DataSpec(
-        SHARED_DATA / "taobao-userbehavior-814users" / "taobao_userbehavior_head814users.csv.xz",
+        SHARED_DATA_DIR / "taobao-userbehavior-814users" / "taobao_userbehavior_head814users.csv.xz",
         "taobao", "2017-11-26T16:00:00+00:00", "2017-11-30T16:00:00+00:00",
         "2017-12-01T16:00:00+00:00", 1.0, 0.5,
     ),

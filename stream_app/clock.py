@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+SECONDS_PER_DAY = 86_400.0
+
 
 class Clock(Protocol):
     """Source of wall-clock time in Unix seconds."""

@@ -9,16 +9,17 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
+
+ENV_PREFIX = "DECAY_"
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "decay_step.onnx"
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "deploy" / "policy" / "default.toml"
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
     """Worker configuration; every field is also `DECAY_<FIELD>` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="DECAY_", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     # Kafka connection
     bootstrap_servers: str | None = Field(
@@ -130,6 +131,23 @@ class Settings(BaseSettings):
     def dead_letter_max_bytes(self) -> int:
         """Producer request size: a rejected payload up to 4x the event limit fits, plus headers."""
         return max(4 * 1024 * 1024, self.max_event_bytes * 4)
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as `DECAY_*` environment variables, the inverse of loading them.
+
+        Secrets are included in clear: for the environment of a child process only.
+        """
+        env = {}
+        for name, value in self.model_dump().items():
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if value is None:
+                if type(self).model_fields[name].default is not None:
+                    env[variable] = ""  # e.g. no policy: empty, not the default
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[variable] = str(value)
+        return env
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """TLS context for SSL/SASL_SSL, None for plaintext."""

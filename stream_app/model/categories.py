@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.model.contract import CATEGORY_BUCKETS, SECONDS_PER_DAY
+from stream_app.clock import SECONDS_PER_DAY
+from stream_app.model.contract import CATEGORY_BUCKETS
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

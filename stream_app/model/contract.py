@@ -24,7 +24,6 @@ CATEGORY_BUCKETS = 1024
 DEFAULT_HORIZON_DAYS = 30.0
 #: Time unit of τ, Δt and the head's rates.
 TIME_UNIT = "days"
-SECONDS_PER_DAY = 86_400.0
 
 #: Event-type vocabulary; the `event_type` input indexes into it.
 EVENT_TYPE_NAMES: tuple[str, ...] = tuple(t.value for t in EVENT_TYPES)

@@ -1,7 +1,7 @@
 """Event logs in the canonical schema (the `Event` fields) as numpy columns, plus readers.
 
 Readers: canonical CSV/Parquet (what a user trains or scores on) and the adapters of the shared
-datasets (`stream_app.model.adapters`). Kept torch-free because `score` runs in the worker's
+datasets (`stream_app.data.eventlogs`). Kept torch-free because `score` runs in the worker's
 environment. Columns are sorted by (user, time), stable within equal times.
 """
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 from stream_app.model.contract import CATEGORY_BUCKETS, NUMERIC_FEATURES
 from stream_app.state.user_state import spend_delta
@@ -29,7 +30,6 @@ _AMOUNT_SCALE = 10.0
 _COUNT_SCALE = 5.0
 _TENURE_SCALE = 6.0
 _SPEND_SCALE = 10.0
-_SECONDS_PER_DAY = 86_400.0
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
@@ -94,14 +94,14 @@ def numeric_features(
     prev = np.asarray(prev_ts_seconds, np.float64)
     first = np.isnan(prev)
     gap_minutes = np.where(first, 0.0, np.maximum(ts - np.where(first, ts, prev), 0.0) / 60.0)
-    day_fraction = np.mod(ts, _SECONDS_PER_DAY) / _SECONDS_PER_DAY
-    weekday = np.mod(np.floor(ts / _SECONDS_PER_DAY) + _EPOCH_WEEKDAY, 7.0) / 7.0
+    day_fraction = np.mod(ts, SECONDS_PER_DAY) / SECONDS_PER_DAY
+    weekday = np.mod(np.floor(ts / SECONDS_PER_DAY) + _EPOCH_WEEKDAY, 7.0) / 7.0
     amt = np.asarray(amount, np.float64)
     has_amount = ~np.isnan(amt)
     log_amount = np.log1p(np.abs(np.where(has_amount, amt, 0.0))) / _AMOUNT_SCALE
     count = np.asarray(events_before, np.float64)
     start = np.asarray(first_ts_seconds, np.float64)
-    tenure_days = np.maximum(ts - np.where(np.isnan(start), ts, start), 0.0) / _SECONDS_PER_DAY
+    tenure_days = np.maximum(ts - np.where(np.isnan(start), ts, start), 0.0) / SECONDS_PER_DAY
     spend = np.abs(np.asarray(spend_before, np.float64))
     columns = (
         np.log1p(gap_minutes) / _GAP_SCALE,

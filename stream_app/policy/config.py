@@ -22,12 +22,12 @@ from pydantic import (
     model_validator,
 )
 
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.policy.budget import BucketSpec
 from stream_app.policy.exceptions import PolicyError
 from stream_app.policy.records import ActionKind
 from stream_app.state import UserState
 
-SECONDS_PER_DAY = 86_400.0
 LevelName = Literal["warning", "at_risk", "critical"]
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 

@@ -6,9 +6,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.alert import iso
 from stream_app.events.schema import utc_from_seconds
-from stream_app.policy.config import SECONDS_PER_DAY, CouponPolicy, ReRecommend
+from stream_app.policy.config import CouponPolicy, ReRecommend
 from stream_app.schedule.alerts import top_categories, user_category_names
 from stream_app.state import UserState
 

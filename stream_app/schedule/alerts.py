@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.alert import Alert, alert_id, iso
 from stream_app.events.schema import utc_from_seconds
 from stream_app.model.features import category_bucket
@@ -31,7 +32,7 @@ def top_categories(
 
     Buckets map back to a category id seen for them (the user's own first, then `known`).
     """
-    tau_days = max(silent_seconds, 0.0) / 86_400.0
+    tau_days = max(silent_seconds, 0.0) / SECONDS_PER_DAY
     strength = np.asarray(model.mu) + np.asarray(model.alpha) * np.exp(
         -np.asarray(model.beta) * tau_days
     )

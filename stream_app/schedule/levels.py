@@ -9,7 +9,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from stream_app.model.contract import SECONDS_PER_DAY
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.model.survival import Calibration, return_probability, times_to_threshold
 from stream_app.state import ModelState
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.cli import spawn_worker
-from stream_app.kafka_local import LocalKafka, free_port
+from stream_app.commands.processes import spawn_worker
+from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.kafka_local import LocalKafka, free_port
+from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.faults import assert_same_as_uninterrupted, fault_setup, start_replay

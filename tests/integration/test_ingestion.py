@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.datasets import load_events
+from stream_app.commands.replay import encode_event, replay
+from stream_app.data.sources import load_events
 from stream_app.events.schema import EVENT_TYPES
-from stream_app.kafka_io import (
+from stream_app.kafka.clients import (
     ensure_topic,
     group_lag,
     latest_by_key,
@@ -21,7 +22,6 @@ from stream_app.kafka_io import (
     read_topic,
     wait_caught_up,
 )
-from stream_app.replay import encode_event, replay
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
 from tests.integration.conftest import WorkerFactory

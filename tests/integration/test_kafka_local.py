@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient
 
-from stream_app.kafka_io import ensure_topic, new_producer, produce_all, read_topic
-from stream_app.kafka_local import LocalKafka, kafka_version
+from stream_app.kafka.clients import ensure_topic, new_producer, produce_all, read_topic
+from stream_app.kafka.local import LocalKafka, kafka_version
 
 pytestmark = pytest.mark.integration
 

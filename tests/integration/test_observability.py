@@ -19,11 +19,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_app.datasets import load_events
+from stream_app.commands.replay import replay
+from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka_io import new_producer, wait_caught_up
-from stream_app.kafka_local import free_port
-from stream_app.replay import replay
+from stream_app.kafka.clients import new_producer, wait_caught_up
+from stream_app.kafka.local import free_port
 from stream_app.settings import Settings
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.unit.test_deploy import ALERT_RULES, dashboard_exprs

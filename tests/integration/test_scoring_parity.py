@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_app.datasets import load_events
+from stream_app.commands.replay import replay
+from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka_io import wait_caught_up
-from stream_app.replay import replay
+from stream_app.kafka.clients import wait_caught_up
 from stream_app.schedule.levels import probability_after_silence
 from stream_app.settings import Settings
 from tests.integration.conftest import WorkerFactory

@@ -25,20 +25,20 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from stream_app.cli import settings_env, spawn_worker
-from stream_app.datasets import load_events
+from stream_app.commands.processes import spawn_worker
+from stream_app.commands.replay import replay
+from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import EventType
-from stream_app.kafka_io import (
+from stream_app.kafka.clients import (
     KafkaConnectError,
     ensure_topic,
     latest_by_key,
     read_topic,
     wait_caught_up,
 )
-from stream_app.kafka_local import LocalKafka, free_port
-from stream_app.kafka_local_tls import SASL_SSL_LISTENER, LocalTls, sasl_ssl_kafka
-from stream_app.replay import replay
+from stream_app.kafka.local import LocalKafka, free_port
+from stream_app.kafka.local_tls import SASL_SSL_LISTENER, LocalTls, sasl_ssl_kafka
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
@@ -233,7 +233,7 @@ def test_worker_over_sasl_ssl_processes_real_events(
         tail = subprocess.run(
             [sys.executable, "-m", "stream_app", "tail", "alerts", "--from-beginning",
              "--max-messages", "1", "--timeout", "15"],
-            env={**os.environ, **settings_env(settings)}, capture_output=True, text=True,
+            env={**os.environ, **settings.to_env()}, capture_output=True, text=True,
             timeout=120,
         )  # fmt: skip
         assert tail.returncode == 0 and '"alert_id"' in tail.stdout, tail.stdout + tail.stderr

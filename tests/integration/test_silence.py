@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from stream_app.datasets import load_events
+from stream_app.commands.replay import encode_event, replay
+from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import Event, EventType, utc_from_seconds
-from stream_app.kafka_io import latest_by_key, new_producer, read_topic, wait_caught_up
+from stream_app.kafka.clients import latest_by_key, new_producer, read_topic, wait_caught_up
 from stream_app.model.survival import Calibration
-from stream_app.replay import encode_event, replay
 from stream_app.schedule.levels import (
     AlertLevel,
     DecayModel,

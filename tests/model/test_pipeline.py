@@ -10,10 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from stream_app.model.adapters import read_online_retail
+from stream_app.commands.score import main as score_main
+from stream_app.data.eventlogs import read_online_retail
 from stream_app.model.contract import INPUT_NAMES, OUTPUT_NAMES
 from stream_app.model.runtime import ModelRuntime
-from stream_app.model.scoring import main as score_main
 
 pytestmark = pytest.mark.model
 torch = pytest.importorskip("torch")

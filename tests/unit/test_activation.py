@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from stream_app.activation import Activation, per_partition_policy
-from stream_app.cli import settings_env
-from stream_app.metrics import Metrics
 from stream_app.policy import PolicyError, load_policy, parse_policy
 from stream_app.policy.records import Action, ActionKind
 from stream_app.settings import Settings
+from stream_app.worker.activation import Activation, per_partition_policy
+from stream_app.worker.metrics import Metrics
 from tests.unit.policy.builders import NOON, RULES_POLICY, alert, treated_user, user
 
 
@@ -58,4 +57,4 @@ def test_an_empty_policy_path_turns_actions_off_also_in_a_child_worker(
     monkeypatch.delenv("DECAY_POLICY_PATH")
     assert Settings().policy_path is not None
     off = Settings(policy_path=None)
-    assert settings_env(off)["DECAY_POLICY_PATH"] == ""  # not left out: the child's default
+    assert off.to_env()["DECAY_POLICY_PATH"] == ""  # not left out: the child's default

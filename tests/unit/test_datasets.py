@@ -1,7 +1,7 @@
 import csv
 from collections import defaultdict
 
-from stream_app.datasets import load_events, read_online_retail
+from stream_app.data.sources import load_events, read_online_retail
 from stream_app.events.schema import EventType
 from tests.conftest import FIXTURES
 

@@ -1,7 +1,7 @@
 """deploy/ checked against the worker: metric names, naming conventions, configs and manifests.
 
 Every PromQL expression in the dashboard and the alert rules may only name metrics that
-`stream_app.metrics.Metrics` exports (plus `up`); promtool, docker compose and the Kubernetes
+`stream_app.worker.metrics.Metrics` exports (plus `up`); promtool, docker compose and the Kubernetes
 schemas run where they are installed.
 """
 
@@ -19,8 +19,8 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from stream_app.metrics import Metrics
 from stream_app.settings import Settings
+from stream_app.worker.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

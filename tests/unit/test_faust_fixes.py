@@ -11,13 +11,13 @@ from faust.transport.consumer import Consumer
 from faust.types import tuples as faust_tuples
 from intervaltree import IntervalTree
 
-from stream_app.faust_fixes import (
+from stream_app.runtime.faust_consumer import (
     deliver_in_bulk,
     request_seek,
     seeks_between_fetches,
     strict_commit_gaps,
 )
-from stream_app.inbox import MessageInbox
+from stream_app.runtime.inbox import MessageInbox
 
 TP = "events-0"
 

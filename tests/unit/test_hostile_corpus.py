@@ -7,9 +7,9 @@ from stream_app.clock import AcceleratedClock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits, RejectReason
 from stream_app.events.partitioning import partition_for_key
-from stream_app.metrics import Metrics
-from stream_app.pipeline import EventPipeline, SourcePosition
 from stream_app.state import decode_state
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import EventPipeline, SourcePosition
 from tests.hostile_corpus import expected_counts, load_corpus
 
 PARTITIONS = 4

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from stream_app.inbox import MessageInbox
+from stream_app.runtime.inbox import MessageInbox
 
 
 async def test_take_returns_at_most_max_items_oldest_first() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.offset_gaps import GapWatch, OffsetCursor, OffsetGap, stuck_gaps
+from stream_app.runtime.ordering import GapWatch, OffsetCursor, OffsetGap, stuck_gaps
 
 
 def test_a_gap_before_every_acked_offset_is_stuck() -> None:

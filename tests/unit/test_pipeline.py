@@ -3,9 +3,9 @@ import json
 from stream_app.clock import AcceleratedClock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
-from stream_app.metrics import Metrics
-from stream_app.pipeline import EventPipeline, SourcePosition
 from stream_app.state import decode_state
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import EventPipeline, SourcePosition
 
 NOW = 1_700_000_000.0
 
@@ -64,7 +64,7 @@ async def test_a_failed_batch_retried_one_by_one_sends_each_letter_once() -> Non
     store = FailsOnce()
     pipeline = make_pipeline(store, letters)
     good = json.dumps({"user_id": "u1", "ts": NOW, "type": "view", "item_id": "i"}).encode()
-    from stream_app.pipeline import RawMessage
+    from stream_app.worker.pipeline import RawMessage
 
     await pipeline.handle_batch(
         [

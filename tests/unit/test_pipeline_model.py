@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from stream_app.clock import AcceleratedClock
-from stream_app.datasets import load_events
+from stream_app.data.sources import load_events
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.schema import Event
-from stream_app.metrics import Metrics
-from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
-from stream_app.serving import ServingModel
 from stream_app.state import decode_state
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import EventPipeline, RawMessage, SourcePosition
+from stream_app.worker.serving import ServingModel
 from tests.conftest import FIXTURES
 from tests.offline_model import STEP_GRAPH, SequenceGraph
 

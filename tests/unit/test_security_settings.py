@@ -10,12 +10,12 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from kafka.errors import KafkaTimeoutError
 from pydantic import SecretStr, ValidationError
 
-from stream_app import kafka_io
-from stream_app.app import broker_credentials
-from stream_app.cli import embedded_broker, settings_env
-from stream_app.kafka_io import KafkaConnectError, explained_connection_errors, login_failure
-from stream_app.kafka_local import KafkaLocalError, LocalKafka, broker_properties, free_port
-from stream_app.kafka_local_tls import LocalTls, sasl_ssl_properties
+from stream_app.commands.broker import embedded_broker
+from stream_app.kafka import clients as kafka_io
+from stream_app.kafka.clients import KafkaConnectError, explained_connection_errors, login_failure
+from stream_app.kafka.local import KafkaLocalError, LocalKafka, broker_properties, free_port
+from stream_app.kafka.local_tls import LocalTls, sasl_ssl_properties
+from stream_app.runtime.app import broker_credentials
 from stream_app.settings import Settings
 
 PASSWORD = "s3cret-Pa55word"
@@ -83,7 +83,7 @@ def test_faust_gets_the_same_credentials() -> None:
 
 def test_child_processes_get_every_security_setting() -> None:
     settings = sasl_ssl(ssl_cafile=Path("/etc/kafka/ca.pem"), http_host="127.0.0.1")
-    env = settings_env(settings)
+    env = settings.to_env()
     assert env["DECAY_SASL_PASSWORD"] == PASSWORD
     assert env["DECAY_HTTP_HOST"] == "127.0.0.1"
     child = Settings.model_validate(

@@ -9,8 +9,8 @@ from pathlib import Path
 import onnx
 import pytest
 
-from stream_app.metrics import Metrics
-from stream_app.serving import ServingModel
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.serving import ServingModel
 from tests.offline_model import STEP_GRAPH
 
 pytestmark = pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/")

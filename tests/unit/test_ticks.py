@@ -6,19 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.activation import Activation
 from stream_app.clock import AcceleratedClock
 from stream_app.events.alert import Alert
 from stream_app.events.tick import Tick
-from stream_app.metrics import Metrics
-from stream_app.pipeline import SourcePosition
 from stream_app.policy import BudgetState, load_policy, parse_policy
 from stream_app.policy.records import Action
 from stream_app.schedule.due_schedule import DueSchedule
 from stream_app.schedule.levels import Thresholds, due_times
-from stream_app.serving import ServingModel
 from stream_app.state import ModelState, UserState, decode_state, encode_state
-from stream_app.ticks import TickHandler, emit_due_ticks, rebuild_schedule
+from stream_app.worker.activation import Activation
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import SourcePosition
+from stream_app.worker.serving import ServingModel
+from stream_app.worker.ticks import TickHandler, emit_due_ticks, rebuild_schedule
 from tests.offline_model import STEP_GRAPH
 from tests.unit.policy.builders import RULES_POLICY
 

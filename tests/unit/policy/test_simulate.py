@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.policy.simulate import main
-from stream_app.settings import DEFAULT_MODEL_PATH
+from stream_app.commands.simulate import main
+from stream_app.paths import DEFAULT_MODEL_PATH
 from tests.conftest import FIXTURES
 from tests.unit.policy.builders import DEFAULT_POLICY
 

@@ -21,26 +21,26 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_app.activation import per_partition_policy
-from stream_app.datasets import load_events
+from stream_app.clock import SECONDS_PER_DAY
+from stream_app.data.sources import load_events
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.schema import Event, utc_from_seconds
 from stream_app.model.features import category_bucket, encode_events
 from stream_app.model.runtime import ModelRuntime
-from stream_app.pipeline import model_state, previous_event  # the worker's exact encoding
+from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
 from stream_app.policy.budget import BudgetState, refill
-from stream_app.policy.config import SECONDS_PER_DAY, Policy, load_policy
+from stream_app.policy.config import Policy, load_policy
 from stream_app.policy.decide import Decision, decide_actions
 from stream_app.policy.exceptions import PolicyError
 from stream_app.policy.history import ActionHistory
 from stream_app.policy.records import ActionKind, Reason
 from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.levels import DecayModel, Thresholds, due_times
-from stream_app.settings import DEFAULT_MODEL_PATH
 from stream_app.state import ModelState, UserState, apply_event
+from stream_app.worker.activation import per_partition_policy
+from stream_app.worker.pipeline import model_state, previous_event  # the worker's exact encoding
 
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "deploy" / "policy" / "default.toml"
 SEQUENCE_LENGTH = 50  # the worker's default `DECAY_SEQUENCE_LENGTH`
 PARTITIONS = 8  # the worker's default `DECAY_PARTITIONS`
 

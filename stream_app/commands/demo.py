@@ -16,26 +16,33 @@ import time
 from collections import Counter
 from itertools import islice
 
-from stream_app.cli import spawn_worker
-from stream_app.datasets import load_events
+from stream_app.clock import SECONDS_PER_DAY as DAY
+from stream_app.commands.broker import embedded_broker
+from stream_app.commands.processes import spawn_worker
+from stream_app.commands.replay import replay
+from stream_app.data.sources import load_events
 from stream_app.events.schema import EVENT_TYPES
-from stream_app.kafka_io import (
+from stream_app.kafka.clients import (
     ensure_topic,
     latest_by_key,
     new_consumer,
     read_topic,
     wait_caught_up,
 )
-from stream_app.replay import replay
 from stream_app.settings import Settings
 from stream_app.state import decode_state
+from stream_app.topology import changelog_topic
 
-CHANGELOG_SUFFIX = "-user-state-changelog"
-DAY = 86_400.0
 STARTUP_SECONDS = 15.0
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The main job on the embedded default: broker, worker, a real data slice, output shown."""
+    with embedded_broker(settings) as bootstrap:
+        return demo_on(settings.model_copy(update={"bootstrap_servers": bootstrap}), args)
+
+
+def demo_on(settings: Settings, args: argparse.Namespace) -> int:
     """Start a worker, replay `args.limit` events of `args.source`, show alerts, then a summary."""
     assert settings.bootstrap_servers is not None
     bootstrap = settings.bootstrap_servers
@@ -141,7 +148,7 @@ def print_summary(settings: Settings, levels: Counter[str]) -> None:
     bootstrap = settings.bootstrap_servers
     client = settings.kafka_python_config()
     table = latest_by_key(
-        read_topic(bootstrap, settings.app_id + CHANGELOG_SUFFIX, client_config=client)
+        read_topic(bootstrap, changelog_topic(settings.app_id), client_config=client)
     )
     states = [decode_state(raw) for raw in table.values() if raw is not None]
     by_type: Counter[str] = Counter()
@@ -149,7 +156,7 @@ def print_summary(settings: Settings, levels: Counter[str]) -> None:
         for event_type, count in zip(EVENT_TYPES, state.type_counts, strict=True):
             by_type[event_type.value] += count
     dead = sum(1 for _ in read_topic(bootstrap, settings.dead_letter_topic, client_config=client))
-    print(f"\nuser-state table (read back from {settings.app_id}{CHANGELOG_SUFFIX}):")
+    print(f"\nuser-state table (read back from {changelog_topic(settings.app_id)}):")
     print(f"  users tracked: {len(states)}")
     print("  events by type: " + ", ".join(f"{k}={v}" for k, v in by_type.most_common() if v))
     print(f"  dead-letter messages: {dead}")

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from stream_app.events.alert import Alert
-from stream_app.metrics import Metrics
 from stream_app.policy import ActionHistory, BudgetState, Policy, PolicyError, decide_actions
 from stream_app.policy.records import Action
 from stream_app.state import UserState
+from stream_app.worker.metrics import Metrics
 
 ActionSink = Callable[[Action], Awaitable[None]]
 

@@ -22,9 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stream_app.paths import KAFKA_LOCAL_DIR
+
 log = logging.getLogger(__name__)
 
-KAFKA_LOCAL_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kafka-local"
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 #: What `kafka-storage format --add-scram` parses safely inside `[name=…,password=…]`.
 SCRAM_FIELD = re.compile(r"[A-Za-z0-9_-]+")
@@ -258,7 +259,7 @@ class LocalKafka:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise KafkaLocalError(f"broker exited early:\n{self.tail_log()}")
-            if _metadata_ok(self.bootstrap_servers):
+            if metadata_ok(self.bootstrap_servers):
                 return
             time.sleep(0.3)
         self.stop()
@@ -291,7 +292,7 @@ class LocalKafka:
         return "\n".join(out)
 
 
-def _metadata_ok(bootstrap_servers: str) -> bool:
+def metadata_ok(bootstrap_servers: str) -> bool:
     """True when the broker answers a metadata request with itself in the cluster."""
     host, port = bootstrap_servers.rsplit(":", 1)
     try:

@@ -18,14 +18,16 @@ from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from stream_app.activation import Activation, per_partition_policy
 from stream_app.clock import Clock, clock_from
 from stream_app.events.alert import Alert
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
-from stream_app.faust_fixes import (
+from stream_app.kafka.clients import first_offset_from
+from stream_app.policy import load_policy
+from stream_app.policy.records import Action
+from stream_app.runtime.faust_consumer import (
     acknowledge,
     deliver_in_bulk,
     forget_delivery,
@@ -33,18 +35,16 @@ from stream_app.faust_fixes import (
     seeks_between_fetches,
     strict_commit_gaps,
 )
-from stream_app.inbox import MessageInbox
-from stream_app.kafka_io import first_offset_from
-from stream_app.metrics import Metrics
-from stream_app.offset_gaps import GapWatch, OffsetCursor, stuck_gaps
-from stream_app.pipeline import EventPipeline, RawMessage, SourcePosition
-from stream_app.policy import load_policy
-from stream_app.policy.records import Action
+from stream_app.runtime.inbox import MessageInbox
+from stream_app.runtime.ordering import GapWatch, OffsetCursor, stuck_gaps
 from stream_app.schedule.due_schedule import DueEntry, DueSchedule
 from stream_app.schedule.levels import Thresholds
-from stream_app.serving import ServingModel
 from stream_app.settings import Settings
-from stream_app.ticks import TickHandler, emit_due_ticks, rebuild_schedule
+from stream_app.worker.activation import Activation, per_partition_policy
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import EventPipeline, RawMessage, SourcePosition
+from stream_app.worker.serving import ServingModel
+from stream_app.worker.ticks import TickHandler, emit_due_ticks, rebuild_schedule
 
 log = logging.getLogger(__name__)
 
@@ -414,7 +414,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         return admitted
 
     # Events skip Faust's per-message stream path: the fetch loop puts them in an inbox that
-    # one task takes a batch at a time (stream_app.faust_fixes.deliver_in_bulk).
+    # one task takes a batch at a time (stream_app.runtime.faust_consumer.deliver_in_bulk).
     events_inbox: MessageInbox[Any] = MessageInbox(maxsize=4 * settings.batch_max_events)
     deliver_in_bulk(app, events_topic, events_inbox)
 
@@ -501,7 +501,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
 
     @app.timer(interval=max(settings.commit_interval_seconds, 1.0))
     async def refetch_dropped_offsets() -> None:
-        # Reads Faust's consumer bookkeeping: see stream_app.offset_gaps for why.
+        # Reads Faust's consumer bookkeeping: see stream_app.runtime.ordering for why.
         if app.rebalancing or not recovery_completed():
             return
         consumer = cast(Any, app.consumer)

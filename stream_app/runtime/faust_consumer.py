@@ -6,7 +6,7 @@ including) N and N+1, N+2, ... acknowledged, it commits N+3 and the message at N
 delivered, is lost. Here a partition commits only when its acknowledged offsets start at the
 committed offset (or the missing ones are offsets Faust knows do not exist, such as
 transaction markers). A partition held back this way is fetched again by the worker's
-offset-gap watch (`stream_app.offset_gaps`).
+offset-gap watch (`stream_app.runtime.ordering`).
 
 Seeks: `Consumer.seek` called while Faust's fetch loop is delivering a batch does not take:
 the loop records the batch's offsets as read after the seek, and then drops the messages the
@@ -31,7 +31,7 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 
-from stream_app.inbox import MessageInbox
+from stream_app.runtime.inbox import MessageInbox
 
 log = logging.getLogger(__name__)
 

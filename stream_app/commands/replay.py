@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from tqdm import tqdm
 
+from stream_app.commands.broker import embedded_broker
+from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka_io import ensure_topic, new_producer
+from stream_app.kafka.clients import ensure_topic, new_producer
+from stream_app.settings import Settings
 
 
 def encode_event(event: Event) -> tuple[bytes, bytes]:
@@ -62,3 +67,20 @@ def replay(
     finally:
         producer.close()
     return sent
+
+
+def run_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Stream `args.source` into the events topic (or `args.topic`)."""
+    with embedded_broker(settings) as bootstrap:
+        sent = replay(
+            load_events(args.source),
+            bootstrap=bootstrap,
+            topic=args.topic or settings.events_topic,
+            partitions=settings.partitions,
+            limit=args.limit,
+            speed=args.speed,
+            progress=not args.quiet,
+            client_config=settings.kafka_python_config(),
+        )
+    print(f"replayed {sent} events from {args.source}", file=sys.stderr)
+    return 0

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.metrics import Metrics
 from stream_app.model.features import EncodedEvents
 from stream_app.model.runtime import CUDA, ModelRuntime, StepOutput
 from stream_app.schedule.levels import DecayModel
+from stream_app.worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

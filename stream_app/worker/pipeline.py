@@ -15,18 +15,15 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.activation import Activation
 from stream_app.clock import Clock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits, Rejected, RejectReason, decode_event
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.schema import Event
-from stream_app.metrics import Metrics
 from stream_app.model.features import PreviousEvent, category_bucket, encode_events
 from stream_app.model.runtime import StepOutput
 from stream_app.schedule.due_schedule import DueSchedule
 from stream_app.schedule.levels import DecayModel, Thresholds, due_times_batch
-from stream_app.serving import ServingModel
 from stream_app.state import (
     ModelState,
     UpdateOutcome,
@@ -35,6 +32,9 @@ from stream_app.state import (
     decode_state,
     encode_state,
 )
+from stream_app.worker.activation import Activation
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.serving import ServingModel
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from stream_app.events.schema import EventType
-from stream_app.model.eventlog import EventLog, from_rows, open_text
+from stream_app.model.eventlog import EventLog, from_rows, open_text, read_canonical
 
 _LONDON = ZoneInfo("Europe/London")
 _WORD = re.compile(r"[A-Z][A-Z'-]+")
@@ -105,6 +105,8 @@ TAOBAO_TYPES = {
 # 2017-11-25 00:00 to 2017-12-04 00:00 Beijing time (UTC+8): the documented 9-day window.
 TAOBAO_WINDOW = (1511539200.0, 1512316800.0)
 
+FORMATS = ("canonical", "online-retail", "taobao")
+
 Row = tuple[str, float, EventType, str, str | None, float | None]
 
 
@@ -150,3 +152,12 @@ def read_taobao(path: Path, window: tuple[float, float] = TAOBAO_WINDOW) -> Even
                 kind = TAOBAO_TYPES[row["behavior_type"]]
                 rows.append((row["user_id"], ts, kind, row["item_id"], row["category_id"], None))
     return from_rows(rows)
+
+
+def read_log(path: Path, fmt: str) -> EventLog:
+    """An event log in one of `FORMATS`."""
+    if fmt == "online-retail":
+        return read_online_retail(path)
+    if fmt == "taobao":
+        return read_taobao(path)
+    return read_canonical(path)

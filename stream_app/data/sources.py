@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from stream_app.data.eventlogs import retail_category
 from stream_app.events.schema import Event, EventType, utc_from_seconds
-from stream_app.model.adapters import retail_category
+from stream_app.paths import SHARED_DATA_DIR
 
-SHARED_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 LONDON = ZoneInfo("Europe/London")
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -104,7 +104,7 @@ def read_tmall(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
 def read_online_retail(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
     """Online Retail lines → one event per invoice (rows without CustomerID dropped).
 
-    As in training (`stream_app.model.adapters`): the item is the invoice's largest line, the
+    As in training (`stream_app.data.eventlogs`): the item is the invoice's largest line, the
     category the most frequent product-type word of its descriptions; the price is the invoice
     total (positive also for a cancellation, whose type says it is a refund).
     """

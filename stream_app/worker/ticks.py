@@ -13,18 +13,18 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
-from stream_app.activation import Activation
 from stream_app.clock import Clock
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
-from stream_app.metrics import Metrics
-from stream_app.pipeline import SourcePosition, StateStore, schedule_due_times
 from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.due_schedule import DueEntry, DueSchedule
 from stream_app.schedule.levels import Thresholds, due_times
-from stream_app.serving import ServingModel
 from stream_app.state import UserState, decode_state, encode_state
+from stream_app.worker.activation import Activation
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import SourcePosition, StateStore, schedule_due_times
+from stream_app.worker.serving import ServingModel
 
 log = logging.getLogger(__name__)
 

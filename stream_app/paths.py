@@ -1,0 +1,12 @@
+"""Where the files the package ships beside itself live (one place for each path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "decay_step.onnx"
+DEFAULT_POLICY_PATH = REPO_ROOT / "deploy" / "policy" / "default.toml"
+KAFKA_LOCAL_DIR = REPO_ROOT / "deploy" / "kafka-local"
+#: The shared public datasets, in a folder beside the repository.
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
