@@ -1,12 +1,16 @@
-"""Corrections to Faust's offset bookkeeping, applied once when the app is created.
+"""This app's Faust consumer: the one module that touches Faust's private internals.
 
-Commits: Faust (faust-streaming 0.15) commits a partition up to its first gap in acknowledged
-offsets, but it lets a gap of exactly one offset through: with offsets committed up to (not
-including) N and N+1, N+2, ... acknowledged, it commits N+3 and the message at N, never
-delivered, is lost. Here a partition commits only when its acknowledged offsets start at the
-committed offset (or the missing ones are offsets Faust knows do not exist, such as
-transaction markers). A partition held back this way is fetched again by the worker's
-offset-gap watch (`stream_app.runtime.ordering`).
+Faust (faust-streaming 0.15) is extended here through its own extension point, a transport
+whose `Consumer` class is ours (`DecayApp` creates it), not by replacing methods process-wide.
+`check_faust()` runs when the app is created: it refuses a Faust whose version or whose
+replaced methods differ from the ones this module was written against.
+
+Commits: Faust commits a partition up to its first gap in acknowledged offsets, but it lets a
+gap of exactly one offset through: with offsets committed up to (not including) N and N+1,
+N+2, ... acknowledged, it commits N+3 and the message at N, never delivered, is lost. Here a
+partition commits only when its acknowledged offsets start at the committed offset (or the
+missing ones are offsets Faust knows do not exist, such as transaction markers). A partition
+held back this way is fetched again by the worker's offset ordering (`stream_app.runtime.refetch`).
 
 Seeks: `Consumer.seek` called while Faust's fetch loop is delivering a batch does not take:
 the loop records the batch's offsets as read after the seek, and then drops the messages the
@@ -20,111 +24,122 @@ and acknowledgement), which costs more per event than the worker's whole batched
 `deliver_in_bulk` routes the messages of one topic from the fetch loop straight into a
 `MessageInbox` that one task drains a batch at a time; the offset bookkeeping (read offsets,
 gaps, pending acknowledgements, flow control during rebalances) is the same as for a stream.
+
+The module-level functions take the consumer as an argument, so unit tests drive them with
+Faust's real fetch loop over a scripted stand-in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 import logging
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from typing import Any, ClassVar
 
-from faust.transport.consumer import Consumer
+import faust
+from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_app.runtime.inbox import MessageInbox
 
 log = logging.getLogger(__name__)
 
-_PATCHED = "_decay_stream_strict_gaps"
-_SEEKS_PATCHED = "_decay_stream_seeks_between_fetches"
-_REQUESTED_SEEKS = "_decay_stream_requested_seeks"
-_BULK_INBOXES = "_decay_stream_bulk_inboxes"
+#: Faust versions this module was written against and tested with.
+SUPPORTED_FAUST = ("0.15.",)
+#: SHA-256 (first 16 hex digits) of the source of each Faust method this consumer replaces:
+#: a Faust whose method changed must be read again before the replacement is trusted.
+REPLACED_METHODS = {
+    "getmany": "4b168d84882a70d6",
+    "_new_offset": "1d2c7ea89a7ad4f1",
+}
+#: Private attributes of Faust's consumer read or written here.
+PRIVATE_ATTRIBUTES = (
+    "_acked",
+    "_committed_offset",
+    "_unacked_messages",
+    "_read_offset",
+    "_gap",
+    "_commit_every",
+    "_n_acked",
+)
 _YIELD_EVERY = 256
 _IDLE_FETCH_SECONDS = 0.2
 
 
-def strict_commit_gaps() -> None:
-    """Make Faust's consumer refuse to commit past an offset that was never acknowledged."""
-    if getattr(Consumer, _PATCHED, False):
-        return
-    lenient = Consumer._new_offset
+class FaustMismatchError(RuntimeError):
+    """The installed Faust is not the one this consumer was written against."""
 
-    def _new_offset(self: Any, tp: Any) -> int | None:
-        acked = self._acked.get(tp)
-        committed = self._committed_offset.get(tp)
-        if acked and committed is not None and min(acked) > committed:
-            known_missing = self._gap.get(tp)
-            if not (known_missing and known_missing.overlaps_point(committed)):
-                return None
-        result: int | None = lenient(self, tp)
-        return result
 
-    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
-    setattr(Consumer, _PATCHED, True)
+def method_fingerprint(method: Callable[..., Any]) -> str:
+    """A short hash of a method's source text."""
+    return hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16]
+
+
+def check_faust() -> None:
+    """Refuse to run on a Faust whose version or replaced methods are not the known ones."""
+    if not faust.__version__.startswith(SUPPORTED_FAUST):
+        raise FaustMismatchError(
+            f"faust-streaming {faust.__version__} is not supported (tested: {SUPPORTED_FAUST})"
+        )
+    for name, expected in REPLACED_METHODS.items():
+        found = method_fingerprint(getattr(FaustConsumer, name))
+        if found != expected:
+            raise FaustMismatchError(
+                f"faust Consumer.{name} changed (source hash {found}, expected {expected}):"
+                " stream_app.runtime.faust_consumer must be checked against it"
+            )
+
+
+# -- commits ---------------------------------------------------------------------------------
+
+
+def strict_new_offset(consumer: Any, tp: Any) -> int | None:
+    """Faust's next offset to commit, or None while the acked offsets start past a gap."""
+    acked = consumer._acked.get(tp)
+    committed = consumer._committed_offset.get(tp)
+    if acked and committed is not None and min(acked) > committed:
+        known_missing = consumer._gap.get(tp)
+        if not (known_missing and known_missing.overlaps_point(committed)):
+            return None
+    result: int | None = FaustConsumer._new_offset(consumer, tp)
+    return result
+
+
+# -- the ordering's view of the consumer -----------------------------------------------------
+
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The next offset the partition is committed from (None: never committed)."""
+    offset: int | None = consumer._committed_offset.get(tp)
+    return offset
+
+
+def set_committed_offset(consumer: Any, tp: Any, offset: int) -> None:
+    """Record where a never-committed partition starts (its earliest offset)."""
+    consumer._committed_offset[tp] = offset
+
+
+def acked_offsets(consumer: Any, tp: Any) -> Collection[int]:
+    """Offsets acknowledged and not yet committed."""
+    acked: Collection[int] = consumer._acked.get(tp, ())
+    return acked
+
+
+def partitions_in_flight(consumer: Any) -> set[Any]:
+    """Partitions with a message delivered but not yet acknowledged."""
+    return {message.tp for message in consumer._unacked_messages}
 
 
 def forget_delivery(consumer: Any, message: Any) -> None:
     """Treat a delivered message as never delivered: it is not acknowledged, ever.
 
-    The stream's later acknowledgement becomes a no-op, so the offset stays out of the
-    acknowledged set; the partition is not committed past it and the worker's offset-gap watch
-    fetches it again.
+    The later acknowledgement becomes a no-op, so the offset stays out of the acknowledged
+    set; the partition is not committed past it and it is fetched again.
     """
     message.acked = True  # Faust's ack of an already-acked message does nothing
     consumer._unacked_messages.discard(message)
-
-
-def request_seek(consumer: Any, tp: Any, offset: int) -> None:
-    """Ask the fetch loop to fetch `tp` again from `offset` before its next message."""
-    requested: dict[Any, int] = consumer.__dict__.setdefault(_REQUESTED_SEEKS, {})
-    requested[tp] = min(requested.get(tp, offset), offset)
-
-
-def seeks_between_fetches() -> None:
-    """Make Faust's fetch loop apply the seeks `request_seek` asked for, between two messages.
-
-    A requested seek runs in the consumer thread once the message being delivered is done;
-    the rest of the batch already fetched for that partition is dropped (it comes again from
-    the new offset). An idle loop looks for requests every `_IDLE_FETCH_SECONDS`.
-    """
-    if getattr(Consumer, _SEEKS_PATCHED, False):
-        return
-    fetch = Consumer.getmany
-
-    async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        await _seek_requested(self)
-        inboxes: dict[str, MessageInbox[Any]] = self.app.__dict__.get(_BULK_INBOXES, {})
-        sought: set[Any] = set()  # partitions whose rest of this batch predates their seek
-        diverted = 0
-        async for tp, message in fetch(self, min(timeout, _IDLE_FETCH_SECONDS)):
-            if _REQUESTED_SEEKS in self.__dict__:
-                sought |= await _seek_requested(self)
-            if tp in sought:
-                continue
-            inbox = inboxes.get(tp.topic)
-            if inbox is None:
-                yield tp, message
-                continue
-            await _deliver_to_inbox(self, tp, message, inbox)
-            diverted += 1
-            if not diverted % _YIELD_EVERY:
-                await asyncio.sleep(0)  # let the batch task run
-
-    Consumer.getmany = getmany  # type: ignore[method-assign]
-    setattr(Consumer, _SEEKS_PATCHED, True)
-
-
-def deliver_in_bulk(app: Any, topic: Any, inbox: MessageInbox[Any]) -> None:
-    """Deliver the messages of `topic` into `inbox` instead of to a Faust stream.
-
-    The app subscribes to the topic as if an agent read it. Whoever drains the inbox
-    acknowledges each message with `acknowledge` once its effects are durable; the inbox is
-    cleared where Faust clears its stream buffers (partitions revoked, flow resumed).
-    """
-    seeks_between_fetches()
-    app.__dict__.setdefault(_BULK_INBOXES, {})[topic.get_topic_name()] = inbox
-    app.topics.add(topic)
-    app.flow_control.manage_queue(inbox)
 
 
 def acknowledge(consumer: Any, messages: Iterable[Any]) -> None:
@@ -133,6 +148,41 @@ def acknowledge(consumer: Any, messages: Iterable[Any]) -> None:
     for message in messages:
         if consumer.ack(message):
             message_out(message.tp, message.offset, message)
+
+
+# -- seeks and bulk delivery in the fetch loop -----------------------------------------------
+
+
+def request_seek(consumer: Any, tp: Any, offset: int) -> None:
+    """Ask the fetch loop to fetch `tp` again from `offset` before its next message."""
+    requested: dict[Any, int] = consumer.requested_seeks
+    requested[tp] = min(requested.get(tp, offset), offset)
+
+
+async def fetch_between_seeks(consumer: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+    """Faust's fetch loop, applying requested seeks between messages and filling the inboxes.
+
+    A requested seek runs in the consumer thread once the message being delivered is done;
+    the rest of the batch already fetched for that partition is dropped (it comes again from
+    the new offset). An idle loop looks for requests every `_IDLE_FETCH_SECONDS`.
+    """
+    await _apply_requested_seeks(consumer)
+    inboxes: dict[str, MessageInbox[Any]] = consumer.app.bulk_inboxes
+    sought: set[Any] = set()  # partitions whose rest of this batch predates their seek
+    diverted = 0
+    async for tp, message in FaustConsumer.getmany(consumer, min(timeout, _IDLE_FETCH_SECONDS)):
+        if consumer.requested_seeks:
+            sought |= await _apply_requested_seeks(consumer)
+        if tp in sought:
+            continue
+        inbox = inboxes.get(tp.topic)
+        if inbox is None:
+            yield tp, message
+            continue
+        await _deliver_to_inbox(consumer, tp, message, inbox)
+        diverted += 1
+        if not diverted % _YIELD_EVERY:
+            await asyncio.sleep(0)  # let the batch task run
 
 
 async def _deliver_to_inbox(consumer: Any, tp: Any, message: Any, inbox: MessageInbox[Any]) -> None:
@@ -155,9 +205,9 @@ async def _deliver_to_inbox(consumer: Any, tp: Any, message: Any, inbox: Message
     consumer._read_offset[tp] = offset
 
 
-async def _seek_requested(consumer: Any) -> set[Any]:
+async def _apply_requested_seeks(consumer: Any) -> set[Any]:
     """Apply the requested seeks of partitions still assigned (in the consumer thread)."""
-    requested = consumer.__dict__.pop(_REQUESTED_SEEKS, None)
+    requested, consumer.requested_seeks = consumer.requested_seeks, {}
     if not requested:
         return set()
     assigned = consumer.assignment()
@@ -168,9 +218,90 @@ async def _seek_requested(consumer: Any) -> set[Any]:
         await consumer.seek_wait(seeks)
     except Exception as exc:  # a failed seek must not stop the fetch loop
         log.warning(
-            "fetching again from %s failed (%r); the offset-gap watch will ask again",
+            "fetching again from %s failed (%r); the offset ordering will ask again",
             {f"{tp.topic}-{tp.partition}": offset for tp, offset in seeks.items()},
             exc,
         )
         return set()
     return set(seeks)
+
+
+# -- the classes Faust instantiates ----------------------------------------------------------
+
+
+class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+    """Faust's aiokafka consumer with strict commits, seeks between messages, bulk delivery."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        missing = [name for name in PRIVATE_ATTRIBUTES if not hasattr(self, name)]
+        if missing:
+            raise FaustMismatchError(f"faust Consumer has no {', '.join(missing)}")
+        self.requested_seeks: dict[Any, int] = {}
+
+    def _new_offset(self, tp: Any) -> int | None:
+        return strict_new_offset(self, tp)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        async for item in fetch_between_seeks(self, timeout):
+            yield item
+
+    # The `stream_app.runtime.refetch.ConsumerView` protocol, and the batch task's acks.
+
+    def committed_offset(self, tp: Any) -> int | None:
+        """Next offset the partition is committed from (None: never committed)."""
+        return committed_offset(self, tp)
+
+    def set_committed_offset(self, tp: Any, offset: int) -> None:
+        """Record where a never-committed partition starts."""
+        set_committed_offset(self, tp, offset)
+
+    def acked_offsets(self, tp: Any) -> Collection[int]:
+        """Offsets acknowledged and not yet committed."""
+        return acked_offsets(self, tp)
+
+    def partitions_in_flight(self) -> set[Any]:
+        """Partitions with a message delivered but not yet acknowledged."""
+        return partitions_in_flight(self)
+
+    def forget_delivery(self, message: Any) -> None:
+        """Treat a delivered message as never delivered."""
+        forget_delivery(self, message)
+
+    def request_seek(self, tp: Any, offset: int) -> None:
+        """Fetch the partition again from the offset, between two messages."""
+        request_seek(self, tp, offset)
+
+    def acknowledge(self, messages: Iterable[Any]) -> None:
+        """Acknowledge messages delivered in bulk."""
+        acknowledge(self, messages)
+
+
+class DecayTransport(faust_aiokafka.Transport):  # type: ignore[misc]
+    """The aiokafka transport, creating `DecayConsumer`s."""
+
+    Consumer: ClassVar[type[Any]] = DecayConsumer
+
+
+class DecayApp(faust.App):  # type: ignore[misc]
+    """A Faust app whose consumer is `DecayConsumer`; `bulk_inboxes` are its bulk topics."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        check_faust()
+        super().__init__(*args, **kwargs)
+        self.bulk_inboxes: dict[str, MessageInbox[Any]] = {}
+
+    def _new_transport(self) -> Any:
+        return DecayTransport(self.conf.broker_consumer, self)
+
+
+def deliver_in_bulk(app: Any, topic: Any, inbox: MessageInbox[Any]) -> None:
+    """Deliver the messages of `topic` into `inbox` instead of to a Faust stream.
+
+    The app subscribes to the topic as if an agent read it. Whoever drains the inbox
+    acknowledges each message with `acknowledge` once its effects are durable; the inbox is
+    cleared where Faust clears its stream buffers (partitions revoked, flow resumed).
+    """
+    app.bulk_inboxes[topic.get_topic_name()] = inbox
+    app.topics.add(topic)
+    app.flow_control.manage_queue(inbox)

@@ -1,4 +1,7 @@
-"""Faust never commits past an offset that was not acknowledged; seeks take effect; bulk delivery."""
+"""Faust never commits past an offset that was not acknowledged; seeks take effect; bulk delivery.
+
+The consumer's functions run Faust's real fetch loop and commit bookkeeping over stand-ins.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,19 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
-from faust.transport.consumer import Consumer
+import faust
+import pytest
 from faust.types import tuples as faust_tuples
 from intervaltree import IntervalTree
 
+from stream_app.runtime import faust_consumer
 from stream_app.runtime.faust_consumer import (
+    FaustMismatchError,
+    check_faust,
     deliver_in_bulk,
+    fetch_between_seeks,
     request_seek,
-    seeks_between_fetches,
-    strict_commit_gaps,
+    strict_new_offset,
 )
 from stream_app.runtime.inbox import MessageInbox
 
@@ -32,29 +39,36 @@ def consumer(committed: int | None, acked: list[int], gap: IntervalTree | None =
 
 
 def test_contiguous_acks_commit_past_the_last_one() -> None:
-    strict_commit_gaps()
-    assert Consumer._new_offset(consumer(10, [10, 11, 12]), TP) == 13
+    assert strict_new_offset(consumer(10, [10, 11, 12]), TP) == 13
 
 
 def test_a_single_missing_offset_holds_the_commit_back() -> None:
-    strict_commit_gaps()
     c = consumer(10, [11, 12])  # offset 10 was never acknowledged
-    assert Consumer._new_offset(c, TP) is None
+    assert strict_new_offset(c, TP) is None
     assert c._acked[TP] == [11, 12]  # still waiting to be committed
 
 
 def test_offsets_known_not_to_exist_do_not_hold_the_commit_back() -> None:
-    strict_commit_gaps()
     gap = IntervalTree()
     gap.addi(10, 11)  # e.g. a transaction marker
-    assert Consumer._new_offset(consumer(10, [11, 12], gap), TP) == 13
+    assert strict_new_offset(consumer(10, [11, 12], gap), TP) == 13
 
 
-def test_applying_twice_patches_once() -> None:
-    strict_commit_gaps()
-    patched = Consumer._new_offset
-    strict_commit_gaps()
-    assert Consumer._new_offset is patched
+def test_the_installed_faust_is_the_one_the_consumer_was_written_against() -> None:
+    check_faust()
+
+
+def test_a_changed_faust_method_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    changed = {**faust_consumer.REPLACED_METHODS, "getmany": "0" * 16}
+    monkeypatch.setattr(faust_consumer, "REPLACED_METHODS", changed)
+    with pytest.raises(FaustMismatchError, match=r"Consumer\.getmany changed"):
+        check_faust()
+
+
+def test_another_faust_version_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faust, "__version__", "0.16.0")
+    with pytest.raises(FaustMismatchError, match=r"0\.16\.0 is not supported"):
+        check_faust()
 
 
 TopicPartition = faust_tuples.TP
@@ -76,7 +90,9 @@ class FetchLoopConsumer:
         self.assigned = assigned
         self.seeks: list[dict[TopicPartition, int]] = []
         self.timeouts: list[float] = []
+        self.requested_seeks: dict[TopicPartition, int] = {}
         self.app = SimpleNamespace(
+            bulk_inboxes={},
             consumer_generation_id=1,
             monitor=SimpleNamespace(track_tp_end_offset=lambda tp, offset: None),
         )
@@ -115,7 +131,7 @@ def deliver(
 
     async def run() -> list[object]:
         delivered: list[object] = []
-        async for _tp, message in Consumer.getmany(consumer, 1.0):
+        async for _tp, message in fetch_between_seeks(consumer, 1.0):
             delivered.append(message)
             if len(delivered) in seek_at:
                 request_seek(consumer, *seek_at[len(delivered)])
@@ -125,7 +141,6 @@ def deliver(
 
 
 def test_a_seek_requested_mid_batch_drops_the_rest_of_that_partitions_batch() -> None:
-    seeks_between_fetches()
     batch = [(P0, 10), (P1, 50), (P0, 11), (P1, 51), (P0, 12)]
     c = FetchLoopConsumer([batch], assigned={P0, P1})
     delivered = deliver(c, seek_at={2: (P0, 7)})  # asked while (p1, 50) is being delivered
@@ -134,7 +149,6 @@ def test_a_seek_requested_mid_batch_drops_the_rest_of_that_partitions_batch() ->
 
 
 def test_a_seek_requested_between_fetches_runs_before_the_next_fetch() -> None:
-    seeks_between_fetches()
     c = FetchLoopConsumer([[(P0, 7), (P0, 8)]], assigned={P0})
     request_seek(c, P0, 9)
     request_seek(c, P0, 7)  # the lowest offset asked for wins
@@ -145,14 +159,12 @@ def test_a_seek_requested_between_fetches_runs_before_the_next_fetch() -> None:
 
 
 def test_a_failed_seek_leaves_the_fetch_loop_running() -> None:
-    seeks_between_fetches()
     c = FetchLoopConsumer([[(P0, 1)]], assigned={P0, FAIL})
     request_seek(c, FAIL, 0)
     assert deliver(c, seek_at={}) == [(P0, 1)]
 
 
 def test_an_idle_fetch_loop_looks_for_requested_seeks_often() -> None:
-    seeks_between_fetches()
     c = FetchLoopConsumer([], assigned={P0})
     deliver(c, seek_at={})
     assert c.timeouts and max(c.timeouts) <= 0.2

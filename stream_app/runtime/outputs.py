@@ -1,0 +1,174 @@
+"""What the worker writes to Kafka: the user-state table's changelog and the output topics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.transport.consumer import TopicPartitionGroup, TransactionManager
+
+from stream_app.events.alert import Alert
+from stream_app.events.dead_letter import DeadLetter
+from stream_app.events.partitioning import partition_for_key
+from stream_app.events.tick import Tick
+from stream_app.policy.records import Action
+from stream_app.schedule.due_schedule import DueEntry
+
+#: The input topic of the batch task or agent running in this asyncio task (each is its own).
+SOURCE_TOPIC: ContextVar[str | None] = ContextVar("SOURCE_TOPIC", default=None)
+
+
+class Outputs:
+    """Sends an output message; the caller awaits the broker's acknowledgement it returns.
+
+    Messages go to Faust's producer directly, not through `Topic.send`: its per-message
+    bookkeeping (a future message, its callbacks, the monitor's sensors) made the worker ~1.5x
+    slower (bench/NOTES.md), and it could attach a send to the current event's commit, which
+    awaiting here would deadlock on.
+    At least once: a plain send. Exactly once: a message caused by an input partition joins
+    that partition's transaction, which Faust commits together with the partition's offsets
+    (Faust itself would pick the transaction from the output topic, which it does not consume);
+    a message without a source partition (a tick from the schedule timer) is sent outside any
+    transaction, so that it is readable at once.
+    """
+
+    def __init__(self, app: faust.App, exactly_once: bool) -> None:
+        self.app = app
+        self.exactly_once = exactly_once
+
+    def transactional_id(self, source_partition: int | None) -> str | None:
+        """Faust's transactional id of the source partition's transaction (exactly once)."""
+        source_topic = SOURCE_TOPIC.get()
+        if not self.exactly_once or source_topic is None or source_partition is None:
+            return None
+        app: Any = self.app
+        group = TopicPartitionGroup(
+            source_topic, source_partition, app.assignor.group_for_topic(source_topic)
+        )
+        name: str = TransactionManager.transactional_id_format.format(
+            group_id=app.conf.id, tpg=group
+        )
+        return name
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None,
+        source_partition: int | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Awaitable[Any]:
+        """Send; returns the acknowledgement to await."""
+        app: Any = self.app
+        sent: Awaitable[Any] = await app.producer.send(
+            topic,
+            key,
+            value,
+            partition,
+            None,
+            headers,
+            transactional_id=self.transactional_id(source_partition),
+        )
+        return sent
+
+
+class DurableTable:
+    """The user-state table, with changelog writes that are awaited, not buffered.
+
+    Faust's own table write queues the changelog message in a buffer that its pre-commit flush
+    can leave behind (a message taken off the queue but not yet handed to the Kafka client); a
+    crash then loses a state change whose input offset is already committed. Here every write
+    updates the local store and sends its changelog message directly; `flush()` waits for the
+    broker's acknowledgements before the batch's offsets are acknowledged.
+    """
+
+    def __init__(self, table: Any, partitions: int, outputs: Outputs) -> None:
+        self.table = table
+        self.partitions = partitions
+        self.outputs = outputs
+        self._pending: list[tuple[bytes, bytes]] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        """Stored value or None."""
+        value = self.table.data.get(key)
+        return value if value is None else bytes(value)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.table.data[key] = value
+        self._pending.append((key, value))
+
+    def __len__(self) -> int:
+        return len(self.table.data)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        """Every key and value of the local store."""
+        return list(self.table.data.items())
+
+    async def flush(self) -> None:
+        """Send the changelog of every write since the last flush and wait for the acks."""
+        pending, self._pending = self._pending, []
+        topic = self.table.changelog_topic.get_topic_name()
+        acks = []
+        for key, value in pending:
+            partition = partition_for_key(key, self.partitions)
+            acks.append(
+                await self.outputs.send(
+                    topic, key, value, partition=partition, source_partition=partition
+                )
+            )
+        for ack in acks:
+            await ack
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    """The worker's sends by purpose; each output is acknowledged before its input's offset."""
+
+    outputs: Outputs
+    partitions: int
+    dead_letter_topic: str
+    alerts_topic: str
+    actions_topic: str
+    ticks_topic: str
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """A refused event, with its original bytes and the reason in headers."""
+        sent = await self.outputs.send(
+            self.dead_letter_topic,
+            letter.key,
+            letter.value,
+            partition=None,
+            source_partition=letter.source_partition,
+            headers=letter.headers(),
+        )
+        await sent
+
+    async def alert(self, alert: Alert) -> None:
+        """An alert, keyed by its user."""
+        await self._for_user(self.alerts_topic, alert.user_id, alert.to_json())
+
+    async def action(self, action: Action) -> None:
+        """An action, keyed by its user."""
+        await self._for_user(self.actions_topic, action.user_id, action.to_json())
+
+    async def tick(self, entry: DueEntry, tick: Tick) -> None:
+        """A due tick (not awaited: a tick lost in a crash is sent again by the rebuilt schedule)."""
+        await self.outputs.send(
+            self.ticks_topic,
+            entry.user_key,
+            tick.to_json(),
+            partition=entry.partition,
+            source_partition=None,
+        )
+
+    async def _for_user(self, topic: str, user_id: str, value: bytes) -> None:
+        """Keyed by the user; in the transaction of the user's input partition."""
+        key = user_id.encode("utf-8")
+        source = partition_for_key(key, self.partitions)
+        sent = await self.outputs.send(topic, key, value, partition=None, source_partition=source)
+        await sent

@@ -1,0 +1,129 @@
+"""The worker's batch task, tick agent and timers, registered on the Faust app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from stream_app.runtime.context import WorkerContext
+from stream_app.runtime.outputs import SOURCE_TOPIC
+from stream_app.worker.pipeline import SourcePosition
+from stream_app.worker.ticks import emit_due_ticks, rebuild_schedule
+
+log = logging.getLogger(__name__)
+
+
+async def process_events(ctx: WorkerContext) -> None:
+    """Take the inbox a batch at a time: admit in order, apply, flush, acknowledge."""
+    settings = ctx.settings
+    SOURCE_TOPIC.set(settings.events_topic)
+    while True:
+        messages = await ctx.inbox.take(settings.batch_max_events, settings.batch_window_seconds)
+        await ctx.until_recovered()
+        batch = await ctx.ordering.admit(messages)
+        async with ctx.state_lock:
+            await ctx.pipeline.handle_batch(batch)
+            await ctx.table.flush()
+        ctx.consumer.acknowledge(messages)
+
+
+async def process_ticks(ctx: WorkerContext, stream: faust.StreamT[bytes]) -> None:
+    """Turn each due tick into alerts (and actions), one at a time with the batch task."""
+    assert ctx.tick_handler is not None
+    SOURCE_TOPIC.set(ctx.settings.ticks_topic)
+    async for event in stream.events():
+        message = event.message
+        await ctx.until_recovered()
+        async with ctx.state_lock:
+            position = SourcePosition(message.topic, message.partition, message.offset)
+            await ctx.tick_handler.handle(message.key, message.value, position)
+            await ctx.table.flush()
+
+
+async def schedule_ticks(ctx: WorkerContext) -> None:
+    """Rebuild the schedule when needed, then send a tick for every due entry."""
+    assert ctx.model is not None
+    if ctx.rebuild_needed and ctx.settled():
+        active = ctx.assigned_partitions()
+        users = rebuild_schedule(
+            ctx.schedule,
+            ctx.table.items(),
+            ctx.settings.partitions,
+            active,
+            ctx.model,
+            ctx.thresholds,
+        )
+        ctx.rebuild_needed = False
+        log.info(
+            "schedule rebuilt: %d users, %d due times on partitions %s",
+            users,
+            len(ctx.schedule),
+            sorted(active),
+        )
+    await emit_due_ticks(ctx.schedule, ctx.clock.now_seconds(), ctx.outputs.tick)
+    ctx.metrics.schedule_size.set(len(ctx.schedule))
+
+
+async def reload_model(ctx: WorkerContext) -> None:
+    """Load a new artifact if its file changed; the schedule is then rebuilt with it."""
+    assert ctx.model is not None
+    if await ctx.model.maybe_reload():
+        ctx.rebuild_needed = True
+
+
+async def refetch_dropped_offsets(ctx: WorkerContext) -> None:
+    """Fetch again the partitions stuck behind an offset that was never delivered."""
+    if ctx.settled():
+        await ctx.ordering.refetch()
+
+
+async def refresh_gauges(ctx: WorkerContext) -> None:
+    """Users tracked and the consumer lag per assigned partition."""
+    ctx.metrics.users_tracked.set(len(ctx.table))
+    for tp in ctx.consumer.assignment():
+        if tp.topic != ctx.settings.events_topic:
+            continue
+        highwater = ctx.consumer.highwater(tp)  # end offset: the next offset to be written
+        processed = ctx.pipeline.last_offsets.get(tp.partition)
+        if highwater is not None and processed is not None:
+            ctx.metrics.consumer_lag_messages.labels(str(tp.partition)).set(
+                max(highwater - processed - 1, 0)
+            )
+
+
+def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
+    """The batch task always; the tick agent and the model's timers when a model serves."""
+    app, settings = ctx.app, ctx.settings
+
+    async def events_task() -> None:
+        await process_events(ctx)
+
+    app.task(events_task)
+
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        ctx.rebuild_needed = True
+        ctx.ordering.reassigned()
+
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+    every(ctx, max(settings.commit_interval_seconds, 1.0), refetch_dropped_offsets)
+    every(ctx, 5.0, refresh_gauges)
+    if ctx.model is None:
+        return
+
+    async def ticks_agent(stream: faust.StreamT[bytes]) -> None:
+        await process_ticks(ctx, stream)
+
+    app.agent(ticks_topic, name="process-ticks")(ticks_agent)
+    every(ctx, settings.schedule_tick_seconds, schedule_ticks)
+    every(ctx, settings.model_reload_seconds, reload_model)
+
+
+def every(ctx: WorkerContext, seconds: float, job: Any) -> None:
+    """Run `job(ctx)` on a Faust timer."""
+
+    async def timer() -> None:
+        await job(ctx)
+
+    ctx.app.timer(interval=seconds, name=job.__name__)(timer)

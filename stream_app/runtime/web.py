@@ -1,0 +1,34 @@
+"""The worker's HTTP pages: Prometheus metrics and health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from stream_app.runtime.context import WorkerContext
+
+#: aiohttp takes the charset apart from the content type.
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"
+
+
+def register_pages(ctx: WorkerContext) -> None:
+    """/metrics, /health, /health/live and /health/ready on the app's web server."""
+    app = ctx.app
+
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(ctx.metrics.registry), content_type=METRICS_CONTENT_TYPE)
+
+    async def liveness_page(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    async def readiness_page(web: Any, request: Any) -> Any:
+        ready = ctx.settled()
+        return web.json(
+            {"status": "ready" if ready else "recovering"}, status=200 if ready else 503
+        )
+
+    app.page("/metrics")(metrics_page)
+    app.page("/health/live")(liveness_page)
+    app.page("/health/ready")(readiness_page)
+    app.page("/health", name="health")(liveness_page)
