@@ -67,9 +67,9 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 	promtool test rules deploy/prometheus/alerts.test.yml
 	@if docker compose version >/dev/null 2>&1; then docker compose -f deploy/docker-compose.yml config --quiet; \
 	elif command -v docker-compose >/dev/null; then docker-compose -f deploy/docker-compose.yml config --quiet; \
-	else echo "docker compose not installed: compose file checked by tests/unit/test_deploy.py only"; fi
+	else echo "docker compose not installed: compose file checked by tests/deploy/test_deploy.py only"; fi
 	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/base/configmap.yaml deploy/k8s/base/service.yaml deploy/k8s/base/pdb.yaml deploy/k8s/base/secret.example.yaml deploy/k8s/cpu/deployment.yaml deploy/k8s/gpu/deployment.yaml
-	$(BIN)/pytest -q tests/unit/test_deploy.py
+	$(BIN)/pytest -q tests/deploy/test_deploy.py
 
 k8s-rules: setup-dev ## regenerate deploy/k8s/base/prometheusrule.yaml from deploy/prometheus/alerts.yml
 	$(BIN)/python deploy/k8s/render_rules.py

@@ -25,19 +25,17 @@ from stream_app.kafka.clients import ensure_topic, new_producer, read_topic, wai
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
 from stream_app.state import ModelState, UserState
-from tests.integration.test_actions import (
-    TEST_POLICY,
-    expected_action_id,
-    kinds_for,
-    tier_of,
-)
-from tests.integration.test_silence import (
+from tests.integration.support import (
     DAY,
+    TEST_POLICY,
     THRESHOLDS,
     SimClock,
     decay_model,
+    expected_action_id,
+    kinds_for,
     read_alerts,
     table,
+    tier_of,
 )
 from tests.offline_model import SequenceGraph
 

@@ -29,13 +29,17 @@ from stream_app.events.schema import Event
 from stream_app.kafka.clients import Record, read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import UserState
-from tests.integration.conftest import WorkerFactory
-from tests.integration.test_silence import (
+from tests.integration.support import (
     DAY,
+    TEST_POLICY,
     SimClock,
+    WorkerFactory,
+    expected_action_id,
+    kinds_for,
     silence_settings,
     sim_seconds,
     table,
+    tier_of,
 )
 from tests.offline_model import STEP_GRAPH
 
@@ -54,63 +58,6 @@ ACTION_SCHEMA = Path(__file__).resolve().parents[2] / "stream_app" / "schemas" /
 
 # Every kind is asked for at two levels somewhere, so cooldowns matter; the budget (1 coupon and
 # 0.02/h per partition) is far below what the at_risk and critical alerts ask for, so it binds.
-TEST_POLICY = """
-version = 1
-
-[[tiers]]
-name = "vip"
-min_purchases = 4
-min_spend = 1000.0
-
-[[tiers]]
-name = "regular"
-min_purchases = 2
-
-[[tiers]]
-name = "new"
-min_purchases = 0
-
-[triggers]
-warning = { new = "re_recommend", regular = "re_recommend", vip = ["re_recommend", "push"] }
-at_risk = { new = ["re_recommend", "push"], regular = ["re_recommend", "push", "coupon"], vip = ["push", "coupon"] }
-critical = { new = ["push", "coupon"], regular = ["push", "coupon"], vip = "coupon" }
-
-[cooldown_days]
-re_recommend = 20
-push = 15
-coupon = 30
-
-[coupon]
-budget_capacity = 4
-budget_refill_per_hour = 0.08
-expiry_days = 14
-currency = "GBP"
-value = { new = 2.5, regular = 5.0, vip = 10.0 }
-
-[push]
-templates = { warning = "it_warning", at_risk = "it_at_risk", critical = "it_critical" }
-
-[control]
-share = 0.25
-salt = "integration-actions"
-
-[quiet_hours]
-timezone = "Europe/London"
-start_hour = 22
-end_hour = 8
-kinds = ["push"]
-
-[migration]
-enabled = true
-threshold = 0.5
-recent_events = 2
-min_history_events = 2
-
-[re_recommend]
-categories = 5
-items = 3
-model_weight = 0.5
-"""
 
 
 def slice_events(shared_data: Path) -> list[Event]:
@@ -122,23 +69,6 @@ def slice_events(shared_data: Path) -> list[Event]:
 def in_control(user: str, control: dict[str, Any]) -> bool:
     digest = hashlib.sha256(f"control|{control['salt']}|{user}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64 < control["share"]
-
-
-def tier_of(state: UserState, tiers: list[dict[str, Any]]) -> str:
-    for tier in tiers:
-        spend_ok = "min_spend" not in tier or state.spend_total >= tier["min_spend"]
-        if state.purchases_total >= tier.get("min_purchases", 0) and spend_ok:
-            return str(tier["name"])
-    raise AssertionError("the last tier matches everyone")
-
-
-def kinds_for(policy: dict[str, Any], level: str, tier: str) -> list[str]:
-    kinds = policy["triggers"].get(level, {}).get(tier, [])
-    return [kinds] if isinstance(kinds, str) else list(kinds)
-
-
-def expected_action_id(user: str, kind: str, basis: str) -> str:
-    return hashlib.sha256(f"action|{user}|{kind}|{basis}".encode()).hexdigest()[:32]
 
 
 def masked(user: str) -> str:

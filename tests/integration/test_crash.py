@@ -12,8 +12,8 @@ import pytest
 
 from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.settings import Settings
-from tests.integration.conftest import WorkerFactory
 from tests.integration.faults import assert_same_as_uninterrupted, fault_setup, start_replay
+from tests.integration.support import WorkerFactory
 from tests.offline_model import STEP_GRAPH
 
 pytestmark = [

@@ -21,7 +21,7 @@ from stream_app.kafka.clients import new_producer, read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import decode_state, state_bytes_bound
 from tests.hostile_corpus import expected_counts, load_corpus
-from tests.integration.conftest import WorkerFactory, WorkerProcess
+from tests.integration.support import WorkerFactory, WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from stream_app.kafka.clients import (
 )
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
-from tests.integration.conftest import WorkerFactory
 from tests.integration.reference import expected_users, taobao_rows
+from tests.integration.support import WorkerFactory
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from stream_app.events.schema import Event
 from stream_app.kafka.clients import new_producer, wait_caught_up
 from stream_app.kafka.local import free_port
 from stream_app.settings import Settings
-from tests.integration.conftest import WorkerFactory, WorkerProcess
-from tests.unit.test_deploy import ALERT_RULES, dashboard_exprs
+from tests.deploy.manifests import ALERT_RULES, dashboard_exprs
+from tests.integration.support import WorkerFactory, WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -13,8 +13,7 @@ from stream_app.events.schema import Event
 from stream_app.kafka.clients import wait_caught_up
 from stream_app.schedule.levels import probability_after_silence
 from stream_app.settings import Settings
-from tests.integration.conftest import WorkerFactory
-from tests.integration.test_silence import decay_model, table
+from tests.integration.support import WorkerFactory, decay_model, table
 from tests.offline_model import STEP_GRAPH, SequenceGraph
 
 pytestmark = [

@@ -43,8 +43,7 @@ from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
 from tests.conftest import FIXTURES
-from tests.integration.conftest import WorkerFactory, WorkerProcess
-from tests.integration.test_silence import THRESHOLDS, decay_model
+from tests.integration.support import THRESHOLDS, WorkerFactory, WorkerProcess, decay_model
 from tests.offline_model import STEP_GRAPH
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

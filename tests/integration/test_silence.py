@@ -6,112 +6,46 @@ import json
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
 from stream_app.commands.replay import encode_event, replay
-from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import Event, EventType, utc_from_seconds
-from stream_app.kafka.clients import latest_by_key, new_producer, read_topic, wait_caught_up
-from stream_app.model.survival import Calibration
+from stream_app.kafka.clients import new_producer, wait_caught_up
 from stream_app.schedule.levels import (
     AlertLevel,
-    DecayModel,
-    Thresholds,
     due_times,
     probability_after_silence,
 )
 from stream_app.settings import Settings
-from stream_app.state import UserState, decode_state
-from tests.conftest import FIXTURES
-from tests.integration.conftest import WorkerFactory
-from tests.offline_model import STEP_GRAPH, SequenceGraph
+from stream_app.state import UserState
+from tests.integration.support import (
+    ALERT_SCHEMA,
+    DAY,
+    FACTOR,
+    THRESHOLDS,
+    TICK_SECONDS,
+    SimClock,
+    WorkerFactory,
+    decay_model,
+    read_alerts,
+    retail_events,
+    silence_settings,
+    sim_seconds,
+    table,
+)
+from tests.offline_model import STEP_GRAPH
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/"),
 ]
 
-DAY = 86_400.0
-FACTOR = 4 * DAY  # four simulated days per wall second
-TICK_SECONDS = 0.2
 # Tick topic round trip and alert delivery, in wall seconds; generous for a loaded 2-core CI box.
 LATENCY_SECONDS = 0.8
-THRESHOLDS = Thresholds()
-ALERT_SCHEMA = Path(__file__).resolve().parents[2] / "stream_app" / "schemas" / "alert.v1.json"
-
-
-@dataclass
-class SimClock:
-    start: float
-    anchor: float
-
-    def now(self) -> float:
-        return self.start + (time.time() - self.anchor) * FACTOR
-
-    def wall_at(self, sim: float) -> float:
-        return self.anchor + (sim - self.start) / FACTOR
-
-
-def retail_events() -> list[Event]:
-    return list(load_events(str(FIXTURES / "online_retail_sample.csv")))
-
-
-def silence_settings(settings: Settings, clock: SimClock) -> Settings:
-    return settings.model_copy(
-        update={
-            "clock_start_seconds": clock.start,
-            "clock_anchor_seconds": clock.anchor,
-            "clock_factor": FACTOR,
-            "schedule_tick_seconds": TICK_SECONDS,
-            "max_future_skew_seconds": 400 * DAY,
-        }
-    )
-
-
-def table(
-    settings: Settings, client_config: dict[str, object] | None = None
-) -> dict[str, UserState]:
-    assert settings.bootstrap_servers
-    raw = latest_by_key(
-        read_topic(
-            settings.bootstrap_servers,
-            f"{settings.app_id}-user-state-changelog",
-            timeout_seconds=60,  # returns as soon as the end is reached
-            client_config=client_config,
-        )
-    )
-    return {k.decode(): decode_state(v) for k, v in raw.items() if v}
-
-
-def read_alerts(
-    settings: Settings, client_config: dict[str, object] | None = None, topic: str | None = None
-) -> list[dict[str, object]]:
-    assert settings.bootstrap_servers
-    records = read_topic(
-        settings.bootstrap_servers,
-        topic or settings.alerts_topic,
-        timeout_seconds=20,
-        client_config=client_config,
-    )
-    return [r.json() for r in records]
-
-
-def decay_model() -> DecayModel:
-    meta = SequenceGraph().session.get_modelmeta().custom_metadata_map
-    a, b = json.loads(meta["decay_stream.calibration"])
-    return DecayModel(float(meta["decay_stream.horizon_days"]), Calibration(a, b))
-
-
-def sim_seconds(iso_text: object) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(iso_text).replace("Z", "+00:00")).timestamp()
 
 
 def expected_schedule(states: dict[str, UserState]) -> dict[str, list[tuple[AlertLevel, float]]]:

@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 
 from stream_app.events.alert import Alert, alert_id
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "stream_app" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "stream_app" / "schemas"
 
 
 def test_schemas_are_valid_json_schema() -> None:

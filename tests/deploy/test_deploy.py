@@ -21,12 +21,9 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from stream_app.settings import Settings
 from stream_app.worker.metrics import Metrics
+from tests.deploy.manifests import REPO, DEPLOY, DASHBOARD, ALERT_RULES, dashboard, dashboard_panels, dashboard_exprs
 
-REPO = Path(__file__).resolve().parents[2]
-DEPLOY = REPO / "deploy"
-DASHBOARD = DEPLOY / "grafana" / "dashboards" / "decay-stream.json"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
-ALERT_RULES = DEPLOY / "prometheus" / "alerts.yml"
 ALERT_RULE_TESTS = DEPLOY / "prometheus" / "alerts.test.yml"
 COMPOSE = DEPLOY / "docker-compose.yml"
 K8S = DEPLOY / "k8s"
@@ -186,34 +183,10 @@ def test_no_metric_is_labelled_with_user_ids() -> None:
 # ---------------------------------------------------------------- Grafana dashboard
 
 
-def dashboard() -> dict[str, Any]:
-    return dict(json.loads(DASHBOARD.read_text()))
 
 
-def dashboard_panels() -> list[dict[str, Any]]:
-    panels = []
-    for panel in dashboard()["panels"]:
-        panels.append(panel)
-        panels.extend(panel.get("panels", []))
-    return panels
 
 
-def dashboard_exprs() -> list[tuple[str, str]]:
-    """(where, PromQL) for every panel target and template variable query."""
-    exprs = []
-    for panel in dashboard_panels():
-        for target in panel.get("targets", []):
-            exprs.append((f"panel {panel['title']!r} {target['refId']}", target["expr"]))
-    for variable in dashboard()["templating"]["list"]:
-        if variable["type"] == "query":
-            query = variable["query"]
-            exprs.append(
-                (
-                    f"variable {variable['name']}",
-                    query["query"] if isinstance(query, dict) else query,
-                )
-            )
-    return exprs
 
 
 def test_dashboard_is_a_grafana_dashboard() -> None:

@@ -1,0 +1,244 @@
+"""Helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stream_app.commands.processes import spawn_worker
+from stream_app.data.sources import load_events
+from stream_app.events.schema import Event
+from stream_app.kafka.clients import latest_by_key, read_topic
+from stream_app.model.survival import Calibration
+from stream_app.schedule.levels import (
+    DecayModel,
+    Thresholds,
+)
+from stream_app.settings import Settings
+from stream_app.state import UserState, decode_state
+from tests.conftest import FIXTURES
+from tests.offline_model import SequenceGraph
+
+DAY = 86_400.0
+
+
+THRESHOLDS = Thresholds()
+
+
+ALERT_SCHEMA = Path(__file__).resolve().parents[2] / "stream_app" / "schemas" / "alert.v1.json"
+
+
+@dataclass
+class SimClock:
+    start: float
+    anchor: float
+
+    def now(self) -> float:
+        return self.start + (time.time() - self.anchor) * FACTOR
+
+    def wall_at(self, sim: float) -> float:
+        return self.anchor + (sim - self.start) / FACTOR
+
+
+def retail_events() -> list[Event]:
+    return list(load_events(str(FIXTURES / "online_retail_sample.csv")))
+
+
+def silence_settings(settings: Settings, clock: SimClock) -> Settings:
+    return settings.model_copy(
+        update={
+            "clock_start_seconds": clock.start,
+            "clock_anchor_seconds": clock.anchor,
+            "clock_factor": FACTOR,
+            "schedule_tick_seconds": TICK_SECONDS,
+            "max_future_skew_seconds": 400 * DAY,
+        }
+    )
+
+
+def table(
+    settings: Settings, client_config: dict[str, object] | None = None
+) -> dict[str, UserState]:
+    assert settings.bootstrap_servers
+    raw = latest_by_key(
+        read_topic(
+            settings.bootstrap_servers,
+            f"{settings.app_id}-user-state-changelog",
+            timeout_seconds=60,  # returns as soon as the end is reached
+            client_config=client_config,
+        )
+    )
+    return {k.decode(): decode_state(v) for k, v in raw.items() if v}
+
+
+def read_alerts(
+    settings: Settings, client_config: dict[str, object] | None = None, topic: str | None = None
+) -> list[dict[str, object]]:
+    assert settings.bootstrap_servers
+    records = read_topic(
+        settings.bootstrap_servers,
+        topic or settings.alerts_topic,
+        timeout_seconds=20,
+        client_config=client_config,
+    )
+    return [r.json() for r in records]
+
+
+def decay_model() -> DecayModel:
+    meta = SequenceGraph().session.get_modelmeta().custom_metadata_map
+    a, b = json.loads(meta["decay_stream.calibration"])
+    return DecayModel(float(meta["decay_stream.horizon_days"]), Calibration(a, b))
+
+
+def sim_seconds(iso_text: object) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(iso_text).replace("Z", "+00:00")).timestamp()
+
+
+TEST_POLICY = """
+version = 1
+
+[[tiers]]
+name = "vip"
+min_purchases = 4
+min_spend = 1000.0
+
+[[tiers]]
+name = "regular"
+min_purchases = 2
+
+[[tiers]]
+name = "new"
+min_purchases = 0
+
+[triggers]
+warning = { new = "re_recommend", regular = "re_recommend", vip = ["re_recommend", "push"] }
+at_risk = { new = ["re_recommend", "push"], regular = ["re_recommend", "push", "coupon"], vip = ["push", "coupon"] }
+critical = { new = ["push", "coupon"], regular = ["push", "coupon"], vip = "coupon" }
+
+[cooldown_days]
+re_recommend = 20
+push = 15
+coupon = 30
+
+[coupon]
+budget_capacity = 4
+budget_refill_per_hour = 0.08
+expiry_days = 14
+currency = "GBP"
+value = { new = 2.5, regular = 5.0, vip = 10.0 }
+
+[push]
+templates = { warning = "it_warning", at_risk = "it_at_risk", critical = "it_critical" }
+
+[control]
+share = 0.25
+salt = "integration-actions"
+
+[quiet_hours]
+timezone = "Europe/London"
+start_hour = 22
+end_hour = 8
+kinds = ["push"]
+
+[migration]
+enabled = true
+threshold = 0.5
+recent_events = 2
+min_history_events = 2
+
+[re_recommend]
+categories = 5
+items = 3
+model_weight = 0.5
+"""
+
+
+def tier_of(state: UserState, tiers: list[dict[str, Any]]) -> str:
+    for tier in tiers:
+        spend_ok = "min_spend" not in tier or state.spend_total >= tier["min_spend"]
+        if state.purchases_total >= tier.get("min_purchases", 0) and spend_ok:
+            return str(tier["name"])
+    raise AssertionError("the last tier matches everyone")
+
+
+def kinds_for(policy: dict[str, Any], level: str, tier: str) -> list[str]:
+    kinds = policy["triggers"].get(level, {}).get(tier, [])
+    return [kinds] if isinstance(kinds, str) else list(kinds)
+
+
+def expected_action_id(user: str, kind: str, basis: str) -> str:
+    return hashlib.sha256(f"action|{user}|{kind}|{basis}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class WorkerProcess:
+    """A `decay-stream worker` child process and its log."""
+
+    settings: Settings
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_seconds: float = 60.0) -> None:
+        if not self.alive:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout_seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def http_get(self, path: str) -> str:
+        url = f"http://127.0.0.1:{self.settings.http_port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+    def wait_http(self, timeout_seconds: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            assert self.alive, self.log()
+            try:
+                self.http_get("/health/ready")
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"worker HTTP not up:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+@dataclass
+class WorkerFactory:
+    tmp_path: Path
+    started: list[WorkerProcess] = field(default_factory=list)
+
+    def start(
+        self, settings: Settings, name: str = "worker", *, wait_ready: bool = True
+    ) -> WorkerProcess:
+        log_path = self.tmp_path / f"{name}-{len(self.started)}.log"
+        worker = WorkerProcess(settings, spawn_worker(settings, log_path=log_path), log_path)
+        self.started.append(worker)
+        if wait_ready:
+            worker.wait_http()
+        return worker
+
+
+FACTOR = 4 * DAY  # four simulated days per wall second
+
+
+TICK_SECONDS = 0.2
