@@ -27,6 +27,7 @@ from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.schema import Event, utc_from_seconds
 from stream_app.model.features import category_bucket, encode_events
+from stream_app.model.heads import model_state, previous_event  # the worker's exact encoding
 from stream_app.model.runtime import ModelRuntime
 from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
 from stream_app.policy.budget import BudgetState, refill
@@ -39,7 +40,6 @@ from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.levels import DecayModel, Thresholds, due_times
 from stream_app.state import ModelState, UserState, apply_event
 from stream_app.worker.activation import per_partition_policy
-from stream_app.worker.pipeline import model_state, previous_event  # the worker's exact encoding
 
 SEQUENCE_LENGTH = 50  # the worker's default `DECAY_SEQUENCE_LENGTH`
 PARTITIONS = 8  # the worker's default `DECAY_PARTITIONS`

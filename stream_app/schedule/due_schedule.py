@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from stream_app.schedule.levels import DecayModel, Thresholds, due_times_batch
+from stream_app.state import UserState
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -73,3 +77,25 @@ class DueSchedule:
             live = [e for e in heap if self.live_episode.get(e.user_key) == e.episode]
             heapq.heapify(live)
             self.heaps[partition] = live
+
+
+def schedule_due_times(
+    schedule: DueSchedule,
+    users: Sequence[tuple[bytes, int, UserState]],
+    decay: DecayModel,
+    thresholds: Thresholds,
+) -> None:
+    """Replace the due times of (key, partition, state) users that have a model, all at once."""
+    scored = [(key, partition, state) for key, partition, state in users if state.model is not None]
+    due = due_times_batch(
+        [state.model for _, _, state in scored if state.model is not None],
+        decay,
+        thresholds,
+        [state.last_event_seconds or 0.0 for _, _, state in scored],
+        [state.alert_level for _, _, state in scored],
+    )
+    for (key, partition, state), user_due in zip(scored, due, strict=True):
+        assert state.last_event_seconds is not None
+        schedule.replace_user(
+            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in user_due]
+        )

@@ -18,12 +18,12 @@ from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.schedule.alerts import alerts_due
-from stream_app.schedule.due_schedule import DueEntry, DueSchedule
+from stream_app.schedule.due_schedule import DueEntry, DueSchedule, schedule_due_times
 from stream_app.schedule.levels import Thresholds, due_times
 from stream_app.state import UserState, decode_state, encode_state
 from stream_app.worker.activation import Activation
 from stream_app.worker.metrics import Metrics
-from stream_app.worker.pipeline import SourcePosition, StateStore, schedule_due_times
+from stream_app.worker.pipeline import SourcePosition, StateStore
 from stream_app.worker.serving import ServingModel
 
 log = logging.getLogger(__name__)

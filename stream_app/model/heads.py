@@ -1,0 +1,101 @@
+"""A batched step's outputs as per-user model states, and a user's state as the step's input."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.model.features import PreviousEvent
+from stream_app.model.runtime import StepOutput
+from stream_app.state import ModelState, UserState
+
+#: Category buckets kept per mixture component in a user's state.
+TOP_BUCKETS_PER_COMPONENT = 8
+
+
+def previous_event(state: UserState | None) -> PreviousEvent | None:
+    """What the features need of the user's previous event (None for a new user)."""
+    if state is None or state.last_event_seconds is None:
+        return None
+    return PreviousEvent(
+        ts_seconds=state.last_event_seconds,
+        events_total=state.events_total,
+        first_ts_seconds=state.first_event_seconds,
+        spend_total=state.spend_total,
+    )
+
+
+def model_state(version: str, out: StepOutput, row: int) -> ModelState:
+    """One user's model state from row `row` of a batched step's output."""
+    return model_states(version, _rows(out, row))[0]
+
+
+def model_states(version: str, out: StepOutput) -> list[ModelState]:
+    """Every row's model state of a batched step's output, converted in bulk.
+
+    `tolist()` gives the same Python floats as `float(x)` per element, so the states are
+    identical to converting one float at a time.
+    """
+    top = top_buckets(out.pi, TOP_BUCKETS_PER_COMPONENT)
+    weights = np.take_along_axis(out.pi, top, axis=-1).tolist()
+    buckets = top.tolist()
+    columns = zip(
+        out.h.tolist(),
+        out.c.tolist(),
+        out.mu.tolist(),
+        out.alpha.tolist(),
+        out.beta.tolist(),
+        buckets,
+        weights,
+        strict=True,
+    )
+    return [
+        ModelState(
+            version=version,
+            h=tuple(h),
+            c=tuple(c),
+            mu=tuple(mu),
+            alpha=tuple(alpha),
+            beta=tuple(beta),
+            top_buckets=tuple(
+                tuple(zip(component, component_weights, strict=True))
+                for component, component_weights in zip(b, w, strict=True)
+            ),
+        )
+        for h, c, mu, alpha, beta, b, w in columns
+    ]
+
+
+def top_buckets(pi: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
+    """`np.argsort(-pi, axis=-1)[..., :count]`, without sorting all K buckets of every row.
+
+    A partial sort finds the `count` largest weights; a row whose top weights are all distinct
+    and not tied with any bucket outside them has exactly one answer, equal to the full sort's.
+    Rows with ties (or NaN) take the full `argsort`, so ties keep the full sort's order too.
+    """
+    neg = -pi
+    if count >= neg.shape[-1]:
+        return np.argsort(neg, axis=-1)[..., :count]
+    part = np.argpartition(neg, count - 1, axis=-1)[..., :count]
+    values = np.take_along_axis(neg, part, axis=-1)
+    order = np.argsort(values, axis=-1)
+    top = np.take_along_axis(part, order, axis=-1)
+    ranked = np.take_along_axis(values, order, axis=-1)
+    unique = (np.diff(ranked, axis=-1) > 0).all(axis=-1) & (
+        (neg <= ranked[..., -1:]).sum(axis=-1) == count
+    )
+    if not unique.all():
+        top[~unique] = np.argsort(neg[~unique], axis=-1)[..., :count]
+    return top
+
+
+def _rows(out: StepOutput, row: int) -> StepOutput:
+    window = slice(row, row + 1)
+    return StepOutput(
+        out.h[window],
+        out.c[window],
+        out.mu[window],
+        out.alpha[window],
+        out.beta[window],
+        out.pi[window],
+    )
