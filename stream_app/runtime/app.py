@@ -23,7 +23,7 @@ from stream_app.runtime.context import WorkerContext
 from stream_app.runtime.faust_consumer import DecayApp, deliver_in_bulk
 from stream_app.runtime.inbox import MessageInbox
 from stream_app.runtime.outputs import DurableTable, Outputs, OutputTopics
-from stream_app.runtime.refetch import OffsetOrdering
+from stream_app.runtime.refetch import FirstOffsetLookup, OffsetOrdering
 from stream_app.runtime.tasks import register_tasks
 from stream_app.runtime.web import register_pages
 from stream_app.schedule.due_schedule import DueSchedule
@@ -179,6 +179,23 @@ def activation_for(settings: Settings, topics: OutputTopics, metrics: Metrics) -
     return Activation(policy, topics.action, metrics)
 
 
+def first_offset_of(settings: Settings) -> FirstOffsetLookup:
+    """The broker's first offset of a partition at or after an offset (kafka-python, a thread)."""
+
+    async def first_offset(tp: Any, offset: int) -> int | None:
+        return await asyncio.to_thread(
+            first_offset_from,
+            str(settings.bootstrap_servers),
+            tp.topic,
+            tp.partition,
+            offset,
+            read_committed=settings.processing_guarantee == "exactly_once",
+            client_config=settings.kafka_python_config(),
+        )
+
+    return first_offset
+
+
 def worker_context(
     app: DecayApp,
     settings: Settings,
@@ -223,18 +240,6 @@ def worker_context(
             activation,
         )  # fmt: skip
 
-    async def first_offset(tp: Any, offset: int) -> int | None:
-        """The broker's first offset at or after `offset` (a kafka-python round trip)."""
-        return await asyncio.to_thread(
-            first_offset_from,
-            str(settings.bootstrap_servers),
-            tp.topic,
-            tp.partition,
-            offset,
-            read_committed=settings.processing_guarantee == "exactly_once",
-            client_config=settings.kafka_python_config(),
-        )
-
     return WorkerContext(
         app=app,
         settings=settings,
@@ -249,6 +254,9 @@ def worker_context(
         tick_handler=tick_handler,
         inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
         ordering=OffsetOrdering(
-            settings.events_topic, lambda: cast(Any, app.consumer), first_offset, metrics
+            settings.events_topic,
+            lambda: cast(Any, app.consumer),
+            first_offset_of(settings),
+            metrics,
         ),
     )
