@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stream_app.schedule.levels import DecayModel, Thresholds, due_times_batch
+from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline
 from stream_app.state import UserState
 
 
@@ -85,7 +86,11 @@ def schedule_due_times(
     decay: DecayModel,
     thresholds: Thresholds,
 ) -> None:
-    """Replace the due times of (key, partition, state) users that have a model, all at once."""
+    """Replace the due times of (key, partition, state) users that have a model, all at once.
+
+    A user's entries are the alert levels still to come and the first deadline of the open
+    predictions (`OUTCOME_DUE`).
+    """
     scored = [(key, partition, state) for key, partition, state in users if state.model is not None]
     due = due_times_batch(
         [state.model for _, _, state in scored if state.model is not None],
@@ -96,6 +101,8 @@ def schedule_due_times(
     )
     for (key, partition, state), user_due in zip(scored, due, strict=True):
         assert state.last_event_seconds is not None
-        schedule.replace_user(
-            key, partition, state.last_event_seconds, [(int(lv), t) for lv, t in user_due]
-        )
+        entries = [(int(lv), t) for lv, t in user_due]
+        deadline = next_deadline(state)
+        if deadline is not None:
+            entries.append((OUTCOME_DUE, deadline))
+        schedule.replace_user(key, partition, state.last_event_seconds, entries)

@@ -17,6 +17,14 @@ import numpy as np
 
 from stream_app.events.decode import MAX_ID_CHARS
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
+from stream_app.state.outcomes import (
+    NO_OUTCOMES,
+    ActionTallyKey,
+    AlertTally,
+    AlertTallyKey,
+    OpenPrediction,
+    Outcomes,
+)
 
 STATE_FORMAT_VERSION = 3
 #: b"DS", format version, float width in bytes (4 or 8), length of the JSON part.
@@ -85,6 +93,9 @@ class UserState:
     alert_level: int = 0
     last_tick_offset: int = -1
     action_times: tuple[tuple[str, float], ...] = ()
+    #: Alerts of the current silence not yet resolved, and the outcomes resolved so far.
+    predictions: tuple[OpenPrediction, ...] = ()
+    outcomes: Outcomes = NO_OUTCOMES
 
     def count(self, event_type: EventType) -> int:
         """Events seen of one type."""
@@ -173,6 +184,10 @@ def encode_state(state: UserState) -> bytes:
             for r in state.recent
         ],
     }
+    if state.predictions:
+        body["pred"] = [_prediction_row(p) for p in state.predictions]
+    if state.outcomes:
+        body["outc"] = _outcome_rows(state.outcomes)
     floats = b""
     width = 8
     model = state.model
@@ -250,6 +265,51 @@ def _state_from_body(body: dict[str, Any], model: ModelState | None) -> UserStat
             RecentEvent(ts, EventType(kind), item, category, price, event_id)
             for ts, kind, item, category, price, event_id in body["recent"]
         ),
+        predictions=tuple(_prediction_of(row) for row in body.get("pred", ())),
+        outcomes=_outcomes_of(body.get("outc")),
+    )
+
+
+def _prediction_row(p: OpenPrediction) -> list[Any]:
+    return [
+        p.level,
+        p.probability,
+        p.model_version,
+        p.emitted_seconds,
+        p.deadline_seconds,
+        [[kind, control] for kind, control in p.actions],
+    ]
+
+
+def _prediction_of(row: list[Any]) -> OpenPrediction:
+    level, probability, version, emitted, deadline, actions = row
+    return OpenPrediction(
+        level, probability, version, emitted, deadline, tuple((k, bool(c)) for k, c in actions)
+    )
+
+
+def _outcome_rows(outcomes: Outcomes) -> dict[str, list[list[Any]]]:
+    return {
+        "a": [
+            [k.level, k.model_version, k.probability_bucket, v.predictions, v.returned,
+             v.probability_sum, v.squared_error_sum]
+            for k, v in outcomes.alerts
+        ],
+        "u": [[k.kind, k.control, n, r] for k, (n, r) in outcomes.actions],
+    }  # fmt: skip
+
+
+def _outcomes_of(body: dict[str, list[list[Any]]] | None) -> Outcomes:
+    if not body:
+        return Outcomes()
+    return Outcomes(
+        alerts=tuple(
+            (AlertTallyKey(level, version, bucket), AlertTally(n, r, ps, se))
+            for level, version, bucket, n, r, ps, se in body["a"]
+        ),
+        actions=tuple(
+            (ActionTallyKey(kind, bool(control)), (n, r)) for kind, control, n, r in body["u"]
+        ),
     )
 
 
@@ -275,7 +335,29 @@ def state_bytes_bound(
     """
     numbers = 2 * hidden_size + 3 * components + 2 * 8 * components
     model = numbers * (_NUMBER_BYTES + 1) + 12 * version_chars + 64
-    return sequence_length * (RECENT_EVENT_MAX_BYTES + 1) + model + _FIXED_MAX_BYTES
+    ring = sequence_length * (RECENT_EVENT_MAX_BYTES + 1)
+    return ring + model + outcome_bytes_bound(version_chars) + _FIXED_MAX_BYTES
+
+
+#: What bounds the outcome part of a state (`stream_app.schedule.outcomes` keeps to it).
+MAX_OPEN_PREDICTIONS = 3  # one per alert level in a silence; a return resolves them all
+MAX_ALERT_TALLIES = 3 * 4 * 10  # levels × model versions kept apart × probability buckets
+MAX_ACTION_TALLIES = 6  # action kinds × treated/control
+_LABEL_BYTES = 2 + 32  # a level, kind or bucket name, quoted
+
+
+def outcome_bytes_bound(version_chars: int = 128) -> int:
+    """Upper bound of the open predictions and outcome tallies in `encode_state`."""
+    version = 2 + 12 * version_chars
+    prediction = _LABEL_BYTES + version + 3 * _NUMBER_BYTES + 3 * (_LABEL_BYTES + 10) + 16
+    alert_tally = 2 * _LABEL_BYTES + version + 4 * _NUMBER_BYTES + 10
+    action_tally = _LABEL_BYTES + 6 + 2 * _NUMBER_BYTES + 6
+    return (
+        MAX_OPEN_PREDICTIONS * (prediction + 1)
+        + MAX_ALERT_TALLIES * (alert_tally + 1)
+        + MAX_ACTION_TALLIES * (action_tally + 1)
+        + 32
+    )
 
 
 def _decode_json_v2(raw: bytes) -> UserState:

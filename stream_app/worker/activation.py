@@ -57,8 +57,12 @@ class Activation:
         partition: int,
         now_seconds: float,
         known_categories: Mapping[int, str],
-    ) -> UserState:
-        """Publish the actions due for `alert` (or, with None, an interest shift)."""
+    ) -> tuple[UserState, list[Action]]:
+        """Publish the actions due for `alert` (or, with None, an interest shift).
+
+        Returns the user's state with the actions recorded, and the actions decided (those for
+        users in the control group included: they are published with `control` set).
+        """
         history = ActionHistory.from_json_dict(dict(state.action_times))
         budget = self.budgets.get(partition) or BudgetState(0.0, now_seconds)
         decision = decide_actions(
@@ -73,5 +77,6 @@ class Activation:
             ).inc()
         self.budgets[partition] = decision.budget
         if decision.history == history:
-            return state
-        return replace(state, action_times=tuple(sorted(decision.history.to_json_dict().items())))
+            return state, list(decision.actions)
+        times = tuple(sorted(decision.history.to_json_dict().items()))
+        return replace(state, action_times=times), list(decision.actions)

@@ -17,6 +17,7 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 from stream_app.events.decode import RejectReason
+from stream_app.worker.outcome_totals import OutcomeCollector, OutcomeTotals
 
 LATENCY_BUCKETS_SECONDS = (
     0.0005,
@@ -43,6 +44,9 @@ class Metrics:
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, …
         GCCollector(registry=r)
+        #: Outcomes of the alerts as predictions, summed from the user states held.
+        self.outcome_totals = OutcomeTotals()
+        r.register(OutcomeCollector(self.outcome_totals))
         self.events_consumed_total = Counter(
             "decay_events_consumed_total",
             "Valid events applied to user state, by event type.",

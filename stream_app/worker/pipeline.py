@@ -23,6 +23,7 @@ from stream_app.model.features import category_bucket, encode_events
 from stream_app.model.heads import model_states, previous_event
 from stream_app.schedule.due_schedule import DueSchedule, schedule_due_times
 from stream_app.schedule.levels import Thresholds
+from stream_app.schedule.outcomes import counts_as_return, resolve_on_return
 from stream_app.state import (
     UpdateOutcome,
     UserState,
@@ -151,11 +152,12 @@ class EventPipeline:
                 self.activation is not None
                 and state.events_total != (before[user] or UserState()).events_total
             ):
-                state = await self.activation.act(
+                state, _ = await self.activation.act(
                     user, None, state, partition, now, self.known_categories
                 )
             key = user.encode("utf-8")
             self.store[key] = encode_state(state)
+            self.metrics.outcome_totals.update(partition, before[user], state)
             written.append((key, partition, state))
             latest_ts = max(latest_ts, state.last_event_seconds or 0.0)
         self._reschedule(written)
@@ -186,6 +188,8 @@ class EventPipeline:
         for user, event, source in items:
             previous = states[user]
             updated, outcome = apply_event(previous, event, source.offset, self.sequence_length)
+            if outcome is UpdateOutcome.APPLIED and counts_as_return(event.type):
+                updated = resolve_on_return(updated, event.ts_seconds)
             states[user] = updated
             if outcome is UpdateOutcome.APPLIED:
                 self.metrics.events_consumed_total.labels(event.type.value).inc()

@@ -13,13 +13,15 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
-from stream_app.clock import Clock
+from stream_app.clock import SECONDS_PER_DAY, Clock
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
+from stream_app.policy.records import Action
 from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.due_schedule import DueEntry, DueSchedule, schedule_due_times
 from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline, open_predictions, resolve_due
 from stream_app.state import UserState, decode_state, encode_state
 from stream_app.worker.activation import Activation
 from stream_app.worker.metrics import Metrics
@@ -43,9 +45,11 @@ def rebuild_schedule(
 ) -> int:
     """Recompute every due time of the users on `active` partitions from their stored state.
 
-    Due times are computed `chunk_size` users at a time (one vectorised root search each).
+    Due times are computed `chunk_size` users at a time (one vectorised root search each). The
+    outcome totals are summed again from the same states.
     """
     schedule.clear()
+    with_outcomes: list[tuple[int, UserState]] = []
     users = 0
     chunk: list[tuple[bytes, int, UserState]] = []
     for key, raw in items:
@@ -54,6 +58,8 @@ def rebuild_schedule(
             continue
         users += 1
         state = decode_state(raw)
+        if state.outcomes:
+            with_outcomes.append((partition, state))
         if state.model is None or state.last_event_seconds is None:
             continue
         chunk.append((key, partition, state))
@@ -61,6 +67,7 @@ def rebuild_schedule(
             schedule_due_times(schedule, chunk, model.decay, thresholds)
             chunk.clear()
     schedule_due_times(schedule, chunk, model.decay, thresholds)
+    model.metrics.outcome_totals.rebuild(with_outcomes)
     return users
 
 
@@ -110,33 +117,64 @@ class TickHandler:
         ):
             self.metrics.ticks_total.labels("stale").inc()
             return
+        resolved = resolve_due(state, now)  # predictions whose horizon passed in silence
         alerts, reached = alerts_due(
             tick.user_id,
-            state,
+            resolved,
             self.model.decay,
             self.thresholds,
             now,
             self.known_categories,
         )
-        if not alerts:  # e.g. the calibration changed with a new model: schedule again
+        if alerts:
+            after = await self._alert(tick, alerts, resolved, source.partition, now)
+            after = replace(after, alert_level=reached)
+            self.metrics.alert_delay_seconds.observe(max(now - tick.due_seconds, 0.0))
+            self.metrics.ticks_total.labels("alerted").inc()
+        elif resolved is not state:
+            after = resolved
+            self.metrics.ticks_total.labels("resolved").inc()
+        else:  # e.g. the calibration changed with a new model: schedule again
             self.metrics.ticks_total.labels("not_due").inc()
-            if state.model is not None:
-                due = due_times(
-                    state.model, self.model.decay, self.thresholds, tick.episode, state.alert_level
-                )
-                self.schedule.replace_user(
-                    key, source.partition, tick.episode, [(int(lv), t) for lv, t in due]
-                )
+            self._schedule(key, source.partition, state, levels=True)
             return
+        after = replace(after, last_tick_offset=source.offset)
+        self.store[key] = encode_state(after)
+        self.metrics.outcome_totals.update(source.partition, state, after)
+        self._schedule(key, source.partition, after, levels=False)
+
+    async def _alert(
+        self, tick: Tick, alerts: list[Alert], state: UserState, partition: int, now: float
+    ) -> UserState:
+        """Publish each alert and the actions decided for it; open their predictions."""
+        actions: list[list[tuple[str, bool]]] = []
         for alert in alerts:
             await self.send_alert(alert)
             self.metrics.alerts_total.labels(alert.level).inc()
+            decided: list[Action] = []
             if self.activation is not None:
-                state = await self.activation.act(
-                    tick.user_id, alert, state, source.partition, now, self.known_categories
+                state, decided = await self.activation.act(
+                    tick.user_id, alert, state, partition, now, self.known_categories
                 )
-        self.metrics.alert_delay_seconds.observe(max(now - tick.due_seconds, 0.0))
-        self.store[key] = encode_state(
-            replace(state, alert_level=reached, last_tick_offset=source.offset)
-        )
-        self.metrics.ticks_total.labels("alerted").inc()
+            actions.append([(action.kind.value, action.control) for action in decided])
+        horizon = self.model.decay.horizon_days * SECONDS_PER_DAY
+        return open_predictions(state, alerts, actions, now, horizon)
+
+    def _schedule(self, key: bytes, partition: int, state: UserState, *, levels: bool) -> None:
+        """Add the user's next prediction deadline (and, with `levels`, the levels to come)."""
+        assert state.last_event_seconds is not None
+        entries: list[tuple[int, float]] = []
+        if levels and state.model is not None:
+            due = due_times(
+                state.model,
+                self.model.decay,
+                self.thresholds,
+                state.last_event_seconds,
+                state.alert_level,
+            )
+            entries = [(int(lv), t) for lv, t in due]
+        deadline = next_deadline(state)
+        if deadline is not None:
+            entries.append((OUTCOME_DUE, deadline))
+        if entries:
+            self.schedule.replace_user(key, partition, state.last_event_seconds, entries)

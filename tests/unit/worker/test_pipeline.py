@@ -1,9 +1,11 @@
 import json
 
 from stream_app.clock import AcceleratedClock
+from stream_app.events.alert import Alert
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
-from stream_app.state import decode_state
+from stream_app.schedule.outcomes import open_predictions
+from stream_app.state import UserState, decode_state, encode_state
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.pipeline import EventPipeline, SourcePosition
 
@@ -74,3 +76,22 @@ async def test_a_failed_batch_retried_one_by_one_sends_each_letter_once() -> Non
     )
     assert [(d.reason, d.source_offset) for d in letters] == [("invalid_json", 0)]
     assert decode_state(store[b"u1"]).events_total == 1
+
+
+async def test_a_return_resolves_the_open_predictions_and_counts_them() -> None:
+    alert = Alert("id", "u1", "warning", 0.3, 30.0, 0.0, "", [], "v1", "")
+    silent = UserState(events_total=1, last_event_seconds=NOW - 40 * 86_400, last_offset=0)
+    state = open_predictions(silent, [alert], [[("push", True)]], NOW - 86_400, 30 * 86_400.0)
+    store = {b"u1": encode_state(state)}
+    pipeline = make_pipeline(store, [])
+    cancel = {"user_id": "u1", "ts": NOW, "type": "cancel", "item_id": "i", "price": 3.0}
+    await pipeline.handle(b"u1", json.dumps(cancel).encode(), SourcePosition("events", 0, 1))
+    assert len(decode_state(store[b"u1"]).predictions) == 1  # a cancellation is no return
+    view = {"user_id": "u1", "ts": NOW, "type": "view", "item_id": "i"}
+    await pipeline.handle(b"u1", json.dumps(view).encode(), SourcePosition("events", 0, 2))
+    after = decode_state(store[b"u1"])
+    assert after.predictions == ()
+    assert [(t.predictions, t.returned) for _, t in after.outcomes.alerts] == [(1, 1)]
+    totals = pipeline.metrics.outcome_totals.partitions[0]
+    assert [(t.predictions, t.returned) for t in totals.alerts.values()] == [(1, 1)]
+    assert list(totals.actions.values()) == [(1, 1)]

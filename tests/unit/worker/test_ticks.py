@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from stream_app.clock import AcceleratedClock
 from stream_app.events.alert import Alert
+from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy import BudgetState, load_policy, parse_policy
 from stream_app.policy.records import Action
 from stream_app.schedule.due_schedule import DueSchedule
 from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.schedule.outcomes import OUTCOME_DUE
 from stream_app.state import ModelState, UserState, decode_state, encode_state
 from stream_app.worker.activation import Activation
 from stream_app.worker.metrics import Metrics
@@ -127,3 +130,48 @@ async def test_alerts_of_a_tick_go_through_the_policy_and_action_times_are_store
     assert dict(stored.action_times) == {"re_recommend": late, "push": late, "coupon": late}
     await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))  # redelivered: nothing more
     assert len(actions) == 3
+
+
+async def test_an_alert_is_a_prediction_resolved_when_its_horizon_passes(tmp_path: Path) -> None:
+    store = {b"u1": encode_state(UserState(events_total=1, last_event_seconds=1000.0, model=HEAD))}
+    sent: list[Alert] = []
+    late = 1000.0 + 400 * 86_400
+    h = handler(store, sent, late, tmp_path)
+    await h.handle(b"u1", Tick("u1", 1000.0, 1, 2000.0).to_json(), SourcePosition("ticks", 0, 7))
+    opened = decode_state(store[b"u1"])
+    assert [p.level for p in opened.predictions] == ["warning", "at_risk", "critical"]
+    deadline = late + h.model.decay.horizon_days * 86_400
+    assert [e.level for e in h.schedule.pop_due(deadline)] == [OUTCOME_DUE]
+    h.clock = AcceleratedClock(deadline, 0.0)
+    await h.handle(
+        b"u1", Tick("u1", 1000.0, OUTCOME_DUE, deadline).to_json(), SourcePosition("ticks", 0, 8)
+    )
+    resolved = decode_state(store[b"u1"])
+    assert resolved.predictions == () and len(sent) == 3
+    assert sum(t.predictions - t.returned for _, t in resolved.outcomes.alerts) == 3
+    text = generate_latest(h.metrics.registry).decode()
+    for level in ("warning", "at_risk", "critical"):
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith("decay_alert_outcomes_total{")
+            and f'level="{level}"' in line
+            and 'outcome="not_returned"' in line
+        )
+        assert line.endswith(" 1.0") and 'partition="0"' in line
+    assert h.metrics.ticks_total.labels("resolved")._value.get() == 1
+
+
+async def test_outcome_totals_are_summed_again_from_the_table(tmp_path: Path) -> None:
+    store = {b"u1": encode_state(UserState(events_total=1, last_event_seconds=1000.0, model=HEAD))}
+    sent: list[Alert] = []
+    h = handler(store, sent, 1000.0 + 400 * 86_400, tmp_path)
+    await h.handle(b"u1", Tick("u1", 1000.0, 1, 2000.0).to_json(), SourcePosition("ticks", 0, 7))
+    h.clock = AcceleratedClock(1e12, 0.0)
+    await h.handle(b"u1", Tick("u1", 1000.0, 0, 1e12).to_json(), SourcePosition("ticks", 0, 8))
+    live = {p: dict(t.alerts) for p, t in h.metrics.outcome_totals.partitions.items()}
+    partition = partition_for_key(b"u1", 4)
+    rebuild_schedule(DueSchedule(), list(store.items()), 4, {partition}, h.model, Thresholds())
+    rebuilt = {p: dict(t.alerts) for p, t in h.metrics.outcome_totals.partitions.items()}
+    assert list(rebuilt) == [partition]
+    assert list(rebuilt[partition].values()) == list(live[0].values())

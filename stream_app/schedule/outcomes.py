@@ -1,0 +1,131 @@
+"""Alerts as predictions: opened when an alert fires, resolved when the user returns or H passes.
+
+Pure functions over `UserState`; the worker writes the state they return, so an outcome is
+counted in the same changelog message that closes its prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from stream_app.events.alert import Alert
+from stream_app.events.schema import EventType
+from stream_app.state import UserState
+from stream_app.state.outcomes import (
+    ActionTallyKey,
+    AlertTally,
+    AlertTallyKey,
+    OpenPrediction,
+    Outcomes,
+)
+from stream_app.state.user_state import MAX_ALERT_TALLIES
+
+#: Schedule level of a prediction's deadline (alert levels are 1..3).
+OUTCOME_DUE = 0
+#: Model versions whose tallies a user keeps apart; older ones are counted as `OLDER_VERSIONS`.
+MAX_VERSIONS_PER_USER = MAX_ALERT_TALLIES // (3 * 10)
+OLDER_VERSIONS = "older"
+PROBABILITY_BUCKETS = 10
+
+
+def counts_as_return(event_type: EventType) -> bool:
+    """Whether an event of this type means the user came back (a cancellation does not)."""
+    return event_type is not EventType.CANCEL
+
+
+def probability_bucket(probability: float) -> str:
+    """Lower edge of the predicted probability's tenth: `0.0` … `0.9`."""
+    index = min(max(int(probability * PROBABILITY_BUCKETS), 0), PROBABILITY_BUCKETS - 1)
+    return f"{index / PROBABILITY_BUCKETS:.1f}"
+
+
+def open_predictions(
+    state: UserState,
+    alerts: Sequence[Alert],
+    actions: Sequence[Sequence[tuple[str, bool]]],
+    now_seconds: float,
+    horizon_seconds: float,
+) -> UserState:
+    """The state with one open prediction per alert (with the actions decided for it)."""
+    opened = tuple(
+        OpenPrediction(
+            level=alert.level,
+            probability=alert.return_probability,
+            model_version=alert.model_version,
+            emitted_seconds=now_seconds,
+            deadline_seconds=now_seconds + horizon_seconds,
+            actions=tuple(kinds),
+        )
+        for alert, kinds in zip(alerts, actions, strict=True)
+    )
+    return replace(state, predictions=(*state.predictions, *opened))
+
+
+def resolve_on_return(state: UserState, returned_seconds: float) -> UserState:
+    """The user came back at `returned_seconds`: every open prediction resolves.
+
+    A prediction whose deadline passed before the return resolves as not returned.
+    """
+    if not state.predictions:
+        return state
+    outcomes = tally(
+        state.outcomes,
+        ((p, returned_seconds <= p.deadline_seconds) for p in state.predictions),
+    )
+    return replace(state, predictions=(), outcomes=outcomes)
+
+
+def resolve_due(state: UserState, now_seconds: float) -> UserState:
+    """Predictions whose deadline has passed by `now_seconds` resolve as not returned."""
+    due = [p for p in state.predictions if p.deadline_seconds <= now_seconds]
+    if not due:
+        return state
+    still_open = tuple(p for p in state.predictions if p.deadline_seconds > now_seconds)
+    outcomes = tally(state.outcomes, ((p, False) for p in due))
+    return replace(state, predictions=still_open, outcomes=outcomes)
+
+
+def next_deadline(state: UserState) -> float | None:
+    """When the first open prediction resolves as not returned (None: nothing open)."""
+    return min((p.deadline_seconds for p in state.predictions), default=None)
+
+
+def tally(outcomes: Outcomes, resolved: Iterable[tuple[OpenPrediction, bool]]) -> Outcomes:
+    """`outcomes` with each (prediction, returned) added to its alert and action tallies."""
+    alerts = dict(outcomes.alerts)
+    actions = dict(outcomes.actions)
+    for prediction, returned in resolved:
+        key = AlertTallyKey(
+            prediction.level,
+            prediction.model_version,
+            probability_bucket(prediction.probability),
+        )
+        alerts[key] = alerts.get(key, AlertTally()).add(prediction.probability, returned)
+        for kind, control in prediction.actions:
+            action_key = ActionTallyKey(kind, control)
+            count, came_back = actions.get(action_key, (0, 0))
+            actions[action_key] = (count + 1, came_back + int(returned))
+    return Outcomes(
+        alerts=tuple(sorted(fold_old_versions(alerts).items())),
+        actions=tuple(sorted(actions.items())),
+    )
+
+
+def fold_old_versions(
+    alerts: dict[AlertTallyKey, AlertTally], keep: int = MAX_VERSIONS_PER_USER
+) -> dict[AlertTallyKey, AlertTally]:
+    """Tallies of all but the `keep` - 1 latest-seen versions merged under `OLDER_VERSIONS`.
+
+    Keeps a state's size bounded however many models have served the user.
+    """
+    versions = sorted({k.model_version for k in alerts} - {OLDER_VERSIONS})
+    if len(versions) < keep:
+        return alerts
+    kept = set(versions[-(keep - 1) :])
+    folded: dict[AlertTallyKey, AlertTally] = {}
+    for key, value in alerts.items():
+        if key.model_version not in kept:
+            key = AlertTallyKey(key.level, OLDER_VERSIONS, key.probability_bucket)
+        folded[key] = folded.get(key, AlertTally()).plus(value)
+    return folded
