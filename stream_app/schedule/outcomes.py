@@ -6,7 +6,7 @@ counted in the same changelog message that closes its prediction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 
 from stream_app.events.alert import Alert
@@ -95,7 +95,9 @@ def tally(outcomes: Outcomes, resolved: Iterable[tuple[OpenPrediction, bool]]) -
     """`outcomes` with each (prediction, returned) added to its alert and action tallies."""
     alerts = dict(outcomes.alerts)
     actions = dict(outcomes.actions)
+    current: set[str] = set()
     for prediction, returned in resolved:
+        current.add(prediction.model_version)
         key = AlertTallyKey(
             prediction.level,
             prediction.model_version,
@@ -107,22 +109,29 @@ def tally(outcomes: Outcomes, resolved: Iterable[tuple[OpenPrediction, bool]]) -
             count, came_back = actions.get(action_key, (0, 0))
             actions[action_key] = (count + 1, came_back + int(returned))
     return Outcomes(
-        alerts=tuple(sorted(fold_old_versions(alerts).items())),
+        alerts=tuple(sorted(fold_old_versions(alerts, current).items())),
         actions=tuple(sorted(actions.items())),
     )
 
 
 def fold_old_versions(
-    alerts: dict[AlertTallyKey, AlertTally], keep: int = MAX_VERSIONS_PER_USER
+    alerts: dict[AlertTallyKey, AlertTally],
+    current: Collection[str] = (),
+    keep: int = MAX_VERSIONS_PER_USER,
 ) -> dict[AlertTallyKey, AlertTally]:
-    """Tallies of all but the `keep` - 1 latest-seen versions merged under `OLDER_VERSIONS`.
+    """At most `keep` versions apart: `current` ones first, then those with most predictions.
 
-    Keeps a state's size bounded however many models have served the user.
+    The others are merged under `OLDER_VERSIONS`, which keeps a state's size bounded however
+    many models have served the user.
     """
-    versions = sorted({k.model_version for k in alerts} - {OLDER_VERSIONS})
-    if len(versions) < keep:
+    counts: dict[str, int] = {}
+    for key, value in alerts.items():
+        if key.model_version != OLDER_VERSIONS:
+            counts[key.model_version] = counts.get(key.model_version, 0) + value.predictions
+    if len(counts) < keep:
         return alerts
-    kept = set(versions[-(keep - 1) :])
+    ranked = sorted(counts, key=lambda v: (v not in current, -counts[v], v))
+    kept = set(ranked[: keep - 1])
     folded: dict[AlertTallyKey, AlertTally] = {}
     for key, value in alerts.items():
         if key.model_version not in kept:

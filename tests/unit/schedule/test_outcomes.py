@@ -104,9 +104,9 @@ def test_a_cancellation_is_not_a_return() -> None:
 
 def test_old_model_versions_fold_into_one_label() -> None:
     tallies = {
-        AlertTallyKey("warning", f"v{i}", "0.1"): AlertTally(1, 0, 0.1, 0.01) for i in range(6)
+        AlertTallyKey("warning", f"v{i}", "0.1"): AlertTally(10 - i, 0, 0.1, 0.01) for i in range(6)
     }
-    folded = fold_old_versions(tallies, keep=4)
-    assert {k.model_version for k in folded} == {"v3", "v4", "v5", OLDER_VERSIONS}
-    assert folded[AlertTallyKey("warning", OLDER_VERSIONS, "0.1")].predictions == 3
-    assert sum(t.predictions for t in folded.values()) == 6
+    folded = fold_old_versions(tallies, {"v5"}, keep=4)
+    assert {k.model_version for k in folded} == {"v5", "v0", "v1", OLDER_VERSIONS}
+    assert folded[AlertTallyKey("warning", OLDER_VERSIONS, "0.1")].predictions == 8 + 7 + 6
+    assert sum(t.predictions for t in folded.values()) == sum(10 - i for i in range(6))
