@@ -238,17 +238,31 @@ def test_dashboard_covers_the_operational_questions() -> None:
 # ---------------------------------------------------------------- Prometheus
 
 
-def alert_rules() -> list[dict[str, Any]]:
+def all_rules() -> list[dict[str, Any]]:
     groups = yaml.safe_load(ALERT_RULES.read_text())["groups"]
     return [rule for group in groups for rule in group["rules"]]
 
 
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for rule in all_rules() if "alert" in rule]
+
+
+def recorded_names() -> set[str]:
+    return {rule["record"] for rule in all_rules() if "record" in rule}
+
+
 def test_alert_rules_name_only_exported_metrics() -> None:
-    exported = exported_series_names()
-    for rule in alert_rules():
+    known = exported_series_names() | recorded_names()
+    for rule in all_rules():
+        name = rule.get("alert") or rule["record"]
         names = metric_names(rule["expr"])
-        assert names, rule["alert"]
-        assert names <= exported, f"{rule['alert']}: {sorted(names - exported)} not exported"
+        assert names, name
+        assert names <= known, f"{name}: {sorted(names - known)} not exported"
+
+
+def test_recording_rules_follow_the_level_metric_operations_convention() -> None:
+    for name in recorded_names():
+        assert re.fullmatch(r"[a-z_]+:decay_[a-z_]+:[a-z0-9_]+", name), name
 
 
 def test_alert_rules_cover_the_failure_modes() -> None:
