@@ -79,6 +79,18 @@ class Settings(BaseSettings):
     alert_at_risk: float = Field(0.2, gt=0, lt=1, description="P(return within H) for `at_risk`")
     alert_critical: float = Field(0.1, gt=0, lt=1, description="P(return within H) for `critical`")
     schedule_tick_seconds: float = Field(1.0, gt=0, description="how often due times are checked")
+    calibration_online: bool = Field(
+        False, description="correct the calibration intercept from the alerts' outcomes"
+    )
+    calibration_online_max_shift: float = Field(
+        0.5, gt=0, le=3, description="bound of the online intercept shift (logit units)"
+    )
+    calibration_online_min_outcomes: int = Field(
+        200, ge=1, description="resolved alerts a window needs before the shift moves"
+    )
+    calibration_online_interval_seconds: float = Field(
+        300.0, gt=0, description="how often the online correction looks at the outcomes"
+    )
 
     # Clock (simulation and tests): now = start + (wall - anchor) * factor
     clock_start_seconds: float | None = Field(None, description="simulated time at the anchor")

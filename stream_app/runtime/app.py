@@ -31,6 +31,7 @@ from stream_app.schedule.levels import Thresholds
 from stream_app.settings import Settings
 from stream_app.topology import USER_STATE_TABLE, dead_letter_config, topic_specs
 from stream_app.worker.activation import Activation, per_partition_policy
+from stream_app.worker.calibration_drift import OnlineCalibration
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.pipeline import EventPipeline
 from stream_app.worker.serving import ServingModel
@@ -196,6 +197,15 @@ def first_offset_of(settings: Settings) -> FirstOffsetLookup:
     return first_offset
 
 
+def online_calibration(settings: Settings, model: ServingModel | None) -> OnlineCalibration | None:
+    """The online intercept correction when it is asked for and a model serves."""
+    if not settings.calibration_online or model is None:
+        return None
+    return OnlineCalibration(
+        settings.calibration_online_max_shift, settings.calibration_online_min_outcomes
+    )
+
+
 def worker_context(
     app: DecayApp,
     settings: Settings,
@@ -253,6 +263,7 @@ def worker_context(
         pipeline=pipeline,
         tick_handler=tick_handler,
         inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
+        calibration=online_calibration(settings, model),
         ordering=OffsetOrdering(
             settings.events_topic,
             lambda: cast(Any, app.consumer),

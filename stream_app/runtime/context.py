@@ -14,6 +14,7 @@ from stream_app.runtime.refetch import OffsetOrdering
 from stream_app.schedule.due_schedule import DueSchedule
 from stream_app.schedule.levels import Thresholds
 from stream_app.settings import Settings
+from stream_app.worker.calibration_drift import OnlineCalibration
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.pipeline import EventPipeline
 from stream_app.worker.serving import ServingModel
@@ -37,6 +38,8 @@ class WorkerContext:
     tick_handler: TickHandler | None
     inbox: MessageInbox[Any]
     ordering: OffsetOrdering
+    #: The online intercept correction (`DECAY_CALIBRATION_ONLINE`), None when off.
+    calibration: OnlineCalibration | None = None
     #: The batch task and the tick agent read-modify-write the same users: one at a time.
     state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The schedule must be rebuilt from the table (after an assignment or a new model).

@@ -9,6 +9,7 @@ import faust
 
 from stream_app.runtime.context import WorkerContext
 from stream_app.runtime.outputs import SOURCE_TOPIC
+from stream_app.worker.calibration_drift import version_tally
 from stream_app.worker.pipeline import SourcePosition
 from stream_app.worker.ticks import emit_due_ticks, rebuild_schedule
 
@@ -56,6 +57,8 @@ async def schedule_ticks(ctx: WorkerContext) -> None:
             ctx.thresholds,
         )
         ctx.rebuild_needed = False
+        if ctx.calibration is not None:  # the totals were summed again: a new window
+            ctx.calibration.restart(version_tally(ctx.metrics.outcome_totals, ctx.model.version))
         log.info(
             "schedule rebuilt: %d users, %d due times on partitions %s",
             users,
@@ -71,6 +74,27 @@ async def reload_model(ctx: WorkerContext) -> None:
     assert ctx.model is not None
     if await ctx.model.maybe_reload():
         ctx.rebuild_needed = True
+        if ctx.calibration is not None:  # a new model starts from its own calibration
+            ctx.calibration.shift = ctx.model.intercept_shift = 0.0
+            ctx.metrics.calibration_intercept_shift.set(0.0)
+
+
+async def correct_calibration(ctx: WorkerContext) -> None:
+    """Move the calibration intercept towards the observed return rate of resolved alerts."""
+    assert ctx.model is not None and ctx.calibration is not None
+    tally = version_tally(ctx.metrics.outcome_totals, ctx.model.version)
+    shift = ctx.calibration.update(tally)
+    if shift is None:
+        return
+    ctx.model.intercept_shift = shift
+    ctx.metrics.calibration_intercept_shift.set(shift)
+    ctx.rebuild_needed = True  # due times follow the corrected probabilities
+    log.info(
+        "calibration intercept shifted by %+.3f from %d resolved alerts of model %s",
+        shift,
+        tally[0],
+        ctx.model.version,
+    )
 
 
 async def refetch_dropped_offsets(ctx: WorkerContext) -> None:
@@ -118,6 +142,8 @@ def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
     app.agent(ticks_topic, name="process-ticks")(ticks_agent)
     every(ctx, settings.schedule_tick_seconds, schedule_ticks)
     every(ctx, settings.model_reload_seconds, reload_model)
+    if ctx.calibration is not None:
+        every(ctx, settings.calibration_online_interval_seconds, correct_calibration)
 
 
 def every(ctx: WorkerContext, seconds: float, job: Any) -> None:

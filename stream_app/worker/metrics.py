@@ -47,6 +47,11 @@ class Metrics:
         #: Outcomes of the alerts as predictions, summed from the user states held.
         self.outcome_totals = OutcomeTotals()
         r.register(OutcomeCollector(self.outcome_totals))
+        self.calibration_intercept_shift = Gauge(
+            "decay_calibration_intercept_shift",
+            "Shift added online to the model's calibration intercept (logit; 0 = as trained)",
+            registry=r,
+        )
         self.events_consumed_total = Counter(
             "decay_events_consumed_total",
             "Valid events applied to user state, by event type.",

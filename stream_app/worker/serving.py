@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from stream_app.model.features import EncodedEvents
 from stream_app.model.runtime import CUDA, ModelRuntime, StepOutput
+from stream_app.model.survival import Calibration
 from stream_app.schedule.levels import DecayModel
 from stream_app.worker.metrics import Metrics
 
@@ -34,6 +35,8 @@ class ServingModel:
     prefer_cuda: bool = True
     intra_op_threads: int = 1
     runtime: ModelRuntime | None = None
+    #: Added to the artifact's Platt intercept (`DECAY_CALIBRATION_ONLINE`); 0 = as trained.
+    intercept_shift: float = 0.0
     _stamp: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
@@ -53,9 +56,12 @@ class ServingModel:
 
     @property
     def decay(self) -> DecayModel:
-        """Horizon and calibration for the survival math."""
+        """Horizon and calibration (with the online intercept shift) for the survival math."""
         assert self.runtime is not None
-        return DecayModel(self.runtime.spec.horizon_days, self.runtime.calibration)
+        calibration = self.runtime.calibration
+        if self.intercept_shift:
+            calibration = Calibration(calibration.a, calibration.b + self.intercept_shift)
+        return DecayModel(self.runtime.spec.horizon_days, calibration)
 
     def load(self) -> None:
         """Load the artifact now (start-up); raises if it is missing or breaks the contract."""
