@@ -22,6 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from stream_app.clock import SECONDS_PER_DAY
+from stream_app.commands.alert_quality import (
+    ActionRecord,
+    AlertRecord,
+    Reference,
+    ReturnTimes,
+    format_levels,
+    format_uplift,
+    level_quality,
+    uplift,
+)
 from stream_app.data.sources import load_events
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
@@ -77,6 +87,10 @@ class Simulation:
     budgets: dict[int, BudgetState] = field(default_factory=dict)  # per partition
     known: dict[int, str] = field(default_factory=dict)
     days: dict[date, DayStats] = field(default_factory=dict)
+    alert_records: list[AlertRecord] = field(default_factory=list)
+    action_records: list[ActionRecord] = field(default_factory=list)
+    #: Users not alerted at each simulated midnight: the reference for the alerts' quality.
+    references: list[Reference] = field(default_factory=list)
     _due: list[tuple[float, str, float]] = field(default_factory=list)
     _offset: int = 0
     _split: Policy = field(init=False)  # the policy with the budget of one partition's bucket
@@ -94,6 +108,8 @@ class Simulation:
         last = None
         for event in events:
             self.fire_due(event.ts_seconds)
+            if last is not None and _next_midnight(last) <= event.ts_seconds:
+                self._reference(_next_midnight(last))
             self.apply(event)
             last = event.ts_seconds
         if last is not None:
@@ -137,6 +153,9 @@ class Simulation:
             self.states[user] = replace(state, alert_level=reached)
             for alert in alerts:
                 self._day(due).alerts[alert.level] += 1
+                self.alert_records.append(
+                    AlertRecord(user, alert.level, due, due - episode, usual_gap(state))
+                )
                 self._decide(user, alert, due)
 
     def _decide(self, user: str, alert: Alert | None, now_seconds: float) -> None:
@@ -154,7 +173,20 @@ class Simulation:
         )
         self.budgets[partition] = decision.budget
         self._record(decision, now_seconds)
+        if alert is not None:
+            self.action_records += [
+                ActionRecord(user, a.kind.value, a.control, now_seconds) for a in decision.actions
+            ]
         self.histories[user] = decision.history
+
+    def _reference(self, at_seconds: float) -> None:
+        """Remember who was known and not alerted at `at_seconds`."""
+        quiet = tuple(
+            user
+            for user, state in self.states.items()
+            if state.alert_level == 0 and (state.last_event_seconds or at_seconds) < at_seconds
+        )
+        self.references.append(Reference(at_seconds, quiet))
 
     def budget_left(self, now_seconds: float) -> float:
         """Coupons all buckets could pay for at `now_seconds`."""
@@ -176,6 +208,14 @@ class Simulation:
 
     def _day(self, seconds: float) -> DayStats:
         return self.days.setdefault(utc_from_seconds(seconds).date(), DayStats())
+
+
+def usual_gap(state: UserState) -> float | None:
+    """Mean time between the user's events so far (None before a second one)."""
+    if state.events_total < 2 or state.first_event_seconds is None:
+        return None
+    assert state.last_event_seconds is not None
+    return (state.last_event_seconds - state.first_event_seconds) / (state.events_total - 1)
 
 
 def _next_midnight(seconds: float) -> float:
@@ -276,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     except (PolicyError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sim.run(islice(events, args.limit))
+    replayed = list(islice(events, args.limit))
+    sim.run(replayed)
     print(
         f"policy {args.policy} | data {args.data} | model {sim.runtime.spec.model_version} | "
         f"users {len(sim.states)} | control share target {policy.control.share:g} | "
@@ -284,7 +325,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{policy.coupon.budget_refill_per_hour:g}/h in {args.partitions} partition buckets"
     )
     print(format_table(sim.days))
+    print_quality(sim, ReturnTimes(replayed))
     return 0
+
+
+def print_quality(sim: Simulation, returns: ReturnTimes) -> None:
+    """The alert and action quality tables (alerts whose horizon the data covers)."""
+    horizon_days = sim.runtime.spec.horizon_days
+    horizon = horizon_days * SECONDS_PER_DAY
+    print(f"\nalerts as predictions: back within {horizon_days:g} d after the alert")
+    print(
+        format_levels(
+            level_quality(sim.alert_records, sim.references, returns, horizon), horizon_days
+        )
+    )
+    print(f"\nactions: back within {horizon_days:g} d, treated vs control")
+    print(format_uplift(uplift(sim.action_records, returns, horizon), horizon_days))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,13 @@ def test_simulate_prints_a_day_table(capsys: pytest.CaptureFixture[str]) -> None
     assert header[:6] == ["day", "events", "alerts_w/a/c", "re_rec", "of_which_migr", "push"]
     assert "ctrl_share" in header
     assert lines[2].split()[0] == "2010-12-01"
-    total = dict(zip(header, lines[-1].split(), strict=True))
+    total_line = next(line for line in lines if line.split()[:1] == ["total"])
+    total = dict(zip(header, total_line.split(), strict=True))
     assert total["day"] == "total"
     assert int(total["events"]) == 80
     assert int(total["re_rec"]) + int(total["push"]) > 0
+    assert "alerts as predictions: back within 30 d after the alert" in out
+    assert "actions: back within 30 d, treated vs control" in out
 
 
 def test_simulate_reports_a_bad_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
