@@ -75,9 +75,19 @@ class Settings(BaseSettings):
     )
 
     # Alerts in silence
-    alert_warning: float = Field(0.35, gt=0, lt=1, description="P(return within H) for `warning`")
-    alert_at_risk: float = Field(0.2, gt=0, lt=1, description="P(return within H) for `at_risk`")
-    alert_critical: float = Field(0.1, gt=0, lt=1, description="P(return within H) for `critical`")
+    alert_warning: float = Field(
+        0.75, gt=0, lt=1, description="`warning`: P(return within H) at this share of its peak"
+    )
+    alert_at_risk: float = Field(0.6, gt=0, lt=1, description="`at_risk`: share of the peak")
+    alert_critical: float = Field(0.45, gt=0, lt=1, description="`critical`: share of the peak")
+    alert_min_silence_gaps: float = Field(
+        1.0,
+        ge=0,
+        description="`warning` waits this many usual gaps of silence (at_risk 1.5x, critical 2x)",
+    )
+    alert_prior_gap_days: float = Field(
+        30.0, gt=0, description="usual gap assumed for a user with one event so far"
+    )
     schedule_tick_seconds: float = Field(1.0, gt=0, description="how often due times are checked")
     calibration_online: bool = Field(
         False, description="correct the calibration intercept from the alerts' outcomes"

@@ -47,7 +47,7 @@ from stream_app.policy.exceptions import PolicyError
 from stream_app.policy.history import ActionHistory
 from stream_app.policy.records import ActionKind, Reason
 from stream_app.schedule.alerts import alerts_due
-from stream_app.schedule.levels import DecayModel, Thresholds, due_times
+from stream_app.schedule.levels import DecayModel, Thresholds, due_times, usual_gap_seconds
 from stream_app.state import ModelState, UserState, apply_event
 from stream_app.worker.activation import per_partition_policy
 
@@ -126,9 +126,7 @@ class Simulation:
         self.states[event.user_id] = state
         self._day(event.ts_seconds).events += 1
         if state.model is not None and state.last_event_seconds is not None:
-            for _, due in due_times(
-                state.model, self.decay, self.thresholds, state.last_event_seconds, 0
-            ):
+            for _, due in due_times(state, self.decay, self.thresholds):
                 heapq.heappush(self._due, (due, event.user_id, state.last_event_seconds))
         self._decide(event.user_id, None, event.ts_seconds)
 
@@ -154,7 +152,7 @@ class Simulation:
             for alert in alerts:
                 self._day(due).alerts[alert.level] += 1
                 self.alert_records.append(
-                    AlertRecord(user, alert.level, due, due - episode, usual_gap(state))
+                    AlertRecord(user, alert.level, due, due - episode, usual_gap_seconds(state))
                 )
                 self._decide(user, alert, due)
 
@@ -208,14 +206,6 @@ class Simulation:
 
     def _day(self, seconds: float) -> DayStats:
         return self.days.setdefault(utc_from_seconds(seconds).date(), DayStats())
-
-
-def usual_gap(state: UserState) -> float | None:
-    """Mean time between the user's events so far (None before a second one)."""
-    if state.events_total < 2 or state.first_event_seconds is None:
-        return None
-    assert state.last_event_seconds is not None
-    return (state.last_event_seconds - state.first_event_seconds) / (state.events_total - 1)
 
 
 def _next_midnight(seconds: float) -> float:
@@ -291,6 +281,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default="online-retail", help="dataset name or CSV path")
     parser.add_argument("--days", type=float, default=None, help="simulate the first N days")
     parser.add_argument("--limit", type=int, default=None, help="at most N events")
+    parser.add_argument(
+        "--silence-days",
+        type=float,
+        default=0.0,
+        help="after the last event, let every user stay silent this many days (alerts fire)",
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="ONNX step graph")
     parser.add_argument(
         "--partitions",
@@ -317,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     replayed = list(islice(events, args.limit))
-    sim.run(replayed)
+    end = max((e.ts_seconds for e in replayed), default=0.0) + args.silence_days * SECONDS_PER_DAY
+    sim.run(replayed, end if args.silence_days else None)
     print(
         f"policy {args.policy} | data {args.data} | model {sim.runtime.spec.model_version} | "
         f"users {len(sim.states)} | control share target {policy.control.share:g} | "

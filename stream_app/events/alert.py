@@ -1,13 +1,13 @@
-"""The decay alert (output topic `decay.alerts`), JSON Schema `schemas/alert.v1.json`."""
+"""The decay alert (output topic `decay.alerts`), JSON Schema `schemas/alert.v2.json`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-ALERT_SCHEMA_VERSION = 1
+ALERT_SCHEMA_VERSION = 2
 
 
 def alert_id(user_id: str, level: str, episode_seconds: float) -> str:
@@ -30,6 +30,10 @@ class Alert:
     top_categories: list[str]
     model_version: str
     emitted_at: str
+    #: P / its peak after the last event, the peak, and lower levels reached at the same time.
+    relative_probability: float = 1.0
+    peak_return_probability: float = 0.0
+    skipped_levels: list[str] = field(default_factory=list)
     schema_version: int = ALERT_SCHEMA_VERSION
 
     def to_json(self) -> bytes:

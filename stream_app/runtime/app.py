@@ -162,6 +162,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     return Engine(app=app, context=context)
 
 
+def thresholds_of(settings: Settings) -> Thresholds:
+    """When each alert level fires (relative to the user), from the settings."""
+    gaps = settings.alert_min_silence_gaps
+    return Thresholds(
+        settings.alert_warning,
+        settings.alert_at_risk,
+        settings.alert_critical,
+        min_silence_gaps=(gaps, 1.5 * gaps, 2.0 * gaps),
+        prior_gap_days=settings.alert_prior_gap_days,
+    )
+
+
 def decode_limits(settings: Settings) -> DecodeLimits:
     """What the decoder refuses, from the settings (`now` is set per batch)."""
     return DecodeLimits(
@@ -225,7 +237,7 @@ def worker_context(
         actions_topic=settings.actions_topic,
         ticks_topic=settings.ticks_topic,
     )
-    thresholds = Thresholds(settings.alert_warning, settings.alert_at_risk, settings.alert_critical)
+    thresholds = thresholds_of(settings)
     schedule = DueSchedule()
     activation = activation_for(settings, topics, metrics)
     known_categories: dict[int, str] = {}

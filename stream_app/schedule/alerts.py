@@ -14,7 +14,8 @@ from stream_app.schedule.levels import (
     AlertLevel,
     DecayModel,
     Thresholds,
-    level_at,
+    level_reached,
+    peak_probabilities,
     probability_after_silence,
 )
 from stream_app.state import ModelState, UserState
@@ -57,31 +58,31 @@ def alerts_due(
     now_seconds: float,
     known_categories: Mapping[int, str],
 ) -> tuple[list[Alert], int]:
-    """Alerts for every level newly reached by now in the current episode, and the level reached."""
+    """The alert for the highest level newly reached by now in the current episode (lower
+    levels reached at the same time are named in it as skipped), and the level reached."""
     if state.model is None or state.last_event_seconds is None:
+        return [], state.alert_level
+    reached = level_reached(state, decay, thresholds, now_seconds)
+    if reached <= state.alert_level:
         return [], state.alert_level
     silent = now_seconds - state.last_event_seconds
     probability = probability_after_silence(state.model, decay, silent)
-    reached = level_at(probability, thresholds)
-    if reached <= state.alert_level:
-        return [], state.alert_level
+    peak = max(float(peak_probabilities([state.model], decay)[0]), probability)
     names = {**known_categories, **user_category_names(state)}
-    categories = top_categories(state.model, silent, names)
-    emitted_at = iso(utc_from_seconds(now_seconds))
-    last_event_at = iso(utc_from_seconds(state.last_event_seconds))
-    alerts = [
-        Alert(
-            alert_id=alert_id(user_id, AlertLevel(level).label, state.last_event_seconds),
-            user_id=user_id,
-            level=AlertLevel(level).label,
-            return_probability=round(probability, 6),
-            horizon_days=decay.horizon_days,
-            silent_for_s=round(silent, 3),
-            last_event_at=last_event_at,
-            top_categories=categories,
-            model_version=state.model.version,
-            emitted_at=emitted_at,
-        )
-        for level in range(state.alert_level + 1, reached + 1)
-    ]
-    return alerts, reached
+    level = AlertLevel(reached).label
+    alert = Alert(
+        alert_id=alert_id(user_id, level, state.last_event_seconds),
+        user_id=user_id,
+        level=level,
+        return_probability=round(probability, 6),
+        horizon_days=decay.horizon_days,
+        silent_for_s=round(silent, 3),
+        last_event_at=iso(utc_from_seconds(state.last_event_seconds)),
+        top_categories=top_categories(state.model, silent, names),
+        model_version=state.model.version,
+        emitted_at=iso(utc_from_seconds(now_seconds)),
+        relative_probability=round(probability / peak, 6) if peak > 0 else 0.0,
+        peak_return_probability=round(peak, 6),
+        skipped_levels=[AlertLevel(lv).label for lv in range(state.alert_level + 1, reached)],
+    )
+    return [alert], reached

@@ -92,13 +92,7 @@ def schedule_due_times(
     predictions (`OUTCOME_DUE`).
     """
     scored = [(key, partition, state) for key, partition, state in users if state.model is not None]
-    due = due_times_batch(
-        [state.model for _, _, state in scored if state.model is not None],
-        decay,
-        thresholds,
-        [state.last_event_seconds or 0.0 for _, _, state in scored],
-        [state.alert_level for _, _, state in scored],
-    )
+    due = due_times_batch([state for _, _, state in scored], decay, thresholds)
     for (key, partition, state), user_due in zip(scored, due, strict=True):
         assert state.last_event_seconds is not None
         entries = [(int(lv), t) for lv, t in user_due]

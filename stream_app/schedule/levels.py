@@ -1,4 +1,4 @@
-"""Alert levels, their thresholds on P(return within H), and the due time of each (pure)."""
+"""Alert levels relative to the user, and the due time of each (pure)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from enum import IntEnum
 import numpy as np
 
 from stream_app.clock import SECONDS_PER_DAY
-from stream_app.model.survival import Calibration, return_probability, times_to_threshold
-from stream_app.state import ModelState
+from stream_app.model.survival import Calibration, return_probability
+from stream_app.state import ModelState, UserState
 
 
 class AlertLevel(IntEnum):
@@ -29,21 +29,37 @@ class AlertLevel(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """P(return within H) at or below which each level fires; strictly decreasing."""
+    """When each level fires, relative to the user: two conditions, both must hold.
 
-    warning: float = 0.35
-    at_risk: float = 0.2
-    critical: float = 0.1
+    1. The user's P(return within H) has decayed to `warning` / `at_risk` / `critical` times its
+       peak after the last event (the peak is P right after it for a decaying head, later for a
+       head with a refractory dip: levels are the crossings after the peak, never inside it).
+    2. The silence has lasted `min_silence_gaps` of the user's usual gap (mean time between
+       their events; `prior_gap_days` for a user with one event so far).
+    """
+
+    warning: float = 0.75
+    at_risk: float = 0.6
+    critical: float = 0.45
+    min_silence_gaps: tuple[float, float, float] = (1.0, 1.5, 2.0)
+    prior_gap_days: float = 30.0
 
     def __post_init__(self) -> None:
         if not 1.0 > self.warning > self.at_risk > self.critical > 0.0:
             raise ValueError("alert thresholds must satisfy 1 > warning > at_risk > critical > 0")
+        gaps = self.min_silence_gaps
+        if len(gaps) != len(AlertLevel) or not 0.0 <= gaps[0] <= gaps[1] <= gaps[2]:
+            raise ValueError("min_silence_gaps must be 3 non-decreasing values >= 0")
+        if not self.prior_gap_days > 0:
+            raise ValueError("prior_gap_days must be positive")
 
     def of(self, level: AlertLevel) -> float:
-        """Threshold of one level."""
-        return {AlertLevel.WARNING: self.warning, AlertLevel.AT_RISK: self.at_risk}.get(
-            level, self.critical
-        )
+        """Ratio to the peak of one level."""
+        return (self.warning, self.at_risk, self.critical)[level - 1]
+
+    def gaps_of(self, level: AlertLevel) -> float:
+        """Usual gaps of silence one level needs at least."""
+        return self.min_silence_gaps[level - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,11 @@ class DecayModel:
 
     horizon_days: float
     calibration: Calibration
+
+
+#: Silences (days) on which P is evaluated to find its peak and the first crossing after it.
+TAU_GRID_DAYS = np.concatenate([[0.0], np.geomspace(1e-3, 3650.0, 256)])
+_TOL_DAYS = 1e-6
 
 
 def _head(model: ModelState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,55 +90,133 @@ def probability_after_silence(model: ModelState, decay: DecayModel, silent_secon
     return float(return_probability(mu, alpha, beta, tau, decay.horizon_days, decay.calibration))
 
 
-def due_times(
-    model: ModelState,
-    decay: DecayModel,
-    thresholds: Thresholds,
-    last_event_seconds: float,
-    reached: int,
-) -> list[tuple[AlertLevel, float]]:
-    """(level, due Unix seconds) of every level above `reached` that P will ever cross."""
-    return due_times_batch([model], decay, thresholds, [last_event_seconds], [reached])[0]
+def usual_gap_seconds(state: UserState) -> float | None:
+    """Mean time between the user's events so far (None before a second one)."""
+    if state.events_total < 2 or state.first_event_seconds is None:
+        return None
+    assert state.last_event_seconds is not None
+    return (state.last_event_seconds - state.first_event_seconds) / (state.events_total - 1)
 
 
-def due_times_batch(
-    models: Sequence[ModelState],
-    decay: DecayModel,
-    thresholds: Thresholds,
-    last_event_seconds: Sequence[float],
-    reached: Sequence[int],
-) -> list[list[tuple[AlertLevel, float]]]:
-    """`due_times` of many users at once (one vectorised root search per level)."""
-    if not models:
-        return []
-    mu = np.array([m.mu for m in models], np.float64)
-    alpha = np.array([m.alpha for m in models], np.float64)
-    beta = np.array([m.beta for m in models], np.float64)
-    taus = {
-        level: times_to_threshold(
-            mu, alpha, beta, decay.horizon_days, thresholds.of(level), decay.calibration
-        ).tolist()
-        for level in AlertLevel
-        if any(level > r for r in reached)
-    }
-    out: list[list[tuple[AlertLevel, float]]] = []
-    for row, (last, done) in enumerate(zip(last_event_seconds, reached, strict=True)):
-        due: list[tuple[AlertLevel, float]] = []
-        for level in AlertLevel:
-            if level <= done:
-                continue
-            tau_days = taus[level][row]
-            if math.isnan(tau_days):
-                break  # P's floor stays above this level, so above every higher one too
-            due.append((level, last + tau_days * SECONDS_PER_DAY))
-        out.append(due)
+class _Heads:
+    """Head parameters of N users, (N, R) each, and P on a grid of silences for all of them."""
+
+    def __init__(self, models: Sequence[ModelState], decay: DecayModel) -> None:
+        self.mu = np.array([m.mu for m in models], np.float64)
+        self.alpha = np.array([m.alpha for m in models], np.float64)
+        self.beta = np.array([m.beta for m in models], np.float64)
+        self.decay = decay
+
+    def probability(self, rows: np.ndarray, tau_days: np.ndarray) -> np.ndarray:
+        """P of the users `rows` at silences `tau_days` (same length, or a grid of shape (n, G))."""
+        shape = (slice(None),) + (None,) * (tau_days.ndim - 1) + (slice(None),)
+        mu, alpha, beta = (x[rows][shape] for x in (self.mu, self.alpha, self.beta))
+        return return_probability(
+            mu, alpha, beta, tau_days, self.decay.horizon_days, self.decay.calibration
+        )
+
+
+def peak_probabilities(models: Sequence[ModelState], decay: DecayModel) -> np.ndarray:
+    """max over τ ≥ 0 of each user's P(return within H | silent τ) (on `TAU_GRID_DAYS`)."""
+    heads = _Heads(models, decay)
+    rows = np.arange(len(models))
+    grid = np.broadcast_to(TAU_GRID_DAYS, (len(models), TAU_GRID_DAYS.size))
+    out: np.ndarray = heads.probability(rows, grid).max(axis=-1)
     return out
 
 
-def level_at(probability: float, thresholds: Thresholds) -> int:
-    """Highest level whose threshold `probability` has reached (0: none)."""
-    reached = 0
-    for level in AlertLevel:
-        if probability <= thresholds.of(level) + 1e-9:  # due times are computed to ~1e-9
-            reached = int(level)
+def crossing_days(
+    models: Sequence[ModelState], decay: DecayModel, ratios: Sequence[float]
+) -> np.ndarray:
+    """(N, L): the silence (days) at which each user's P first falls to `ratio`·peak after its
+    peak, for every ratio; NaN where it never does. Bisection to 1e-6 days between grid points."""
+    heads = _Heads(models, decay)
+    n = len(models)
+    rows = np.arange(n)
+    grid = np.broadcast_to(TAU_GRID_DAYS, (n, TAU_GRID_DAYS.size))
+    p = heads.probability(rows, grid)
+    peak_at = p.argmax(axis=-1)
+    peak = p[rows, peak_at]
+    out = np.full((n, len(ratios)), np.nan)
+    after_peak = np.arange(TAU_GRID_DAYS.size)[None, :] > peak_at[:, None]
+    for col, ratio in enumerate(ratios):
+        target = ratio * peak
+        below = after_peak & (p <= target[:, None])
+        found = below.any(axis=-1)
+        j = below.argmax(axis=-1)
+        hit = rows[found]
+        lo, hi = TAU_GRID_DAYS[j[hit] - 1], TAU_GRID_DAYS[j[hit]]
+        out[hit, col] = _bisect(heads, hit, target[hit], lo, hi)
+    return out
+
+
+def _bisect(
+    heads: _Heads, rows: np.ndarray, target: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Smallest τ in (lo, hi] with P(τ) <= target, where P(lo) > target >= P(hi)."""
+    lo, hi = lo.copy(), hi.copy()
+    active = np.flatnonzero(hi - lo > _TOL_DAYS * np.maximum(1.0, hi))
+    while active.size:
+        mid = 0.5 * (lo[active] + hi[active])
+        above = heads.probability(rows[active], mid) > target[active]
+        lo[active[above]] = mid[above]
+        hi[active[~above]] = mid[~above]
+        active = active[hi[active] - lo[active] > _TOL_DAYS * np.maximum(1.0, hi[active])]
+    return hi
+
+
+def due_times(
+    state: UserState, decay: DecayModel, thresholds: Thresholds
+) -> list[tuple[AlertLevel, float]]:
+    """(level, due Unix seconds) of every level above the one reached that will ever fire."""
+    return due_times_batch([state], decay, thresholds)[0]
+
+
+def due_times_batch(
+    states: Sequence[UserState], decay: DecayModel, thresholds: Thresholds
+) -> list[list[tuple[AlertLevel, float]]]:
+    """`due_times` of many users at once (one vectorised search for all of them).
+
+    A level is due at the later of its crossing after the peak and its silence floor; a level
+    whose crossing never comes is not due, nor is any higher one.
+    """
+    scored = [s for s in states if s.model is not None and s.last_event_seconds is not None]
+    if not scored:
+        return [[] for _ in states]
+    crossings = crossing_days(
+        [s.model for s in scored if s.model is not None],
+        decay,
+        [thresholds.of(level) for level in AlertLevel],
+    ).tolist()
+    by_state = {id(s): row for s, row in zip(scored, crossings, strict=True)}
+    out: list[list[tuple[AlertLevel, float]]] = []
+    for state in states:
+        row = by_state.get(id(state))
+        out.append([] if row is None else _levels_due(state, row, thresholds))
+    return out
+
+
+def _levels_due(
+    state: UserState, crossing_days_row: list[float], thresholds: Thresholds
+) -> list[tuple[AlertLevel, float]]:
+    assert state.last_event_seconds is not None
+    gap = usual_gap_seconds(state) or thresholds.prior_gap_days * SECONDS_PER_DAY
+    due: list[tuple[AlertLevel, float]] = []
+    for level, tau_days in zip(AlertLevel, crossing_days_row, strict=True):
+        if math.isnan(tau_days):
+            break  # P's floor stays above this level's share of the peak, so above higher ones
+        silence = max(tau_days * SECONDS_PER_DAY, thresholds.gaps_of(level) * gap)
+        if level > state.alert_level:
+            due.append((level, state.last_event_seconds + silence))
+    return due
+
+
+def level_reached(
+    state: UserState, decay: DecayModel, thresholds: Thresholds, now_seconds: float
+) -> int:
+    """Highest level due by `now_seconds` in the current silence (0: none)."""
+    reached = state.alert_level
+    for level, due in due_times(state, decay, thresholds):
+        if due <= now_seconds:
+            reached = max(reached, int(level))
     return reached

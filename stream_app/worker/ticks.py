@@ -165,13 +165,7 @@ class TickHandler:
         assert state.last_event_seconds is not None
         entries: list[tuple[int, float]] = []
         if levels and state.model is not None:
-            due = due_times(
-                state.model,
-                self.model.decay,
-                self.thresholds,
-                state.last_event_seconds,
-                state.alert_level,
-            )
+            due = due_times(state, self.model.decay, self.thresholds)
             entries = [(int(lv), t) for lv, t in due]
         deadline = next_deadline(state)
         if deadline is not None:

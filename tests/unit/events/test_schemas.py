@@ -30,6 +30,6 @@ def test_alert_record_matches_its_schema() -> None:
         "1.0",
         "2011-01-02T00:00:00.000Z",
     )
-    Draft202012Validator(json.loads((SCHEMAS / "alert.v1.json").read_text())).validate(
+    Draft202012Validator(json.loads((SCHEMAS / "alert.v2.json").read_text())).validate(
         json.loads(alert.to_json())
     )

@@ -13,14 +13,20 @@ from stream_app.schedule.levels import (
     DecayModel,
     Thresholds,
     due_times,
-    level_at,
+    level_reached,
+    peak_probabilities,
     probability_after_silence,
 )
 from stream_app.state import ModelState, UserState
 
 DAY = 86_400.0
 DECAY = DecayModel(horizon_days=30.0, calibration=Calibration())
-T = Thresholds(0.5, 0.3, 0.15)
+T = Thresholds(0.5, 0.3, 0.15, min_silence_gaps=(0.0, 0.0, 0.0))
+
+
+def silent(m: ModelState, last: float = 1000.0, **fields: object) -> UserState:
+    """A user whose last event was at `last`, with model state `m`."""
+    return UserState(events_total=1, last_event_seconds=last, model=m, **fields)  # type: ignore[arg-type]
 
 
 def model(mu: float = 0.001, alpha: float = 0.2, beta: float = 0.1) -> ModelState:
@@ -43,24 +49,62 @@ def test_probability_falls_to_the_floor() -> None:
     assert ps[-1] == pytest.approx(floor, abs=1e-6)
 
 
-def test_due_times_hit_the_thresholds() -> None:
+def test_due_times_hit_the_shares_of_the_peak() -> None:
     m = model()
-    due = due_times(m, DECAY, T, last_event_seconds=1000.0, reached=0)
+    peak = probability_after_silence(m, DECAY, 0.0)  # a decaying head peaks right after the event
+    assert peak_probabilities([m], DECAY)[0] == pytest.approx(peak)
+    due = due_times(silent(m), DECAY, T)
     assert [lv for lv, _ in due] == [AlertLevel.WARNING, AlertLevel.AT_RISK, AlertLevel.CRITICAL]
     for level, t in due:
         p = probability_after_silence(m, DECAY, t - 1000.0)
-        assert p == pytest.approx(T.of(level), abs=1e-6)
+        assert p / peak == pytest.approx(T.of(level), abs=1e-6)
     assert [t for _, t in due] == sorted(t for _, t in due)
 
 
 def test_levels_already_reached_and_unreachable_levels_are_not_scheduled() -> None:
-    high_floor = model(mu=0.05)  # floor 1 - exp(-3) ≈ 0.95: never below 0.5
-    assert due_times(high_floor, DECAY, T, 0.0, 0) == []
-    assert [lv for lv, _ in due_times(model(), DECAY, T, 0.0, reached=2)] == [AlertLevel.CRITICAL]
+    high_floor = model(mu=0.05)  # floor 1 - exp(-3) ≈ 0.95 of a peak < 1: never half of it
+    assert due_times(silent(high_floor), DECAY, T) == []
+    reached = due_times(silent(model(), alert_level=2), DECAY, T)
+    assert [lv for lv, _ in reached] == [AlertLevel.CRITICAL]
 
 
-def test_level_at() -> None:
-    assert [level_at(p, T) for p in (0.9, 0.5, 0.31, 0.3, 0.2, 0.15, 0.01)] == [0, 1, 1, 2, 2, 3, 3]
+def test_a_level_waits_for_the_users_usual_gap() -> None:
+    m = model()
+    loyal = UserState(
+        events_total=5, first_event_seconds=0.0, last_event_seconds=400 * DAY, model=m
+    )
+    floors = Thresholds(0.5, 0.3, 0.15, min_silence_gaps=(1.0, 1.5, 2.0))
+    gap = 100 * DAY  # 4 gaps over 400 days
+    due = dict(due_times(loyal, DECAY, floors))
+    unfloored = dict(due_times(loyal, DECAY, T))
+    for level, gaps in zip(AlertLevel, (1.0, 1.5, 2.0), strict=True):
+        assert due[level] == max(unfloored[level], 400 * DAY + gaps * gap)
+    one_event = dict(due_times(silent(m, 0.0), DECAY, floors))  # the prior gap: 30 days
+    assert one_event[AlertLevel.WARNING] >= 30 * DAY
+
+
+def test_a_head_that_rises_after_the_event_is_alerted_only_after_its_peak() -> None:
+    # a negative kernel on top of a slow one: P dips right after the event, peaks, then decays
+    dip = ModelState("v", (0.0,), (0.0,), (0.0005, 0.0005), (0.05, -0.049), (0.005, 0.03))
+    thresholds = Thresholds(0.7, 0.5, 0.3, min_silence_gaps=(0.0, 0.0, 0.0))
+    p0 = probability_after_silence(dip, DECAY, 0.0)
+    peak = peak_probabilities([dip], DECAY)[0]
+    assert p0 < thresholds.warning * peak  # below the warning share right after the event
+    peak_days = max(
+        np.linspace(0, 200, 2001), key=lambda d: probability_after_silence(dip, DECAY, d * DAY)
+    )
+    (_, warning_at), *_ = due_times(silent(dip, 0.0), DECAY, thresholds)
+    assert warning_at / DAY > peak_days  # the crossing after the peak, not the dip before it
+    ratio = probability_after_silence(dip, DECAY, warning_at) / peak
+    assert ratio == pytest.approx(thresholds.warning, abs=1e-6)
+
+
+def test_level_reached_is_the_highest_level_due() -> None:
+    state = silent(model())
+    due = due_times(state, DECAY, T)
+    assert level_reached(state, DECAY, T, 999.0) == 0
+    assert level_reached(state, DECAY, T, due[0][1]) == 1
+    assert level_reached(state, DECAY, T, due[2][1] + 1) == 3
 
 
 def test_bad_thresholds_are_refused() -> None:
@@ -79,19 +123,42 @@ def test_schedule_pops_only_live_entries_in_time_order() -> None:
     assert schedule.pop_due(1e9) == []
 
 
-def test_alerts_climb_levels_once_with_deterministic_ids() -> None:
+def test_one_alert_carries_the_highest_level_reached_and_names_the_skipped_ones() -> None:
     m = model()
     state = UserState(events_total=3, last_event_seconds=1000.0, model=m)
-    late = due_times(m, DECAY, T, 1000.0, 0)[-1][1] + 1
-    alerts, reached = alerts_due("u1", state, DECAY, T, late, {7: "shoes", 9: "bags"})
-    assert reached == 3
-    assert [a.level for a in alerts] == ["warning", "at_risk", "critical"]
+    due = due_times(state, DECAY, T)
+    alerts, reached = alerts_due("u1", state, DECAY, T, due[0][1], {7: "shoes", 9: "bags"})
+    assert (reached, [a.level for a in alerts], alerts[0].skipped_levels) == (1, ["warning"], [])
     assert alerts[0].alert_id == alert_id("u1", "warning", 1000.0)
     assert alerts[0].top_categories[0] in {"shoes", "bags"}
+    assert alerts[0].relative_probability == pytest.approx(T.warning, abs=1e-5)
+    late = due[-1][1] + 1
+    (backlog,), reached = alerts_due("u1", state, DECAY, T, late, {})
+    assert (reached, backlog.level, backlog.skipped_levels) == (
+        3,
+        "critical",
+        ["warning", "at_risk"],
+    )
+    assert backlog.alert_id == alert_id("u1", "critical", 1000.0)
+    after_warning = UserState(events_total=3, last_event_seconds=1000.0, model=m, alert_level=1)
+    (rest,), _ = alerts_due("u1", after_warning, DECAY, T, late, {})
+    assert (rest.level, rest.skipped_levels) == ("critical", ["at_risk"])
     again, _ = alerts_due(
         "u1", UserState(last_event_seconds=1000.0, model=m, alert_level=3), DECAY, T, late, {}
     )
     assert again == []
+
+
+def test_an_alert_matches_its_schema() -> None:
+    import json
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    schema = Path(__file__).resolve().parents[3] / "stream_app" / "schemas" / "alert.v2.json"
+    state = UserState(events_total=3, last_event_seconds=1000.0, model=model())
+    (alert,), _ = alerts_due("u1", state, DECAY, T, 1e9, {})
+    Draft202012Validator(json.loads(schema.read_text())).validate(json.loads(alert.to_json()))
 
 
 def test_category_ranking_drifts_to_slow_components() -> None:
@@ -106,6 +173,8 @@ def test_category_ranking_drifts_to_slow_components() -> None:
 def test_calibration_keeps_due_times_consistent() -> None:
     calibrated = DecayModel(30.0, Calibration(a=1.3, b=-0.2))
     m = model()
-    for level, t in due_times(m, calibrated, T, 0.0, 0):
-        assert probability_after_silence(m, calibrated, t) == pytest.approx(T.of(level), abs=1e-6)
+    peak = probability_after_silence(m, calibrated, 0.0)
+    for level, t in due_times(silent(m, 0.0), calibrated, T):
+        ratio = probability_after_silence(m, calibrated, t) / peak
+        assert ratio == pytest.approx(T.of(level), abs=1e-6)
     assert np.isfinite(probability_after_silence(m, calibrated, 0.0))

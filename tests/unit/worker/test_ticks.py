@@ -58,13 +58,13 @@ async def test_due_tick_alerts_once_and_stale_ticks_do_nothing(tmp_path: Path) -
     h = handler(store, sent, late, tmp_path)
     tick = Tick("u1", 1000.0, 1, 2000.0).to_json()
     await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))
-    assert [a.level for a in sent] == ["warning", "at_risk", "critical"]
+    assert [(a.level, a.skipped_levels) for a in sent] == [("critical", ["warning", "at_risk"])]
     assert decode_state(store[b"u1"]).alert_level == 3
     await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))  # redelivered
     await h.handle(
         b"u1", Tick("u1", 999.0, 1, 2000.0).to_json(), SourcePosition("ticks", 0, 8)
     )  # old episode
-    assert len(sent) == 3
+    assert len(sent) == 1
     assert h.metrics.ticks_total.labels("stale")._value.get() == 2
 
 
@@ -84,7 +84,8 @@ async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(
     schedule = DueSchedule()
     users = rebuild_schedule(schedule, items, 4, {0, 1}, model, Thresholds(), chunk_size)
     assert 0 < users < 40
-    assert len(schedule) == users * len(due_times(HEAD, model.decay, Thresholds(), 1000.0, 0))
+    levels = due_times(UserState(last_event_seconds=1000.0, model=HEAD), model.decay, Thresholds())
+    assert len(levels) == 3 and len(schedule) == users * len(levels)
     ticks: list[Tick] = []
 
     async def send(entry: object, tick: Tick) -> None:
@@ -97,7 +98,11 @@ async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(
     assert {(t.user_id, t.level, t.due_seconds) for t in ticks} == {
         (user, int(level), due)
         for user in owned
-        for level, due in due_times(HEAD, model.decay, Thresholds(), 1000.0 + int(user[1:]), 0)
+        for level, due in due_times(
+            UserState(events_total=1, last_event_seconds=1000.0 + int(user[1:]), model=HEAD),
+            model.decay,
+            Thresholds(),
+        )
     }  # each user's own due times, whatever chunk it was computed in
 
 
@@ -124,12 +129,13 @@ async def test_alerts_of_a_tick_go_through_the_policy_and_action_times_are_store
     await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))
     by_alert = {a.alert_id: a.level for a in sent}
     decided = [(by_alert[a.alert_id or ""], a.kind.value) for a in actions]
-    # at_risk's push and critical's push fall on the same instant: the cooldown keeps one
-    assert decided == [("warning", "re_recommend"), ("at_risk", "push"), ("critical", "coupon")]
+    # one alert for the highest level reached: its actions only, not those of the levels skipped
+    assert decided == [("critical", "push"), ("critical", "coupon")]
     stored = decode_state(store[b"u1"])
-    assert dict(stored.action_times) == {"re_recommend": late, "push": late, "coupon": late}
+    assert dict(stored.action_times) == {"push": late, "coupon": late}
+    assert [p.actions for p in stored.predictions] == [(("push", False), ("coupon", False))]
     await h.handle(b"u1", tick, SourcePosition("ticks", 0, 7))  # redelivered: nothing more
-    assert len(actions) == 3
+    assert len(actions) == 2
 
 
 async def test_an_alert_is_a_prediction_resolved_when_its_horizon_passes(tmp_path: Path) -> None:
@@ -139,7 +145,7 @@ async def test_an_alert_is_a_prediction_resolved_when_its_horizon_passes(tmp_pat
     h = handler(store, sent, late, tmp_path)
     await h.handle(b"u1", Tick("u1", 1000.0, 1, 2000.0).to_json(), SourcePosition("ticks", 0, 7))
     opened = decode_state(store[b"u1"])
-    assert [p.level for p in opened.predictions] == ["warning", "at_risk", "critical"]
+    assert [p.level for p in opened.predictions] == ["critical"]
     deadline = late + h.model.decay.horizon_days * 86_400
     assert [e.level for e in h.schedule.pop_due(deadline)] == [OUTCOME_DUE]
     h.clock = AcceleratedClock(deadline, 0.0)
@@ -147,18 +153,15 @@ async def test_an_alert_is_a_prediction_resolved_when_its_horizon_passes(tmp_pat
         b"u1", Tick("u1", 1000.0, OUTCOME_DUE, deadline).to_json(), SourcePosition("ticks", 0, 8)
     )
     resolved = decode_state(store[b"u1"])
-    assert resolved.predictions == () and len(sent) == 3
-    assert sum(t.predictions - t.returned for _, t in resolved.outcomes.alerts) == 3
+    assert resolved.predictions == () and len(sent) == 1
+    assert sum(t.predictions - t.returned for _, t in resolved.outcomes.alerts) == 1
     text = generate_latest(h.metrics.registry).decode()
-    for level in ("warning", "at_risk", "critical"):
-        line = next(
-            line
-            for line in text.splitlines()
-            if line.startswith("decay_alert_outcomes_total{")
-            and f'level="{level}"' in line
-            and 'outcome="not_returned"' in line
-        )
-        assert line.endswith(" 1.0") and 'partition="0"' in line
+    (line,) = (
+        line
+        for line in text.splitlines()
+        if line.startswith("decay_alert_outcomes_total{") and 'outcome="not_returned"' in line
+    )
+    assert 'level="critical"' in line and 'partition="0"' in line and line.endswith(" 1.0")
     assert h.metrics.ticks_total.labels("resolved")._value.get() == 1
 
 
