@@ -23,8 +23,11 @@ from stream_app.model.runtime import CPU
 from stream_app.paths import DEFAULT_MODEL_PATH, REPO_ROOT
 
 
+QuickRun = tuple[subprocess.CompletedProcess[str], Path]
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
     out = tmp_path_factory.mktemp("gpu-check")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(
@@ -40,7 +43,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
 
 
 def test_no_gpu_says_so_in_one_line_and_exits_0(
-    quick_run: tuple[subprocess.CompletedProcess[str], Path],
+    quick_run: QuickRun,
 ) -> None:
     done, _ = quick_run
     assert done.returncode == 0, done.stdout + done.stderr
@@ -48,7 +51,7 @@ def test_no_gpu_says_so_in_one_line_and_exits_0(
     assert len(lines) == 1 and lines[0].startswith("no GPU: "), done.stdout
 
 
-def test_cpu_part_results_written(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_cpu_part_results_written(quick_run: QuickRun) -> None:
     _, out = quick_run
     res = json.loads((out / "gpu.json").read_text())
     assert res["gpu"] is None and res["failed"] == []
@@ -79,7 +82,8 @@ def test_host_binding_matches_plain_run() -> None:
     session = cuda.open_session(DEFAULT_MODEL_PATH, CPU)
     feeds = step_feeds(7, 48, np.random.default_rng(2))
     bound = cuda.host_binding_call(session, feeds, device="cpu")()
-    for got, want in zip(bound, cuda.plain_call(session, feeds)(), strict=True):  # type: ignore[call-overload]
+    plain = cuda.plain_call(session, feeds)()
+    for got, want in zip(bound, plain, strict=True):  # type: ignore[call-overload]
         np.testing.assert_array_equal(got, want)
 
 
