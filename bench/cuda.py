@@ -75,7 +75,9 @@ def gpu_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str
 def install_gpu_wheels(timeout_seconds: float = 900.0) -> str:
     """pip-install the `[gpu]` extra into this interpreter; a one-line outcome."""
     reqs = gpu_requirements()
+    # Already-installed wheels need no index; a machine without network fails fast.
     command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    command += ["--retries", "1", "--timeout", "15"]
     try:
         done = subprocess.run(
             [*command, *reqs], capture_output=True, text=True, timeout=timeout_seconds
@@ -85,7 +87,7 @@ def install_gpu_wheels(timeout_seconds: float = 900.0) -> str:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         return f"install failed (pip exit {done.returncode}: {last}); continuing"
-    return f"installed {len(reqs)} requirements of the [gpu] extra"
+    return f"[gpu] extra present ({len(reqs)} requirements installed or already satisfied)"
 
 
 def preload_cuda_libraries() -> str:
