@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 JARS   := deploy/kafka-local/lib/.resolved
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev demo worker kafka-local test test-fast lint fmt typecheck check bench clean
+.PHONY: help setup setup-dev demo worker kafka-local test test-fast lint fmt typecheck check bench gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 
 k8s-rules: setup-dev ## regenerate deploy/k8s/base/prometheusrule.yaml from deploy/prometheus/alerts.yml
 	$(BIN)/python deploy/k8s/render_rules.py
+
+gpu-check: setup ## CUDA provider check: install [gpu] wheels, parity, step and worker GPU vs CPU (no GPU: CPU part, exit 0)
+	$(BIN)/python -m bench.gpu_check --install $(if $(QUICK),--quick)
 
 bench: setup ## benchmark: raw aiokafka vs bare Faust vs worker + model microbench (EVENTS=200000 RUNS=3)
 	$(BIN)/python -m bench.run --events $(or $(EVENTS),200000) --runs $(or $(RUNS),3)

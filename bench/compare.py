@@ -14,69 +14,66 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 from pathlib import Path
 
-from bench.run import build_messages, log, produce, run_bare, run_worker
-from stream_app.kafka.local import LocalKafka
+from bench.harness import Message, build_messages, local_broker, log, produce
+from bench.systems import run_bare, run_worker
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line of the A/B comparison."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--events", type=int, default=30_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--variant", action="append", required=True, help="NAME=PATH")
     p.add_argument("--env", action="append", default=[], help="NAME:KEY=VALUE")
     p.add_argument("--bare-env", action="append", default=[], help="KEY=VALUE for (b)")
     p.add_argument("--no-bare", action="store_true")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def variant_envs(specs: list[str], env_specs: list[str]) -> dict[str, dict[str, str]]:
+    """NAME=PATH and NAME:KEY=VALUE arguments → {name: environment of its workers}."""
     variants: dict[str, dict[str, str]] = {}
-    for spec in args.variant:
+    for spec in specs:
         name, _, path = spec.partition("=")
         pythonpath = os.pathsep.join([str(Path(path).resolve()), os.environ.get("PYTHONPATH", "")])
         variants[name] = {"PYTHONPATH": pythonpath}
-    for spec in args.env:
+    for spec in env_specs:
         name, _, assignment = spec.partition(":")
         key, _, value = assignment.partition("=")
         variants[name][key] = value
+    return variants
+
+
+def run_rounds(
+    args: argparse.Namespace,
+    variants: dict[str, dict[str, str]],
+    messages: list[Message],
+    max_ts: float,
+) -> dict[str, list[float]]:
+    """Every round: (b) once, then each variant once in a rotating order; events/s per run."""
     bare_env = dict(a.split("=", 1) for a in args.bare_env)
-    messages, users, max_ts = build_messages(args.events)
-    eps: dict[str, list[float]] = {name: [] for name in variants}
-    eps["bare"] = []
-    with tempfile.TemporaryDirectory(prefix="decay-ab-") as tmpname:
-        tmp = Path(tmpname)
-        kafka = LocalKafka(data_dir=tmp / "kafka").start()
-        bootstrap = kafka.bootstrap_servers
-        try:
-            names = list(variants)
-            for r in range(args.runs):
-                if not args.no_bare:
-                    topic = f"ab.bare.{r}"
-                    produce(bootstrap, topic, messages)
-                    eps["bare"].append(
-                        run_bare(bootstrap, topic, args.events, tmp, f"ab{r}", bare_env)["eps"]
-                    )
-                    log(f"round {r} bare: {eps['bare'][-1]:.0f} ev/s")
-                order = names[r % len(names) :] + names[: r % len(names)]
-                for name in order:
-                    res = run_worker(
-                        bootstrap,
-                        args.events,
-                        tmp,
-                        f"{name}{r}",
-                        messages,
-                        max_ts,
-                        env=variants[name],
-                    )
-                    eps[name].append(res["eps"])
-                    log(
-                        f"round {r} {name}: {res['eps']:.0f} ev/s, batch "
-                        f"{res['batch_size_mean']:.1f}"
-                    )
-        finally:
-            kafka.stop()
-    first = names[0]
-    print(f"N={args.events} users={users} runs={args.runs}")
+    names = list(variants)
+    eps: dict[str, list[float]] = {name: [] for name in [*names, "bare"]}
+    with local_broker("decay-ab-") as (bootstrap, tmp):
+        for r in range(args.runs):
+            if not args.no_bare:
+                produce(bootstrap, f"ab.bare.{r}", messages)
+                bare = run_bare(bootstrap, f"ab.bare.{r}", args.events, tmp, f"ab{r}", bare_env)
+                eps["bare"].append(bare["eps"])
+                log(f"round {r} bare: {eps['bare'][-1]:.0f} ev/s")
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                res = run_worker(
+                    bootstrap, args.events, tmp, f"{name}{r}", messages, max_ts, variants[name]
+                )
+                eps[name].append(res["eps"])
+                log(f"round {r} {name}: {res['eps']:.0f} ev/s, batch {res['batch_size_mean']:.1f}")
+    return eps
+
+
+def print_medians(eps: dict[str, list[float]], first: str) -> None:
+    """One line per variant: median, runs, ratio to the first variant and to (b)."""
     for name, runs in eps.items():
         if not runs:
             continue
@@ -87,6 +84,16 @@ def main(argv: list[str] | None = None) -> int:
             if eps["bare"]:
                 line += f"  /bare {m / statistics.median(eps['bare']):.2f}"
         print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the variants side by side and print their medians."""
+    args = parse_args(argv)
+    variants = variant_envs(args.variant, args.env)
+    messages, users, max_ts = build_messages(args.events)
+    eps = run_rounds(args, variants, messages, max_ts)
+    print(f"N={args.events} users={users} runs={args.runs}")
+    print_medians(eps, next(iter(variants)))
     return 0
 
 

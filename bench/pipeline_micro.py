@@ -17,7 +17,7 @@ import pstats
 import time
 from collections import defaultdict
 
-from bench.run import PARTITIONS, build_messages
+from bench.harness import PARTITIONS, build_messages
 from stream_app.clock import AcceleratedClock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits

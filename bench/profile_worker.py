@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.run import (
-    PARTITIONS,
+from bench.harness import (
     RESULTS,
-    ROOT,
+    Message,
     build_messages,
     create_worker_topics,
+    local_broker,
     produce,
     stop,
     worker_settings,
 )
+from bench.systems import bare_env, spawn_bare
 from stream_app.commands.processes import spawn_worker
 from stream_app.kafka.clients import wait_caught_up
-from stream_app.kafka.local import LocalKafka
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
@@ -53,7 +51,29 @@ def summarize(collapsed: Path, top: int = 30) -> str:
     return "\n".join(out) + "\n"
 
 
+def start_target(
+    target: str, bootstrap: str, tmp: Path, messages: list[Message], max_ts: float
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Pre-produce the events and start the worker or the bare app: (process, group, topic)."""
+    if target == "worker":
+        s = worker_settings(bootstrap, "prof", tmp, max_ts)
+        create_worker_topics(s)
+        produce(bootstrap, s.events_topic, messages)
+        return spawn_worker(s, log_path=tmp / "worker.log"), s.app_id, s.events_topic
+    topic, group = "bench.prof.events", "bench-bare-prof"
+    produce(bootstrap, topic, messages)
+    return spawn_bare(bare_env(bootstrap, group, topic, tmp / "bare")), group, topic
+
+
+def record(pid: int, rate: int, collapsed: Path) -> subprocess.Popen[bytes]:
+    """Start py-spy on `pid`, raw collapsed stacks into `collapsed`."""
+    command = [str(PY_SPY), "record", "--pid", str(pid), "--format", "raw"]
+    command += ["--rate", str(rate), "--nonblocking", "-o", str(collapsed)]
+    return subprocess.Popen(command)
+
+
 def main() -> int:
+    """Profile one target draining N events; write and print the summary."""
     p = argparse.ArgumentParser()
     p.add_argument("--events", type=int, default=30_000)
     p.add_argument("--target", choices=("worker", "bare"), default="worker")
@@ -62,59 +82,16 @@ def main() -> int:
     messages, _, max_ts = build_messages(args.events)
     RESULTS.mkdir(parents=True, exist_ok=True)
     collapsed = RESULTS / f"profile-{args.target}.collapsed"
-    with tempfile.TemporaryDirectory(prefix="decay-prof-") as tmpname:
-        tmp = Path(tmpname)
-        kafka = LocalKafka(data_dir=tmp / "kafka").start()
-        bootstrap = kafka.bootstrap_servers
+    with local_broker("decay-prof-") as (bootstrap, tmp):
+        proc, group, topic = start_target(args.target, bootstrap, tmp, messages, max_ts)
+        spy = record(proc.pid, args.rate, collapsed)
         try:
-            if args.target == "worker":
-                s = worker_settings(bootstrap, "prof", tmp, max_ts)
-                create_worker_topics(s)
-                produce(bootstrap, s.events_topic, messages)
-                proc = spawn_worker(s, log_path=tmp / "worker.log")
-                group, topic = s.app_id, s.events_topic
-            else:
-                topic, group = "bench.prof.events", "bench-bare-prof"
-                produce(bootstrap, topic, messages)
-                env = {
-                    **os.environ,
-                    "BENCH_BOOTSTRAP": bootstrap,
-                    "BENCH_APP_ID": group,
-                    "BENCH_TOPIC": topic,
-                    "BENCH_PARTITIONS": str(PARTITIONS),
-                    "BENCH_DATADIR": str(tmp / "bare"),
-                }
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.STDOUT,
-                )
-            spy = subprocess.Popen(
-                [
-                    str(PY_SPY),
-                    "record",
-                    "--pid",
-                    str(proc.pid),
-                    "--format",
-                    "raw",
-                    "--rate",
-                    str(args.rate),
-                    "--nonblocking",
-                    "-o",
-                    str(collapsed),
-                ]
-            )
-            try:
-                wait_caught_up(bootstrap, group, topic, timeout_seconds=600)
-                time.sleep(1)
-            finally:
-                spy.send_signal(2)
-                spy.wait(30)
-                stop(proc)
+            wait_caught_up(bootstrap, group, topic, timeout_seconds=600)
+            time.sleep(1)
         finally:
-            kafka.stop()
+            spy.send_signal(2)
+            spy.wait(30)
+            stop(proc)
     text = summarize(collapsed)
     (RESULTS / f"profile-{args.target}.txt").write_text(text)
     print(text)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "models" / "decay_step.onnx"
+#: The same weights as one whole-sequence graph (parity checks, offline scoring).
+DEFAULT_SEQUENCE_MODEL_PATH = REPO_ROOT / "models" / "decay_sequence.onnx"
 DEFAULT_POLICY_PATH = REPO_ROOT / "deploy" / "policy" / "default.toml"
 KAFKA_LOCAL_DIR = REPO_ROOT / "deploy" / "kafka-local"
 #: The shared public datasets, in a folder beside the repository.

@@ -1,0 +1,259 @@
+"""Benchmark results: summary numbers, bench/results/latest.json and latest.md."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from bench.harness import PARTITIONS
+
+SYSTEMS = (
+    ("raw", "(a) raw aiokafka + JSON decode"),
+    ("bare", "(b) bare Faust agent + 1 table update"),
+    ("worker", "(c) full worker (CPU)"),
+)
+GIB = 2**30
+
+
+def med(runs: list[dict[str, float]], key: str = "eps") -> float:
+    """Median of `key` over runs."""
+    return statistics.median(r[key] for r in runs)
+
+
+def partial_summary(res: dict[str, Any]) -> dict[str, float]:
+    """Medians of the systems that ran (a subset of raw, bare, worker)."""
+    summary = {k: med(res[k]) for k, _ in SYSTEMS if res[k]}
+    if res["worker"]:
+        summary["batch_size_mean"] = med(res["worker"], "batch_size_mean")
+    return summary
+
+
+def summary(res: dict[str, Any]) -> dict[str, Any]:
+    """Medians of the three systems, their ratios and the worker's memory per user."""
+    workers = res["worker"]
+    s: dict[str, Any] = {
+        "raw_eps": med(res["raw"]),
+        "bare_eps": med(res["bare"]),
+        "worker_eps": med(workers),
+        "batch_size_mean": med(workers, "batch_size_mean"),
+        "worker_caught_up_s": med(workers, "caught_up_seconds"),
+        "rss_mib": med(workers, "rss_bytes") / 2**20,
+    }
+    s["c_over_a"] = s["worker_eps"] / s["raw_eps"]
+    s["c_over_b"] = s["worker_eps"] / s["bare_eps"]
+    users_tracked = med(workers, "users_tracked") or res["users"]
+    s["rss_per_million_users_gib"] = med(workers, "rss_bytes") / users_tracked * 1e6 / GIB
+    return s
+
+
+def add_latency(res: dict[str, Any], lat: dict[str, Any]) -> None:
+    """Store the latency run and the marginal memory per user it measured."""
+    res["latency"] = lat
+    grown = lat["rss_after_bytes"] - lat["rss_before_bytes"]
+    if lat["users_tracked"]:
+        res["summary"]["marginal_rss_per_million_users_gib"] = (
+            grown / lat["users_tracked"] * 1e6 / GIB
+        )
+
+
+def write_json(res: dict[str, Any], out: Path, name: str = "latest.json") -> Path:
+    """`res` as indented JSON under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    return path
+
+
+def write_results(res: dict[str, Any], out: Path) -> str:
+    """latest.json and latest.md; returns the markdown."""
+    write_json(res, out)
+    md = markdown(res)
+    (out / "latest.md").write_text(md)
+    return md
+
+
+def markdown(res: dict[str, Any]) -> str:
+    """The results as a markdown page."""
+    lines = _header(res) + _systems_table(res) + _metrics_table(res) + _model_table(res)
+    return "\n".join(lines)
+
+
+def _header(res: dict[str, Any]) -> list[str]:
+    m = res["machine"]
+    return [
+        f"# decay-stream benchmark ({m['date_utc']})",
+        "",
+        f"Machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM, kernel {m['kernel']}; "
+        f"Python {m['python']}, Kafka {m['kafka_broker']} (local KRaft broker, same machine), "
+        f"aiokafka {m['aiokafka']}, faust-streaming {m['faust_streaming']}, "
+        f"onnxruntime {m['onnxruntime']}. GPU: {m['gpu']}. {m['note']}.",
+        "",
+        f"N = {res['events']} events ({res['users']} users), {PARTITIONS} partitions, "
+        f"{res['runs']} runs each, medians.",
+        "",
+    ]
+
+
+def _systems_table(res: dict[str, Any]) -> list[str]:
+    s = res["summary"]
+    lines = ["| system | events/s (median) | runs (events/s) |", "|---|---:|---|"]
+    for key, label in SYSTEMS:
+        runs = ", ".join(f"{r['eps']:.0f}" for r in res[key])
+        lines.append(f"| {label} | {s[key + '_eps']:.0f} | {runs} |")
+    return lines
+
+
+def _target(value: float, target: str) -> str:
+    return f"≥ {target} {'met' if value >= float(target) else 'NOT met'}"
+
+
+def _metrics_table(res: dict[str, Any]) -> list[str]:
+    s = res["summary"]
+    lines = [
+        "",
+        "| metric | value | target |",
+        "|---|---:|---|",
+        f"| c/a | {s['c_over_a']:.3f} | {_target(s['c_over_a'], '0.25')} |",
+        f"| c/b | {s['c_over_b']:.3f} | {_target(s['c_over_b'], '1.0')} |",
+        f"| mean model batch size (c) | {s['batch_size_mean']:.1f} | |",
+        f"| worker caught-up time, median (s) | {s['worker_caught_up_s']:.1f} | |",
+    ]
+    lines += _latency_rows(res.get("latency"))
+    marginal = s.get("marginal_rss_per_million_users_gib", float("nan"))
+    return [
+        *lines,
+        f"| worker RSS after run (MiB) | {s['rss_mib']:.0f} | |",
+        f"| RSS per 1M users, total (GiB) | {s['rss_per_million_users_gib']:.2f} | |",
+        f"| RSS per 1M users, marginal (GiB) | {marginal:.2f} | |",
+    ]
+
+
+def _latency_rows(lat: dict[str, Any] | None) -> list[str]:
+    if not lat:
+        return []
+    return [
+        f"| latency run: target / achieved rate (ev/s) | {lat['rate_target_eps']:.0f} / "
+        f"{lat['rate_achieved_eps']:.0f} | ½ of (c) |",
+        f"| event→state latency p50 (s) | {lat['latency_p50_s']:.3f} | |",
+        f"| event→state latency p99 (s) | {lat['latency_p99_s']:.3f} | |",
+        f"| matched / unmatched events | {lat['matched']} / {lat['unmatched']} | |",
+    ]
+
+
+def _model_table(res: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "Model step graph, CPU, 1 intra-op thread (ModelRuntime.step, median):",
+        "",
+        "| batch | provider | ms/step | events/s |",
+        "|---:|---|---:|---:|",
+    ]
+    for r in res["model_micro"]:
+        lines.append(
+            f"| {r['batch']} | {r['provider']} | {r['step_ms_median']:.3f} | "
+            f"{r['events_per_s']:.0f} |"
+        )
+    return [*lines, "", "CUDA provider with IOBinding: not measured (no GPU in this session).", ""]
+
+
+# --------------------------------------------------------------------------- gpu-check
+def write_gpu_results(res: dict[str, Any], out: Path) -> None:
+    """gpu.json and gpu.md (called after every part, so a run cut short keeps what it did)."""
+    write_json(res, out, "gpu.json")
+    (out / "gpu.md").write_text(gpu_markdown(res))
+
+
+def gpu_markdown(res: dict[str, Any]) -> str:
+    """The gpu-check results as a markdown page."""
+    m, parts = res["machine"], res["parts"]
+    lines = [
+        f"# decay-stream GPU check ({m['date_utc']}{', --quick' if res['quick'] else ''})",
+        "",
+        f"Machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM; GPU: {m['gpu']}; "
+        f"onnxruntime {m['onnxruntime']}, Python {m['python']}. {m['note']}.",
+        "",
+    ]
+    lines += [f"- {k}: {res[k]}" for k in ("install", "preload") if k in res] or [
+        "- CUDA part not run: no GPU."
+    ]
+    for name, part in parts.items():
+        lines += ["", f"## {name} ({part.get('seconds', '?')} s)", ""]
+        lines += _gpu_part(name, part, _cpu_rates(parts))
+    if "failed" in res:
+        lines += ["", f"Failed parts: {', '.join(res['failed']) or 'none'}."]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_rates(parts: dict[str, Any]) -> dict[int, float]:
+    """CPU step events/s by batch size, for the × CPU column of the CUDA rows."""
+    rows = parts.get("cpu_throughput", {}).get("rows", [])
+    return {r["batch"]: r["events_per_s"] for r in rows if "events_per_s" in r}
+
+
+def _gpu_part(name: str, part: dict[str, Any], cpu_rates: dict[int, float]) -> list[str]:
+    if "error" in part:
+        return [f"**error**: `{part['error']}`"]
+    if name.endswith("parity"):
+        return _parity_table(part["rows"])
+    if name.endswith("throughput"):
+        return _throughput_table(part["rows"], {} if name.startswith("cpu") else cpu_rates)
+    if name == "worker":
+        return _worker_table(part)
+    return [f"- {k}: {v}" for k, v in part.items() if k != "seconds"]
+
+
+def _parity_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| comparison | users × steps | max abs diff | < 1e-4 |", "|---|---:|---:|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['compare']} | | error: `{r['error']}` | |")
+            continue
+        lines.append(
+            f"| {r['compare']} | {r['users']} × {r['steps']} | {r['max_abs_diff']:.2e} | "
+            f"{'yes' if r['pass'] else '**no**'} |"
+        )
+    return lines
+
+
+def _throughput_table(rows: list[dict[str, Any]], cpu_rates: dict[int, float]) -> list[str]:
+    """Per batch and mode; with `cpu_rates`, the ratio to the CPU run at the same batch."""
+    ratio_col = " × CPU |" if cpu_rates else ""
+    lines = [
+        f"| batch | mode | ms/step (median) | events/s |{ratio_col}",
+        f"|---:|---|---:|---:|{'---:|' if cpu_rates else ''}",
+    ]
+    for r in rows:
+        cells = f"| {r['batch']} | {r['mode']} | "
+        if "error" in r:
+            lines.append(cells + f"error: `{r['error']}` | |{' |' if cpu_rates else ''}")
+            continue
+        cells += f"{r['step_ms_median']:.3f} | {r['events_per_s']:.0f} |"
+        if cpu_rates:
+            cpu = cpu_rates.get(r["batch"])
+            cells += f" {r['events_per_s'] / cpu:.2f} |" if cpu else " |"
+        lines.append(cells)
+    return lines
+
+
+def _worker_table(part: dict[str, Any]) -> list[str]:
+    runs = part["runs"]
+    lines = [
+        f"N = {part['events']} events ({part['users']} users), runs alternate, medians; "
+        f"CUDA served every CUDA run: {part['cuda_served']}.",
+        "",
+        "| worker (c) | events/s (median) | runs | mean batch | model step ms (mean) |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for name in ("cuda", "cpu"):
+        if not runs[name]:
+            continue
+        eps = ", ".join(f"{r['eps']:.0f}" for r in runs[name])
+        lines.append(
+            f"| {name} | {med(runs[name]):.0f} | {eps} | {med(runs[name], 'batch_size_mean'):.1f}"
+            f" | {med(runs[name], 'model_step_ms_mean'):.3f} |"
+        )
+    if runs["cuda"] and runs["cpu"]:
+        lines += ["", f"cuda/cpu = {med(runs['cuda']) / med(runs['cpu']):.2f}"]
+    return lines

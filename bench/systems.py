@@ -1,0 +1,324 @@
+"""The systems under test: (a) raw aiokafka + JSON decode, (b) a bare Faust agent with one table
+update per event, (c) the full worker; plus the worker under paced load (latency) and the model
+step graph alone.
+
+Each `run_*` returns a flat dict of numbers (`eps` = events per second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.harness import (
+    PARTITIONS,
+    ROOT,
+    Message,
+    create_worker_topics,
+    metric,
+    produce,
+    produce_paced,
+    scrape,
+    stop,
+    vm_rss,
+    wait_ready,
+    worker_settings,
+)
+from stream_app.commands.processes import spawn_worker
+from stream_app.kafka.clients import read_topic, wait_caught_up
+from stream_app.model.runtime import CUDA
+from stream_app.paths import DEFAULT_MODEL_PATH
+from stream_app.topology import changelog_topic
+
+USERS_GAUGE_REFRESH_SECONDS = 5.5  # decay_users_tracked is refreshed every 5 s
+
+
+# --------------------------------------------------------------------------- (a) raw aiokafka
+async def _raw_consume(bootstrap: str, topic: str, n: int) -> dict[str, float]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen, first, checksum = 0, None, 0
+        while seen < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batches.values():
+                if first is None and records:
+                    first = time.perf_counter()
+                for record in records:
+                    checksum += len(json.loads(record.value))
+                    seen += 1
+        last = time.perf_counter()
+    finally:
+        await consumer.stop()
+    assert first is not None
+    return {"seconds": last - first, "events": seen, "eps": seen / (last - first)}
+
+
+def run_raw(bootstrap: str, topic: str, n: int) -> dict[str, float]:
+    """(a): assign all partitions, read from the start, decode every value."""
+    return asyncio.run(_raw_consume(bootstrap, topic, n))
+
+
+# --------------------------------------------------------------------------- (b) bare Faust
+def bare_env(bootstrap: str, app_id: str, topic: str, datadir: Path) -> dict[str, str]:
+    """Environment of bench/bare_app.py."""
+    return {
+        **os.environ,
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_APP_ID": app_id,
+        "BENCH_TOPIC": topic,
+        "BENCH_PARTITIONS": str(PARTITIONS),
+        "BENCH_DATADIR": str(datadir),
+    }
+
+
+def spawn_bare(env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start bench/bare_app.py as a child in its own session."""
+    out = log_path.open("ab") if log_path else None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"],
+            cwd=ROOT,
+            env=env,
+            stdout=out if out else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        if out:
+            out.close()
+
+
+def run_bare(
+    bootstrap: str, topic: str, n: int, tmp: Path, tag: str, extra_env: dict[str, str] | None = None
+) -> dict[str, float]:
+    """(b): the bare app drains `topic`; it writes its first/last event times to a file."""
+    result = tmp / f"bare-{tag}.json"
+    env = {
+        **bare_env(bootstrap, f"bench-bare-{tag}", topic, tmp / f"bare-data-{tag}"),
+        **(extra_env or {}),
+        "BENCH_EXPECT": str(n),
+        "BENCH_RESULT": str(result),
+    }
+    log_path = tmp / f"bare-{tag}.log"
+    proc = spawn_bare(env, log_path)
+    try:
+        deadline = time.monotonic() + max(120.0, n / 200)
+        while not result.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"bare app exited {proc.returncode}, see {log_path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("bare app did not finish")
+            time.sleep(0.2)
+        time.sleep(0.1)
+        data = json.loads(result.read_text())
+        secs = data["last"] - data["first"]
+        return {"seconds": secs, "events": n, "eps": n / secs}
+    finally:
+        stop(proc)
+
+
+# --------------------------------------------------------------------------- (c) full worker
+def wait_consumed(
+    proc: subprocess.Popen[bytes], port: int, n: int, timeout: float
+) -> tuple[float, float]:
+    """Poll /metrics until the worker has consumed `n` events: (first, last) wall times."""
+    first: float | None = None
+    consumed = 0.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited {proc.returncode}")
+        try:
+            consumed = metric(scrape(port), "decay_events_consumed_total")
+        except Exception:
+            time.sleep(0.2)
+            continue
+        now = time.time()
+        if consumed > 0 and first is None:
+            first = now
+        if first is not None and consumed >= n:
+            return first, now
+        time.sleep(0.1)
+    raise TimeoutError(f"worker consumed {consumed} of {n}")
+
+
+def worker_result(m: dict[str, float], n: int, first: float, last: float) -> dict[str, float]:
+    """Throughput, batch sizes and counters of one worker run from its final metrics."""
+    bs_cnt = m.get("decay_model_batch_size_count", 0.0)
+    secs = last - first
+    return {
+        "seconds": secs,
+        "events": n,
+        "eps": n / secs,
+        "batch_size_mean": m.get("decay_model_batch_size_sum", 0.0) / bs_cnt
+        if bs_cnt
+        else float("nan"),
+        "batch_count": bs_cnt,
+        "model_step_ms_mean": 1e3 * m.get("decay_model_step_seconds_sum", 0.0) / bs_cnt
+        if bs_cnt
+        else float("nan"),
+        "users_tracked": metric(m, "decay_users_tracked"),
+        "process_resident_memory_bytes": m.get("process_resident_memory_bytes", 0.0),
+        "rejected": metric(m, "decay_events_rejected_total"),
+        "duplicates": metric(m, "decay_events_duplicate_total"),
+        "alerts": metric(m, "decay_alerts_total"),
+        "on_cuda": m.get(f'decay_model_provider{{provider="{CUDA}"}}', 0.0),
+        "gpu_fallback": metric(m, "decay_model_gpu_fallback"),
+    }
+
+
+def run_worker(
+    bootstrap: str,
+    n: int,
+    tmp: Path,
+    tag: str,
+    messages: list[Message],
+    max_ts: float,
+    env: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """(c): pre-produce `messages`, start a worker, time it until all are consumed."""
+    s = worker_settings(bootstrap, tag, tmp, max_ts)
+    create_worker_topics(s)
+    produce(bootstrap, s.events_topic, messages)
+    proc = spawn_worker(s, env=env, log_path=tmp / f"worker-{tag}.log")
+    try:
+        first, last = wait_consumed(proc, s.http_port, n, max(180.0, n / 100))
+        wait_caught_up(bootstrap, s.app_id, s.events_topic, timeout_seconds=120)
+        caught_up = time.time()
+        time.sleep(USERS_GAUGE_REFRESH_SECONDS)
+        result = worker_result(scrape(s.http_port), n, first, last)
+        result["rss_bytes"] = vm_rss(proc.pid)
+        result["caught_up_seconds"] = caught_up - first
+        return result
+    finally:
+        stop(proc)
+
+
+# --------------------------------------------------------------------------- latency
+def run_latency(
+    bootstrap: str, tmp: Path, messages: list[Message], rate: float, max_ts: float
+) -> dict[str, Any]:
+    """Paced produce at `rate` ev/s into a running worker: event→state latency and memory.
+
+    Latency = changelog record timestamp (CreateTime, stamped by the worker's producer when the
+    table write is sent) minus the event's CreateTime (stamped by our producer at send).
+    """
+    s = worker_settings(bootstrap, "latency", tmp, max_ts)
+    create_worker_topics(s)
+    proc = spawn_worker(s, log_path=tmp / "worker-latency.log")
+    try:
+        wait_ready(s.http_port, proc)
+        time.sleep(2.0)
+        rss_before = vm_rss(proc.pid)
+        produce_secs = produce_paced(bootstrap, s.events_topic, messages, rate)
+        wait_caught_up(bootstrap, s.app_id, s.events_topic, timeout_seconds=180)
+        time.sleep(USERS_GAUGE_REFRESH_SECONDS)
+        users = metric(scrape(s.http_port), "decay_users_tracked")
+        rss_after = vm_rss(proc.pid)
+    finally:
+        stop(proc)
+    lat, unmatched = state_latencies(bootstrap, s.events_topic, changelog_topic(s.app_id))
+    arr = np.array(lat) if lat else np.array([float("nan")])
+    return {
+        "rate_target_eps": rate,
+        "events": len(messages),
+        "rate_achieved_eps": len(messages) / produce_secs,
+        "latency_p50_s": float(np.percentile(arr, 50)),
+        "latency_p99_s": float(np.percentile(arr, 99)),
+        "latency_max_s": float(np.max(arr)),
+        "matched": len(lat),
+        "unmatched": unmatched,
+        "rss_before_bytes": rss_before,
+        "rss_after_bytes": rss_after,
+        "users_tracked": users,
+    }
+
+
+def state_latencies(bootstrap: str, events: str, changelog: str) -> tuple[list[float], int]:
+    """Seconds from each event to its user's state write, and the count of unmatched events.
+
+    Event k of a user is matched to the first changelog record of that user whose
+    events_total >= k.
+    """
+    from stream_app.state.user_state import decode_state
+
+    produced: dict[bytes, list[int]] = {}
+    for rec in read_topic(bootstrap, events, timeout_seconds=60):
+        produced.setdefault(rec.key or b"", []).append(rec.timestamp_ms)
+    writes: dict[bytes, list[tuple[int, int, int]]] = {}
+    for rec in read_topic(bootstrap, changelog, timeout_seconds=60):
+        if rec.value is not None:
+            total = decode_state(rec.value).events_total
+            writes.setdefault(rec.key or b"", []).append((rec.offset, total, rec.timestamp_ms))
+    lat: list[float] = []
+    unmatched = 0
+    for key, stamps in produced.items():
+        w = sorted(writes.get(key, []))
+        j = 0
+        for k, ts in enumerate(stamps, start=1):
+            while j < len(w) and w[j][1] < k:
+                j += 1
+            if j == len(w):
+                unmatched += 1
+                continue
+            lat.append((w[j][2] - ts) / 1000.0)
+    return lat, unmatched
+
+
+# --------------------------------------------------------------------------- model step
+def time_call(fn: Any, seconds: float, min_iterations: int = 5) -> tuple[float, int]:
+    """Median seconds per call of `fn()` over `seconds` (3 warm-up calls first), iterations."""
+    for _ in range(3):
+        fn()
+    times: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end or len(times) < min_iterations:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def model_micro(
+    sizes: tuple[int, ...] = (1, 8, 64, 512, 2048), seconds: float = 1.0
+) -> list[dict[str, Any]]:
+    """ModelRuntime.step on the CPU, 1 intra-op thread, random inputs: median per batch size."""
+    from stream_app.model.contract import CATEGORY_BUCKETS, NUMERIC_FEATURES
+    from stream_app.model.runtime import ModelRuntime
+
+    rt = ModelRuntime(DEFAULT_MODEL_PATH, prefer_cuda=False, intra_op_threads=1)
+    rng = np.random.default_rng(0)
+    out = []
+    for b in sizes:
+        et = rng.integers(0, 6, b)
+        cat = rng.integers(0, CATEGORY_BUCKETS, b)
+        num = rng.standard_normal((b, len(NUMERIC_FEATURES))).astype(np.float32)
+        h, c = rt.initial_state(b)
+        med, iterations = time_call(lambda: rt.step(et, cat, num, h, c), seconds)  # noqa: B023
+        out.append(
+            {
+                "batch": b,
+                "provider": rt.provider,
+                "step_ms_median": med * 1e3,
+                "events_per_s": b / med,
+                "iterations": iterations,
+            }
+        )
+    return out
