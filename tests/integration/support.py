@@ -33,7 +33,7 @@ DAY = 86_400.0
 THRESHOLDS = Thresholds()
 
 
-ALERT_SCHEMA = Path(__file__).resolve().parents[2] / "stream_app" / "schemas" / "alert.v1.json"
+ALERT_SCHEMA = Path(__file__).resolve().parents[2] / "stream_app" / "schemas" / "alert.v2.json"
 
 
 @dataclass
@@ -242,3 +242,16 @@ FACTOR = 4 * DAY  # four simulated days per wall second
 
 
 TICK_SECONDS = 0.2
+
+
+def covering_alerts(
+    alerts: list[dict[str, object]], user: str, episode: float | None
+) -> dict[str, dict[str, object]]:
+    """Level → the alert of the user's episode that published it or named it as skipped."""
+    covering: dict[str, dict[str, object]] = {}
+    for alert in alerts:
+        if alert["user_id"] != user or sim_seconds(alert["last_event_at"]) != episode:
+            continue
+        for level in [alert["level"], *alert["skipped_levels"]]:  # type: ignore[list-item]
+            covering.setdefault(str(level), alert)
+    return covering
