@@ -51,7 +51,7 @@ pytestmark = [
 HOUR = 3_600.0
 SLICE_DAYS = 21  # Online Retail 2010-12-01 .. 12-21: ~1,660 invoices of ~930 customers
 LEAD_SECONDS = 15.0  # wall time for the worker to start and take the slice in, before any due time
-WATCH_DAYS = 45  # simulated days watched after the last event
+WATCH_DAYS = 160  # simulated days watched after the last event (critical: ~100 d of silence)
 MS = 0.001  # emitted_at carries milliseconds (truncated): decisions closer than this to a rule's
 # boundary could go either way and follow what the worker did
 ACTION_SCHEMA = Path(__file__).resolve().parents[2] / "stream_app" / "schemas" / "action.v1.json"

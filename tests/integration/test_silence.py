@@ -185,9 +185,9 @@ def test_restarted_worker_still_emits_a_scheduled_alert_once(
         settings.model_copy(update={"data_dir": settings.data_dir.parent / "second"}), "second"
     )
     time.sleep(max(clock.wall_at(start + 45 * DAY) - time.time(), 0) + 2)
-    ids = Counter(a["alert_id"] for a in read_alerts(settings))
-    states = table(settings)
     alerts = read_alerts(settings)
+    ids = Counter(a["alert_id"] for a in alerts)
+    states = table(settings)
     for user, level, _ in later:
         episode = states[user].last_event_seconds or 0.0
         covering = covering_alerts(alerts, user, episode).get(level.label)

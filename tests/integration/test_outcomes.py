@@ -1,0 +1,172 @@
+"""Live outcomes on the real broker: the counted outcomes of alerts equal an offline count.
+
+Real Online Retail events are replayed, users stay silent on an accelerated clock, some come
+back after their alert; the outcome counters scraped from /metrics must equal a count made from
+the alerts topic and the returns the test sent. The same after a kill -9 in the middle: the
+outcomes live in the user states, so none is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream_app.commands.replay import encode_event, replay
+from stream_app.events.schema import Event, EventType, utc_from_seconds
+from stream_app.kafka.clients import new_producer, wait_caught_up
+from stream_app.schedule.outcomes import probability_bucket
+from stream_app.settings import Settings
+from tests.integration.support import (
+    DAY,
+    SimClock,
+    WorkerFactory,
+    WorkerProcess,
+    read_alerts,
+    retail_events,
+    silence_settings,
+    sim_seconds,
+)
+from tests.offline_model import STEP_GRAPH
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/"),
+]
+
+HORIZON = 30 * DAY  # the committed model's H
+COMEBACK_AFTER = 5 * DAY  # a returning user comes back this long after their first alert
+OutcomeKey = tuple[str, str, str, str]  # level, model version, probability bucket, outcome
+
+
+def scraped_outcomes(worker: WorkerProcess) -> Counter[OutcomeKey]:
+    """decay_alert_outcomes_total summed over partitions, by its other labels."""
+    counts: Counter[OutcomeKey] = Counter()
+    for family in text_string_to_metric_families(worker.http_get("/metrics")):
+        if family.name != "decay_alert_outcomes":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                labels = sample.labels
+                key = (
+                    labels["level"],
+                    labels["model_version"],
+                    labels["probability_bucket"],
+                    labels["outcome"],
+                )
+                counts[key] += int(sample.value)
+    return +counts
+
+
+def offline_outcomes(
+    alerts: list[dict[str, object]], returns: dict[str, list[float]], before: float
+) -> Counter[OutcomeKey]:
+    """Each distinct alert of a silence that ended before `before`: returned if the user's
+    first return after the alert came within H, not returned otherwise."""
+    counts: Counter[OutcomeKey] = Counter()
+    for alert in {str(a["alert_id"]): a for a in alerts}.values():
+        if sim_seconds(alert["last_event_at"]) >= before:
+            continue  # a silence begun by the last comebacks: still open
+        emitted = sim_seconds(alert["emitted_at"])
+        back = min(
+            (r for r in returns.get(str(alert["user_id"]), []) if r >= emitted), default=None
+        )
+        returned = back is not None and back <= emitted + HORIZON
+        p = float(alert["return_probability"])  # type: ignore[arg-type]
+        level, version = str(alert["level"]), str(alert["model_version"])
+        outcome = "returned" if returned else "not_returned"
+        counts[(level, version, probability_bucket(p), outcome)] += 1
+    return counts
+
+
+def send_returns(settings: Settings, users: list[str], at: float) -> None:
+    """Each of `users` comes back (a view) at simulated time `at`."""
+    assert settings.bootstrap_servers
+    producer = new_producer(settings.bootstrap_servers)
+    for user in users:
+        back = Event(user, utc_from_seconds(at), EventType.VIEW, "85123A", None, None, f"b{at}")
+        key, value = encode_event(back)
+        producer.send(settings.events_topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def comebacks(
+    alerts: list[dict[str, object]], returns: dict[str, list[float]], now: float
+) -> list[str]:
+    """Every other user first alerted more than COMEBACK_AFTER ago and not back since."""
+    first_alert: dict[str, float] = {}
+    for alert in alerts:
+        first_alert.setdefault(str(alert["user_id"]), sim_seconds(alert["emitted_at"]))
+    return [
+        user
+        for i, (user, at) in enumerate(sorted(first_alert.items()))
+        if not i % 2 and user not in returns and at < now - COMEBACK_AFTER
+    ]
+
+
+def run_and_count(
+    settings: Settings, workers: WorkerFactory, *, kill_at_days: float | None
+) -> tuple[Counter[OutcomeKey], Counter[OutcomeKey]]:
+    """Replay, watch the silence (some users come back), optionally kill -9 once; then every
+    user comes back, which resolves every open prediction; both counts."""
+    events = retail_events()
+    start = max(e.ts_seconds for e in events) + 3600
+    clock = SimClock(start=start, anchor=time.time() + 12)
+    settings = silence_settings(settings, clock)
+    worker = workers.start(settings, "first")
+    assert settings.bootstrap_servers
+    replay(
+        events,
+        bootstrap=settings.bootstrap_servers,
+        topic=settings.events_topic,
+        partitions=settings.partitions,
+        progress=False,
+    )
+    wait_caught_up(
+        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
+    )
+    returns: dict[str, list[float]] = {}
+    kill_at = None if kill_at_days is None else start + kill_at_days * DAY
+    while clock.now() < start + 90 * DAY:
+        if kill_at is not None and clock.now() > kill_at:
+            worker.stop(signal.SIGKILL)
+            second = settings.model_copy(update={"data_dir": settings.data_dir.parent / "b"})
+            worker, kill_at = workers.start(second, "second"), None
+        now = clock.now()
+        back = comebacks(read_alerts(settings), returns, now)
+        send_returns(settings, back, now)
+        for user in back:
+            returns.setdefault(user, []).append(now)
+        time.sleep(1.0)
+    everyone = sorted({e.user_id for e in events})
+    final = clock.now()
+    send_returns(settings, everyone, final)
+    for user in everyone:
+        returns.setdefault(user, []).append(final)
+    # Progress, not time: the returns are applied once the group has caught up.
+    wait_caught_up(
+        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
+    )
+    scraped = scraped_outcomes(worker)
+    expected = offline_outcomes(read_alerts(settings), returns, final)
+    assert sum(expected.values()) >= 20, "too few alerts to compare"
+    outcomes = {key[3] for key in expected}
+    assert outcomes == {"returned", "not_returned"}, outcomes
+    return scraped, expected
+
+
+def test_outcome_metrics_equal_an_offline_count(settings: Settings, workers: WorkerFactory) -> None:
+    scraped, expected = run_and_count(settings, workers, kill_at_days=None)
+    assert scraped == expected
+
+
+def test_a_kill_9_neither_loses_nor_repeats_an_outcome(
+    settings: Settings, workers: WorkerFactory
+) -> None:
+    scraped, expected = run_and_count(settings, workers, kill_at_days=45)
+    assert scraped == expected
