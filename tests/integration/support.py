@@ -126,9 +126,9 @@ at_risk = { new = ["re_recommend", "push"], regular = ["re_recommend", "push", "
 critical = { new = ["push", "coupon"], regular = ["push", "coupon"], vip = "coupon" }
 
 [cooldown_days]
-re_recommend = 20
-push = 15
-coupon = 30
+re_recommend = 60
+push = 45
+coupon = 90
 
 [coupon]
 budget_capacity = 4
