@@ -66,15 +66,14 @@ def offline_outcomes(
     alerts: list[dict[str, object]], returns: dict[str, list[float]], before: float
 ) -> Counter[OutcomeKey]:
     """Each distinct alert of a silence that ended before `before`: returned if the user's
-    first return after the alert came within H, not returned otherwise."""
+    first return in the silence came within H of the alert, not returned otherwise (a return
+    before the alert counts: a worker that was down alerts late, and the user was back)."""
     counts: Counter[OutcomeKey] = Counter()
     for alert in {str(a["alert_id"]): a for a in alerts}.values():
         if sim_seconds(alert["last_event_at"]) >= before:
             continue  # a silence begun by the last comebacks: still open
-        emitted = sim_seconds(alert["emitted_at"])
-        back = min(
-            (r for r in returns.get(str(alert["user_id"]), []) if r >= emitted), default=None
-        )
+        emitted, episode = sim_seconds(alert["emitted_at"]), sim_seconds(alert["last_event_at"])
+        back = min((r for r in returns.get(str(alert["user_id"]), []) if r > episode), default=None)
         returned = back is not None and back <= emitted + HORIZON
         p = float(alert["return_probability"])  # type: ignore[arg-type]
         level, version = str(alert["level"]), str(alert["model_version"])
