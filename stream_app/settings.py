@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     alert_prior_gap_days: float = Field(
         30.0, gt=0, description="usual gap assumed for a user with one event so far"
     )
+    outcome_grace_seconds: float = Field(
+        3600.0, ge=0, description="an alert counts as not returned this long after its horizon"
+    )
     schedule_tick_seconds: float = Field(1.0, gt=0, description="how often due times are checked")
     calibration_online: bool = Field(
         False, description="correct the calibration intercept from the alerts' outcomes"

@@ -171,6 +171,7 @@ def thresholds_of(settings: Settings) -> Thresholds:
         settings.alert_critical,
         min_silence_gaps=(gaps, 1.5 * gaps, 2.0 * gaps),
         prior_gap_days=settings.alert_prior_gap_days,
+        outcome_grace_seconds=settings.outcome_grace_seconds,
     )
 
 

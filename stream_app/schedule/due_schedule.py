@@ -98,5 +98,5 @@ def schedule_due_times(
         entries = [(int(lv), t) for lv, t in user_due]
         deadline = next_deadline(state)
         if deadline is not None:
-            entries.append((OUTCOME_DUE, deadline))
+            entries.append((OUTCOME_DUE, deadline + thresholds.outcome_grace_seconds))
         schedule.replace_user(key, partition, state.last_event_seconds, entries)

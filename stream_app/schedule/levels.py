@@ -43,6 +43,9 @@ class Thresholds:
     critical: float = 0.45
     min_silence_gaps: tuple[float, float, float] = (1.0, 1.5, 2.0)
     prior_gap_days: float = 30.0
+    #: An alert's prediction resolves as not returned this long after its horizon, so that a
+    #: return that happened in time but arrives late (event time vs processing) still counts.
+    outcome_grace_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 1.0 > self.warning > self.at_risk > self.critical > 0.0:
@@ -52,6 +55,8 @@ class Thresholds:
             raise ValueError("min_silence_gaps must be 3 non-decreasing values >= 0")
         if not self.prior_gap_days > 0:
             raise ValueError("prior_gap_days must be positive")
+        if self.outcome_grace_seconds < 0:
+            raise ValueError("outcome_grace_seconds must not be negative")
 
     def of(self, level: AlertLevel) -> float:
         """Ratio to the peak of one level."""

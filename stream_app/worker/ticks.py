@@ -117,7 +117,8 @@ class TickHandler:
         ):
             self.metrics.ticks_total.labels("stale").inc()
             return
-        resolved = resolve_due(state, now)  # predictions whose horizon passed in silence
+        # Predictions whose horizon (and the grace for late events) passed in silence.
+        resolved = resolve_due(state, now - self.thresholds.outcome_grace_seconds)
         alerts, reached = alerts_due(
             tick.user_id,
             resolved,
@@ -169,6 +170,6 @@ class TickHandler:
             entries = [(int(lv), t) for lv, t in due]
         deadline = next_deadline(state)
         if deadline is not None:
-            entries.append((OUTCOME_DUE, deadline))
+            entries.append((OUTCOME_DUE, deadline + self.thresholds.outcome_grace_seconds))
         if entries:
             self.schedule.replace_user(key, partition, state.last_event_seconds, entries)

@@ -136,8 +136,9 @@ def run_and_count(
             worker.stop(signal.SIGKILL)
             second = settings.model_copy(update={"data_dir": settings.data_dir.parent / "b"})
             worker, kill_at = workers.start(second, "second"), None
+        alerts = read_alerts(settings)
         now = clock.now()
-        back = comebacks(read_alerts(settings), returns, now)
+        back = comebacks(alerts, returns, now)
         send_returns(settings, back, now)
         for user in back:
             returns.setdefault(user, []).append(now)

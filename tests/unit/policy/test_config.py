@@ -16,8 +16,9 @@ def test_default_policy_loads_with_the_documented_choices() -> None:
     policy = load_policy(DEFAULT_POLICY)  # tuned on data: see the comments in the file
     assert [t.name for t in policy.tiers] == ["vip", "regular", "new"]
     assert policy.kinds_for("warning", "new") == (ActionKind.RE_RECOMMEND,)
-    assert policy.kinds_for("at_risk", "new") == ()  # fires on the day of the purchase
-    assert policy.kinds_for("at_risk", "regular") == (ActionKind.PUSH, ActionKind.COUPON)
+    assert policy.kinds_for("at_risk", "new") == (ActionKind.PUSH,)  # 1.5 usual gaps silent
+    assert policy.kinds_for("at_risk", "regular") == (ActionKind.PUSH,)
+    assert policy.kinds_for("at_risk", "vip") == (ActionKind.PUSH, ActionKind.COUPON)
     assert policy.kinds_for("critical", "new") == (ActionKind.PUSH, ActionKind.COUPON)
     assert policy.cooldown_days.seconds(ActionKind.COUPON) == 30 * 86_400
     assert (policy.coupon.budget.capacity, policy.coupon.budget.refill_per_hour) == (48, 0.5)

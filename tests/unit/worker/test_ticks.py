@@ -146,12 +146,15 @@ async def test_an_alert_is_a_prediction_resolved_when_its_horizon_passes(tmp_pat
     await h.handle(b"u1", Tick("u1", 1000.0, 1, 2000.0).to_json(), SourcePosition("ticks", 0, 7))
     opened = decode_state(store[b"u1"])
     assert [p.level for p in opened.predictions] == ["critical"]
-    deadline = late + h.model.decay.horizon_days * 86_400
+    deadline = late + h.model.decay.horizon_days * 86_400 + Thresholds().outcome_grace_seconds
+    assert h.schedule.pop_due(deadline - 1) == []  # the grace for late returns is not over
     assert [e.level for e in h.schedule.pop_due(deadline)] == [OUTCOME_DUE]
+    h.clock = AcceleratedClock(deadline - 1, 0.0)
+    tick = Tick("u1", 1000.0, OUTCOME_DUE, deadline).to_json()
+    await h.handle(b"u1", tick, SourcePosition("ticks", 0, 8))
+    assert len(decode_state(store[b"u1"]).predictions) == 1  # a tick too early resolves nothing
     h.clock = AcceleratedClock(deadline, 0.0)
-    await h.handle(
-        b"u1", Tick("u1", 1000.0, OUTCOME_DUE, deadline).to_json(), SourcePosition("ticks", 0, 8)
-    )
+    await h.handle(b"u1", tick, SourcePosition("ticks", 0, 9))
     resolved = decode_state(store[b"u1"])
     assert resolved.predictions == () and len(sent) == 1
     assert sum(t.predictions - t.returned for _, t in resolved.outcomes.alerts) == 1
