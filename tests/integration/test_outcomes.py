@@ -29,6 +29,7 @@ from tests.integration.support import (
     retail_events,
     silence_settings,
     sim_seconds,
+    table,
 )
 from tests.offline_model import STEP_GRAPH
 
@@ -153,7 +154,32 @@ def run_and_count(
         settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
     )
     scraped = scraped_outcomes(worker)
-    expected = offline_outcomes(read_alerts(settings), returns, final)
+    alerts = read_alerts(settings)
+    expected = offline_outcomes(alerts, returns, final)
+    if scraped != expected:  # name the users whose counted outcomes differ
+        states = table(settings)
+        for user, state in sorted(states.items()):
+            own = [a for a in alerts if a["user_id"] == user]
+            want = offline_outcomes(own, returns, final)
+            got: Counter[OutcomeKey] = Counter()
+            for key, tally in state.outcomes.alerts:
+                for outcome, n in (
+                    ("returned", tally.returned),
+                    ("not_returned", tally.predictions - tally.returned),
+                ):
+                    if n:
+                        got[(key.level, key.model_version, key.probability_bucket, outcome)] += n
+            if got != want:
+                print(
+                    "MISMATCH",
+                    user,
+                    dict(got),
+                    dict(want),
+                    returns.get(user),
+                    state.last_event_seconds,
+                    [(a["level"], a["emitted_at"], a["last_event_at"]) for a in own],
+                    state.predictions,
+                )
     assert sum(expected.values()) >= 20, "too few alerts to compare"
     outcomes = {key[3] for key in expected}
     assert outcomes == {"returned", "not_returned"}, outcomes
