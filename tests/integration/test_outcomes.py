@@ -74,7 +74,9 @@ def offline_outcomes(
         if sim_seconds(alert["last_event_at"]) >= before:
             continue  # a silence begun by the last comebacks: still open
         emitted, episode = sim_seconds(alert["emitted_at"]), sim_seconds(alert["last_event_at"])
-        back = min((r for r in returns.get(str(alert["user_id"]), []) if r > episode), default=None)
+        # last_event_at has milliseconds: the return that began this silence is not in it
+        later = [r for r in returns.get(str(alert["user_id"]), []) if r > episode + 0.001]
+        back = min(later, default=None)
         returned = back is not None and back <= emitted + HORIZON
         p = float(alert["return_probability"])  # type: ignore[arg-type]
         level, version = str(alert["level"]), str(alert["model_version"])
@@ -107,6 +109,24 @@ def comebacks(
         for i, (user, at) in enumerate(sorted(first_alert.items()))
         if not i % 2 and user not in returns and at < now - COMEBACK_AFTER
     ]
+
+
+def print_mismatches(
+    settings: Settings,
+    alerts: list[dict[str, object]],
+    returns: dict[str, list[float]],
+    final: float,
+) -> None:
+    """The users whose outcome tallies in the table differ from the offline count (to debug)."""
+    for user, state in sorted(table(settings).items()):
+        want = offline_outcomes([a for a in alerts if a["user_id"] == user], returns, final)
+        got: Counter[OutcomeKey] = Counter()
+        for key, tally in state.outcomes.alerts:
+            labels = (key.level, key.model_version, key.probability_bucket)
+            got[(*labels, "returned")] += tally.returned
+            got[(*labels, "not_returned")] += tally.predictions - tally.returned
+        if +got != want:
+            print("differs:", user, dict(+got), dict(want), returns.get(user), state.predictions)
 
 
 def run_and_count(
@@ -156,30 +176,8 @@ def run_and_count(
     scraped = scraped_outcomes(worker)
     alerts = read_alerts(settings)
     expected = offline_outcomes(alerts, returns, final)
-    if scraped != expected:  # name the users whose counted outcomes differ
-        states = table(settings)
-        for user, state in sorted(states.items()):
-            own = [a for a in alerts if a["user_id"] == user]
-            want = offline_outcomes(own, returns, final)
-            got: Counter[OutcomeKey] = Counter()
-            for key, tally in state.outcomes.alerts:
-                for outcome, n in (
-                    ("returned", tally.returned),
-                    ("not_returned", tally.predictions - tally.returned),
-                ):
-                    if n:
-                        got[(key.level, key.model_version, key.probability_bucket, outcome)] += n
-            if got != want:
-                print(
-                    "MISMATCH",
-                    user,
-                    dict(got),
-                    dict(want),
-                    returns.get(user),
-                    state.last_event_seconds,
-                    [(a["level"], a["emitted_at"], a["last_event_at"]) for a in own],
-                    state.predictions,
-                )
+    if scraped != expected:
+        print_mismatches(settings, alerts, returns, final)
     assert sum(expected.values()) >= 20, "too few alerts to compare"
     outcomes = {key[3] for key in expected}
     assert outcomes == {"returned", "not_returned"}, outcomes
