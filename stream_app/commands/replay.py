@@ -71,9 +71,10 @@ def replay(
 
 def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Stream `args.source` into the events topic (or `args.topic`)."""
+    events = load_events(args.source)  # an unknown source is refused before any broker starts
     with embedded_broker(settings) as bootstrap:
         sent = replay(
-            load_events(args.source),
+            events,
             bootstrap=bootstrap,
             topic=args.topic or settings.events_topic,
             partitions=settings.partitions,

@@ -114,7 +114,7 @@ def faust_app(settings: Settings) -> DecayApp:
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         consumer_group_instance_id=settings.group_instance_id,
         consumer_auto_offset_reset="earliest",
-        producer_max_request_size=settings.dead_letter_max_bytes,
+        producer_max_request_size=settings.producer_max_request_bytes,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",
@@ -197,6 +197,7 @@ def worker_context(
         alerts_topic=settings.alerts_topic,
         actions_topic=settings.actions_topic,
         ticks_topic=settings.ticks_topic,
+        dead_letter_max_bytes=settings.dead_letter_budget_bytes(),
     )
     thresholds = Thresholds(settings.alert_warning, settings.alert_at_risk, settings.alert_critical)
     schedule = DueSchedule()
