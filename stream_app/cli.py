@@ -17,6 +17,7 @@ from stream_app.commands.logs import configure_logging
 from stream_app.kafka.clients import KafkaConnectError
 from stream_app.policy import PolicyError
 from stream_app.settings import Settings, SettingsError, load_settings
+from stream_app.worker.serving import ModelFileError
 
 log = logging.getLogger("stream_app")
 
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     except KafkaConnectError as exc:
         return refuse(f"cannot connect to Kafka: {exc}")  # never holds the password
-    except (UsageError, SettingsError, PolicyError, FileNotFoundError) as exc:
+    except (UsageError, SettingsError, PolicyError, ModelFileError, FileNotFoundError) as exc:
         return refuse(str(exc))
 
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_check_hostname: bool = True
+    kafka_connect_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long a command waits for a first broker answer"
+    )
 
     # Application and topics
     app_id: str = Field("decay-stream", description="consumer group id and topic prefix")
@@ -62,6 +65,10 @@ class Settings(BaseSettings):
 
     # Model and scoring
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX step graph")
+    alerts_enabled: bool = Field(
+        True,
+        description="false: no model, no alerts (state only); else a bad model refuses to start",
+    )
     model_prefer_cuda: bool = Field(True, description="try the CUDA execution provider first")
     model_reload_seconds: float = Field(
         10.0, gt=0, description="how often to look for a new artifact"
@@ -175,7 +182,10 @@ class Settings(BaseSettings):
 
     def kafka_python_config(self) -> dict[str, object]:
         """Connection options for kafka-python clients (replay, tail, admin)."""
-        config: dict[str, object] = {"security_protocol": self.security_protocol}
+        config: dict[str, object] = {
+            "security_protocol": self.security_protocol,
+            "bootstrap_timeout_ms": int(self.kafka_connect_timeout_seconds * 1000),
+        }
         if self.security_protocol.startswith("SASL"):
             assert self.sasl_password is not None
             config |= {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 
 from stream_app.commands.broker import embedded_broker
+from stream_app.commands.errors import UsageError
 from stream_app.kafka.admin import topic_config_value
 from stream_app.kafka.clients import ensure_topic
 from stream_app.settings import Settings
@@ -18,6 +20,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Create the topics the worker does not own, then run it in the foreground."""
     from stream_app.runtime.app import create_app
 
+    if settings.http_enabled:
+        check_port_free(settings.http_host, settings.http_port)
     with embedded_broker(settings) as bootstrap:
         settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
         for topic, config in topic_specs(settings).items():
@@ -28,6 +32,19 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         engine = create_app(dead_letter_limit_checked(settings))
         engine.run()
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """UsageError when the HTTP port for /metrics and /health cannot be bound."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot serve HTTP on {host}:{port}: {exc.strerror}"
+                " (set DECAY_HTTP_PORT, or DECAY_HTTP_ENABLED=false)"
+            ) from None
 
 
 def dead_letter_limit_checked(settings: Settings) -> Settings:

@@ -83,11 +83,13 @@ def broker_credentials(settings: Settings) -> SASLCredentials | SSLCredentials |
 
 
 def load_model(settings: Settings, metrics: Metrics) -> ServingModel | None:
-    """The serving model, or None (state and counters only) when no artifact is there."""
-    if not settings.model_path.exists():
-        log.warning(
-            "no model at %s: tracking state without decay scoring or alerts", settings.model_path
-        )
+    """The serving model, or None (state and counters only) when alerts are switched off.
+
+    A missing or broken model file refuses to start (ModelFileError): a worker without a model
+    sends no alert at all, which must be asked for (`DECAY_ALERTS_ENABLED=false`).
+    """
+    if not settings.alerts_enabled:
+        log.warning("DECAY_ALERTS_ENABLED=false: tracking state without decay scoring or alerts")
         return None
     model = ServingModel(
         settings.model_path, metrics, settings.model_prefer_cuda, settings.model_threads

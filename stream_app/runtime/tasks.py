@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from stream_app.kafka import outage
 from stream_app.runtime.context import WorkerContext
 from stream_app.runtime.outputs import SOURCE_TOPIC
 from stream_app.worker.pipeline import SourcePosition
@@ -101,6 +102,13 @@ def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
         await process_events(ctx)
 
     app.task(events_task)
+
+    async def connection_log_task() -> None:
+        """On Faust's log handlers (set up when the worker starts): one line per outage."""
+        connection_log = outage.install(settings.bootstrap_servers)
+        connection_log.on_lost = ctx.metrics.kafka_connection_lost_total.inc
+
+    app.task(connection_log_task)
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         ctx.rebuild_needed = True

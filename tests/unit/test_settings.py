@@ -63,7 +63,10 @@ def test_kafka_python_clients_get_sasl_over_tls() -> None:
 def test_hostname_check_can_be_turned_off_and_plaintext_has_no_tls() -> None:
     context = sasl_ssl(ssl_check_hostname=False).ssl_context()
     assert context is not None and not context.check_hostname
-    assert Settings().kafka_python_config() == {"security_protocol": "PLAINTEXT"}
+    assert Settings().kafka_python_config() == {
+        "security_protocol": "PLAINTEXT",
+        "bootstrap_timeout_ms": 30_000,
+    }
     assert Settings().ssl_context() is None
     plain = sasl_ssl(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN")
     assert "ssl_context" not in plain.kafka_python_config()

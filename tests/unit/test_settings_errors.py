@@ -40,7 +40,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("secret_field", secret_fields())
 @pytest.mark.parametrize("kind", sorted(ERROR_KINDS))
 def test_no_settings_error_shows_a_secret(
-    kind: str, secret_field: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    kind: str,
+    secret_field: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     variables, named = ERROR_KINDS[kind]
     monkeypatch.setenv(f"{ENV_PREFIX}{secret_field.upper()}", SECRET)
