@@ -24,13 +24,15 @@ CONNECTION_FAILURE = re.compile(
     r"Unable (to )?connect|Unable to update metadata|Connection (failed|lost|refused)"
     r"|ECONNREFUSED|socket disconnected|Metadata refresh: failed|No node available"
     r"|KafkaConnectionError|Connect attempt .* failed|Failed fetch messages|Broken pipe"
-    r"|NodeNotReady|Coordinator .*dead|RequestTimedOut|KafkaTimeoutError|Abort \(",
+    r"|NodeNotReady|Coordinator .*dead|RequestTimedOut|KafkaTimeoutError|Abort \("
+    r"|Bootstrap .* not ready|Unable to bootstrap",
     re.IGNORECASE,
 )
 #: Retriable errors of a fresh cluster or topic: not failures worth a line.
 STARTUP_NOISE = re.compile(
     r"GroupCoordinatorNotAvailable|NotLeaderForPartition|LeaderNotAvailable|NotCoordinator"
-    r"|not found in cluster metadata|UNKNOWN_TOPIC_OR_PART",
+    r"|not found in cluster metadata|UNKNOWN_TOPIC_OR_PART"
+    r"|is blocking the event loop",  # kafka-python's own timing note on a loaded machine
     re.IGNORECASE,
 )
 
@@ -93,6 +95,14 @@ class ConnectionLog(logging.Filter):
         threading.Thread(target=self._wait_until_back, name="kafka-outage", daemon=True).start()
         return True
 
+    def start_down(self) -> None:
+        """Hide client errors from now until the brokers answer (no lost line)."""
+        with self._lock:
+            if self.down_since is not None:
+                return
+            self.down_since, self.hidden, self.last_failure = time.monotonic(), 0, time.monotonic()
+        threading.Thread(target=self._wait_until_back, name="kafka-outage", daemon=True).start()
+
     def _wait_until_back(self) -> None:
         while True:
             time.sleep(self.probe_seconds)
@@ -113,9 +123,15 @@ CONNECTION_LOG = ConnectionLog()
 
 
 def install(bootstrap: str | None = None) -> ConnectionLog:
-    """Put the filter on every root handler (idempotent); `bootstrap` is what to probe."""
-    if bootstrap:
+    """Put the filter on every root handler (idempotent); `bootstrap` is what to probe.
+
+    Brokers that do not answer yet are not "lost": their clients' retries are hidden until
+    they answer (a command that gives up says so itself, in one line).
+    """
+    if bootstrap and CONNECTION_LOG.bootstrap != bootstrap:
         CONNECTION_LOG.bootstrap = bootstrap
+        if not reachable(bootstrap):
+            CONNECTION_LOG.start_down()
     for handler in logging.getLogger().handlers:
         if CONNECTION_LOG not in handler.filters:
             handler.addFilter(CONNECTION_LOG)
