@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     max_future_skew_seconds: float = Field(86_400.0, ge=0)
     min_event_epoch_seconds: float = Field(946_684_800.0, description="2000-01-01T00:00:00Z")
 
+    stall_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="a partition with messages waiting and no progress this long"
+        " makes the worker unhealthy (/health 503, decay_partition_stalls_total)",
+    )
+
     # HTTP (health, metrics)
     http_enabled: bool = True
     http_host: str = "0.0.0.0"  # noqa: S104 - a worker serves its own /metrics to Prometheus

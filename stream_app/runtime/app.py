@@ -17,6 +17,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 
 from stream_app.clock import Clock, clock_from
 from stream_app.events.decode import DecodeLimits
+from stream_app.kafka import outage
 from stream_app.kafka.clients import first_offset_from
 from stream_app.policy import load_policy
 from stream_app.runtime.context import WorkerContext
@@ -33,10 +34,22 @@ from stream_app.topology import USER_STATE_TABLE, dead_letter_config, topic_spec
 from stream_app.worker.activation import Activation, per_partition_policy
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.pipeline import EventPipeline
+from stream_app.worker.progress import ProgressWatch
 from stream_app.worker.serving import ServingModel
 from stream_app.worker.ticks import TickHandler
 
 log = logging.getLogger(__name__)
+
+
+class DecayWorker(faust.Worker):
+    """Faust's worker, with one log line per broker outage on the handlers it sets up."""
+
+    bootstrap: str | None = None
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        """After Faust's logging set-up: the connection log on its handlers."""
+        super().on_setup_root_logger(logger, level)
+        outage.install(self.bootstrap)
 
 
 @dataclass
@@ -52,9 +65,8 @@ class Engine:
 
     def run(self) -> None:
         """Run the worker in the foreground until it is stopped."""
-        worker = faust.Worker(
-            self.app, loglevel=self.context.settings.log_level.lower(), quiet=True
-        )
+        worker = DecayWorker(self.app, loglevel=self.context.settings.log_level.lower(), quiet=True)
+        worker.bootstrap = self.context.settings.bootstrap_servers
         # The ~150k objects of the loaded libraries, the app and the model live as long as the
         # process; frozen, the cyclic garbage collector stops walking them on every full
         # collection. The per-user objects (schedule entries, states in flight) churn batch
@@ -251,6 +263,7 @@ def worker_context(
         pipeline=pipeline,
         tick_handler=tick_handler,
         inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
+        progress=ProgressWatch(settings.stall_seconds),
         ordering=OffsetOrdering(
             settings.events_topic, lambda: cast(Any, app.consumer), first_offset, metrics
         ),
