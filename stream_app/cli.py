@@ -1,4 +1,8 @@
-"""`decay-stream` commands: worker, replay, tail, kafka-local, demo, score, policy simulate."""
+"""`decay-stream` commands: worker, replay, tail, kafka-local, demo, score, policy simulate.
+
+Exit codes: 0 done; 1 an unexpected error (with its traceback); 2 a configuration or usage
+error, a broker that cannot be reached or refuses the login (one line on stderr); 130 Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,19 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from stream_app.commands.arguments import add_score_arguments, add_simulate_arguments
+from stream_app.commands.errors import UsageError
 from stream_app.commands.logs import configure_logging
 from stream_app.kafka.clients import KafkaConnectError
-from stream_app.settings import Settings
+from stream_app.policy import PolicyError
+from stream_app.settings import Settings, SettingsError, load_settings
+from stream_app.worker.serving import ModelFileError
 
 log = logging.getLogger("stream_app")
 
 Command = Callable[[Settings, argparse.Namespace], int]
+USAGE_ERROR = 2
+INTERRUPTED = 130
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,40 +63,33 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     """Offline scoring of an event log with the exported model (see `score --help`)."""
-    from stream_app.commands.score import main as score_main
+    from stream_app.commands.score import run
 
-    return int(score_main(args.score_args))
+    return run(args)
 
 
-def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_policy_simulate(settings: Settings, args: argparse.Namespace) -> int:
     """`policy simulate ...`: run the policy offline over a real dataset."""
-    rest = list(args.policy_args)
-    if not rest or rest[0] != "simulate":
-        print(
-            "usage: decay-stream policy simulate [--policy PATH] [--data NAME] [--days N]",
-            file=sys.stderr,
-        )
-        return 2
-    from stream_app.commands.simulate import main as simulate_main
+    from stream_app.commands.simulate import run
 
-    return int(simulate_main(rest[1:]))
+    return run(args)
 
 
 COMMANDS: dict[str, Command] = {
-    "policy": cmd_policy,
     "worker": cmd_worker,
     "replay": cmd_replay,
     "tail": cmd_tail,
     "kafka-local": cmd_kafka_local,
     "demo": cmd_demo,
     "score": cmd_score,
+    "policy simulate": cmd_policy_simulate,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
+    """The command-line interface: every subcommand has --help; options go anywhere."""
     parser = argparse.ArgumentParser(prog="decay-stream", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("worker", help="run the stream worker (starts a local broker if none is set)")
 
@@ -121,25 +124,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days-per-second", type=float, default=2.0, help="simulated clock speed")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long to watch alerts")
 
-    policy = sub.add_parser(
-        "policy", help="activation policy tools: `policy simulate --help`", add_help=False
+    policy = sub.add_parser("policy", help="activation policy tools: `policy simulate --help`")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="TOOL")
+    add_simulate_arguments(
+        policy_sub.add_parser("simulate", help="run the policy offline over a replayed dataset")
     )
-    policy.add_argument("policy_args", nargs=argparse.REMAINDER)
-
-    score = sub.add_parser(
-        "score", help="score an event log offline with the ONNX model", add_help=False
-    )
-    score.add_argument("score_args", nargs=argparse.REMAINDER)
+    add_score_arguments(sub.add_parser("score", help="score an event log offline with the model"))
     return parser
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """`policy simulate` for a nested command, else the command."""
+    tool = getattr(args, "policy_command", None)
+    return f"{args.command} {tool}" if tool else str(args.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `decay-stream` console script."""
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    configure_logging(settings.log_level)
     try:
-        return COMMANDS[args.command](settings, args)
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        return COMMANDS[command_name(args)](settings, args)
+    except KeyboardInterrupt:
+        return INTERRUPTED
     except KafkaConnectError as exc:
-        log.error("cannot connect to Kafka: %s", exc)  # never holds the password
-        return 2
+        return refuse(f"cannot connect to Kafka: {exc}")  # never holds the password
+    except (UsageError, SettingsError, PolicyError, ModelFileError, FileNotFoundError) as exc:
+        return refuse(str(exc))
+
+
+def refuse(message: str) -> int:
+    """One line (or a short list) on stderr, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return USAGE_ERROR

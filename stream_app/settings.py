@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_check_hostname: bool = True
+    kafka_connect_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long a command waits for a first broker answer"
+    )
 
     # Application and topics
     app_id: str = Field("decay-stream", description="consumer group id and topic prefix")
@@ -61,6 +65,10 @@ class Settings(BaseSettings):
 
     # Model and scoring
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX step graph")
+    alerts_enabled: bool = Field(
+        True,
+        description="false: no model, no alerts (state only); else a bad model refuses to start",
+    )
     model_prefer_cuda: bool = Field(True, description="try the CUDA execution provider first")
     model_reload_seconds: float = Field(
         10.0, gt=0, description="how often to look for a new artifact"
@@ -112,8 +120,24 @@ class Settings(BaseSettings):
 
     # Validation
     max_event_bytes: int = Field(65_536, ge=256)
+    dead_letter_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=16_384,
+        description="largest dead letter: the topic's max.message.bytes when the worker creates"
+        " it; a larger refused message is cut to a prefix (checked against the topic at start)",
+    )
+    producer_max_request_bytes: int = Field(
+        4 * 1024 * 1024, ge=16_384, description="the worker's producer max_request_size"
+    )
     max_future_skew_seconds: float = Field(86_400.0, ge=0)
     min_event_epoch_seconds: float = Field(946_684_800.0, description="2000-01-01T00:00:00Z")
+
+    stall_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="a partition with messages waiting and no progress this long"
+        " makes the worker unhealthy (/health 503, decay_partition_stalls_total)",
+    )
 
     # HTTP (health, metrics)
     http_enabled: bool = True
@@ -152,10 +176,10 @@ class Settings(BaseSettings):
             raise ValueError("alert thresholds must satisfy warning > at_risk > critical")
         return self
 
-    @property
-    def dead_letter_max_bytes(self) -> int:
-        """Producer request size: a rejected payload up to 4x the event limit fits, plus headers."""
-        return max(4 * 1024 * 1024, self.max_event_bytes * 4)
+    def dead_letter_budget_bytes(self, topic_max_bytes: int | None = None) -> int:
+        """The most bytes a dead letter may take: the setting, the producer's and the topic's."""
+        limits = [self.dead_letter_max_bytes, self.producer_max_request_bytes]
+        return min(limits + ([topic_max_bytes] if topic_max_bytes else []))
 
     def to_env(self) -> dict[str, str]:
         """The settings as `DECAY_*` environment variables, the inverse of loading them.
@@ -190,7 +214,10 @@ class Settings(BaseSettings):
 
     def kafka_python_config(self) -> dict[str, object]:
         """Connection options for kafka-python clients (replay, tail, admin)."""
-        config: dict[str, object] = {"security_protocol": self.security_protocol}
+        config: dict[str, object] = {
+            "security_protocol": self.security_protocol,
+            "bootstrap_timeout_ms": int(self.kafka_connect_timeout_seconds * 1000),
+        }
         if self.security_protocol.startswith("SASL"):
             assert self.sasl_password is not None
             config |= {
@@ -201,3 +228,37 @@ class Settings(BaseSettings):
         if "SSL" in self.security_protocol:
             config["ssl_context"] = self.ssl_context()
         return config
+
+
+class SettingsError(ValueError):
+    """The environment does not make valid settings; the message names fields, never values."""
+
+
+def secret_fields() -> list[str]:
+    """Names of the settings that hold secrets (`SecretStr`)."""
+    return [
+        name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)
+    ]
+
+
+def describe_errors(exc: ValidationError, secrets: list[str]) -> str:
+    """`DECAY_<FIELD>: reason` per problem, never the input value; known secrets masked."""
+    lines = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        field = ".".join(str(part) for part in error["loc"])
+        where = f"{ENV_PREFIX}{field.upper()}: " if field else ""
+        lines.append(where + str(error["msg"]).removeprefix("Value error, "))
+    text = "invalid settings: " + "; ".join(lines)
+    for secret in secrets:
+        if len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; SettingsError says what is wrong, without any value."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        secrets = [os.environ.get(f"{ENV_PREFIX}{name.upper()}", "") for name in secret_fields()]
+        raise SettingsError(describe_errors(exc, secrets)) from None

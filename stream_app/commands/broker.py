@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stream_app.kafka import outage
 from stream_app.kafka.clients import KafkaConnectError
 from stream_app.kafka.local import LocalKafka, metadata_ok
 from stream_app.settings import Settings
@@ -20,6 +21,7 @@ log = logging.getLogger("stream_app")
 def embedded_broker(settings: Settings) -> Iterator[str]:
     """Bootstrap servers: the configured cluster, or a local broker (reused or started)."""
     if settings.bootstrap_servers:
+        outage.install(settings.bootstrap_servers)
         yield settings.bootstrap_servers
         return
     if settings.security_protocol != "PLAINTEXT":
@@ -30,11 +32,13 @@ def embedded_broker(settings: Settings) -> Iterator[str]:
     bootstrap = f"127.0.0.1:{settings.local_kafka_port}"
     if metadata_ok(bootstrap):
         log.info("Using the local Kafka broker already running at %s", bootstrap)
+        outage.install(bootstrap)
         yield bootstrap
         return
     log.info("DECAY_BOOTSTRAP_SERVERS unset: starting a local Kafka broker at %s", bootstrap)
     broker = LocalKafka(data_dir=settings.local_kafka_dir.resolve(), port=settings.local_kafka_port)
     broker.start()
+    outage.install(broker.bootstrap_servers)
     try:
         yield broker.bootstrap_servers
     finally:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from stream_app.commands.broker import embedded_broker
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
+from stream_app.kafka.admin import wait_for_leaders
 from stream_app.kafka.clients import ensure_topic, new_producer
 from stream_app.settings import Settings
 
@@ -53,6 +54,7 @@ def replay(
 ) -> int:
     """Produce events to `topic` (created with `partitions` if missing); returns the count."""
     ensure_topic(bootstrap, topic, partitions, client_config=client_config)
+    wait_for_leaders(bootstrap, topic, partitions, client_config)  # no NotLeader retries after
     producer = new_producer(bootstrap, client_config)
     selected = islice(events, limit) if limit is not None else events
     sent = 0
@@ -71,9 +73,10 @@ def replay(
 
 def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Stream `args.source` into the events topic (or `args.topic`)."""
+    events = load_events(args.source)  # an unknown source is refused before any broker starts
     with embedded_broker(settings) as bootstrap:
         sent = replay(
-            load_events(args.source),
+            events,
             bootstrap=bootstrap,
             topic=args.topic or settings.events_topic,
             partitions=settings.partitions,

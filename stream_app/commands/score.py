@@ -13,11 +13,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stream_app.data.eventlogs import FORMATS, read_log
+from stream_app.commands.arguments import add_score_arguments
+from stream_app.commands.errors import UsageError
+from stream_app.data.eventlogs import read_log
 from stream_app.model.eventlog import parse_timestamp
 from stream_app.model.runtime import ModelRuntime
 from stream_app.model.scoring import Scores, score
-from stream_app.paths import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="score", description=__doc__.splitlines()[0].split(": ", 1)[1] if __doc__ else ""
     )
-    p.add_argument("events", type=Path, help="event log: CSV (.xz ok) or Parquet")
-    p.add_argument("--cutoff", required=True, help="ISO 8601 time (naive = UTC) or Unix seconds")
-    p.add_argument("--format", choices=FORMATS, default="canonical", dest="fmt")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="ONNX step graph")
-    p.add_argument("--horizon-days", type=float, default=None, help="default: the model's")
-    p.add_argument("--out", type=Path, default=None, help="output CSV (default: stdout)")
-    p.add_argument("--cpu", action="store_true", help="do not try CUDA")
-    return p
+    return add_score_arguments(p)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: `decay-stream score` / `python -m stream_app.commands.score`."""
-    args = build_parser().parse_args(argv)
+    """Entry point of `python -m stream_app.commands.score`."""
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """`decay-stream score` with parsed arguments."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.events.exists():
+        raise UsageError(f"{args.events}: no such event log")
     runtime = ModelRuntime(args.model, prefer_cuda=not args.cpu)
-    cutoff = parse_cutoff(args.cutoff)
+    try:
+        cutoff = parse_cutoff(args.cutoff)
+    except ValueError as exc:
+        raise UsageError(f"--cutoff {args.cutoff!r}: {exc}") from None
     scores = score(runtime, read_log(args.events, args.fmt), cutoff, args.horizon_days)
     write_scores(scores, args.out)
     when = datetime.fromtimestamp(cutoff, tz=UTC).isoformat()

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from stream_app.commands.alert_quality import (
     level_quality,
     uplift,
 )
+from stream_app.commands.arguments import add_simulate_arguments
 from stream_app.data.sources import load_events
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
@@ -39,7 +39,6 @@ from stream_app.events.schema import Event, utc_from_seconds
 from stream_app.model.features import category_bucket, encode_events
 from stream_app.model.heads import model_state, previous_event  # the worker's exact encoding
 from stream_app.model.runtime import ModelRuntime
-from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
 from stream_app.policy.budget import BudgetState, refill
 from stream_app.policy.config import Policy, load_policy
 from stream_app.policy.decide import Decision, decide_actions
@@ -52,7 +51,6 @@ from stream_app.state import ModelState, UserState, apply_event
 from stream_app.worker.activation import per_partition_policy
 
 SEQUENCE_LENGTH = 50  # the worker's default `DECAY_SEQUENCE_LENGTH`
-PARTITIONS = 8  # the worker's default `DECAY_PARTITIONS`
 
 
 @dataclass
@@ -277,32 +275,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="decay-stream policy simulate",
         description="Run the activation policy offline over a replayed dataset; print a per-day table.",
     )
-    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY_PATH, help="policy TOML")
-    parser.add_argument("--data", default="online-retail", help="dataset name or CSV path")
-    parser.add_argument("--days", type=float, default=None, help="simulate the first N days")
-    parser.add_argument("--limit", type=int, default=None, help="at most N events")
-    parser.add_argument(
-        "--silence-days",
-        type=float,
-        default=0.0,
-        help="after the last event, let every user stay silent this many days (alerts fire)",
-    )
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="ONNX step graph")
-    parser.add_argument(
-        "--partitions",
-        type=int,
-        default=PARTITIONS,
-        help="partitions of the worker: one coupon bucket each, with an equal share of the budget",
-    )
-    args = parser.parse_args(argv)
-    if args.partitions < 1:
-        parser.error("--partitions must be at least 1")
-    return args
+    return add_simulate_arguments(parser).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `decay-stream policy simulate`."""
-    args = parse_args(argv)
+    """Entry point of `python -m stream_app.commands.simulate`."""
+    return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """`decay-stream policy simulate` with parsed arguments."""
     try:
         policy = load_policy(args.policy)
         events = _window(iter(load_events(args.data)), args.days)

@@ -6,8 +6,9 @@ import argparse
 import json
 
 from stream_app.commands.broker import embedded_broker
+from stream_app.commands.errors import UsageError
 from stream_app.events.dead_letter import parse_dead_letter_headers
-from stream_app.kafka.clients import new_consumer
+from stream_app.kafka.clients import new_admin, new_consumer
 from stream_app.settings import Settings
 from stream_app.topology import topic_alias
 
@@ -16,6 +17,8 @@ def run_tail(settings: Settings, args: argparse.Namespace) -> int:
     """Print each message of the topic until the timeout, the message limit or Ctrl-C."""
     topic = topic_alias(settings, args.topic)
     with embedded_broker(settings) as bootstrap:
+        if not topic_exists(bootstrap, topic, settings.kafka_python_config()):
+            raise UsageError(f"topic {topic} does not exist (yet): nothing to tail")
         consumer = new_consumer(
             bootstrap,
             topic,
@@ -36,6 +39,15 @@ def run_tail(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             consumer.close()
     return 0
+
+
+def topic_exists(bootstrap: str, topic: str, client_config: dict[str, object]) -> bool:
+    """True when the cluster has `topic`."""
+    admin = new_admin(bootstrap, client_config)
+    try:
+        return topic in admin.list_topics()
+    finally:
+        admin.close()
 
 
 def format_message(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> str:

@@ -3,28 +3,66 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+import socket
 
 from stream_app.commands.broker import embedded_broker
+from stream_app.commands.errors import UsageError
+from stream_app.kafka.admin import topic_config_value
 from stream_app.kafka.clients import ensure_topic
 from stream_app.settings import Settings
+from stream_app.topology import topic_specs
+
+log = logging.getLogger("stream_app")
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Create the topics the worker does not own, then run it in the foreground."""
-    from stream_app.policy import PolicyError
     from stream_app.runtime.app import create_app
 
+    if settings.http_enabled:
+        check_port_free(settings.http_host, settings.http_port)
     with embedded_broker(settings) as bootstrap:
-        try:
-            engine = create_app(settings.model_copy(update={"bootstrap_servers": bootstrap}))
-        except PolicyError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        for topic, config in engine.topic_specs().items():
+        settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
+        for topic, config in topic_specs(settings).items():
             ensure_topic(
                 bootstrap, topic, settings.partitions, config,
                 settings.kafka_python_config(), settings.replication_factor,
             )  # fmt: skip
+        engine = create_app(dead_letter_limit_checked(settings))
         engine.run()
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """UsageError when the HTTP port for /metrics and /health cannot be bound."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot serve HTTP on {host}:{port}: {exc.strerror}"
+                " (set DECAY_HTTP_PORT, or DECAY_HTTP_ENABLED=false)"
+            ) from None
+
+
+def dead_letter_limit_checked(settings: Settings) -> Settings:
+    """Settings whose dead-letter limit fits the topic's `max.message.bytes` as configured."""
+    assert settings.bootstrap_servers is not None
+    value = topic_config_value(
+        settings.bootstrap_servers,
+        settings.dead_letter_topic,
+        "max.message.bytes",
+        settings.kafka_python_config(),
+    )
+    topic_max = int(value) if value and value.isdigit() else None
+    budget = settings.dead_letter_budget_bytes(topic_max)
+    if budget < settings.dead_letter_max_bytes:
+        log.warning(
+            "dead letters cut to %d bytes: topic %s has max.message.bytes=%s,"
+            " DECAY_DEAD_LETTER_MAX_BYTES=%d, DECAY_PRODUCER_MAX_REQUEST_BYTES=%d",
+            budget, settings.dead_letter_topic, value,
+            settings.dead_letter_max_bytes, settings.producer_max_request_bytes,
+        )  # fmt: skip
+    return settings.model_copy(update={"dead_letter_max_bytes": budget})

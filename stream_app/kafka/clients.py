@@ -19,7 +19,11 @@ from aiokafka import errors as aiokafka_errors
 from aiokafka.conn import create_conn
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+)
 
 PROBE_OPTIONS = (
     "security_protocol",
@@ -82,14 +86,14 @@ def login_failure(
 def explained_connection_errors(
     bootstrap: str, client_config: dict[str, object] | None
 ) -> Iterator[None]:
-    """Turn kafka-python's bare bootstrap timeout into a refused login or TLS failure, if so."""
+    """Turn kafka-python's bare bootstrap timeout into one line: a refused login, TLS, no broker."""
     try:
         yield
-    except KafkaTimeoutError as exc:
-        reason = login_failure(bootstrap, client_config)
-        if reason is None:
-            raise
-        raise KafkaConnectError(reason) from exc
+    except KafkaTimeoutError:
+        reason = login_failure(bootstrap, client_config) or (
+            f"no broker answered at {bootstrap} (check DECAY_BOOTSTRAP_SERVERS and that Kafka runs)"
+        )
+        raise KafkaConnectError(reason) from None
 
 
 def new_admin(bootstrap: str, client_config: dict[str, object] | None = None) -> KafkaAdminClient:

@@ -17,6 +17,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 
 from stream_app.clock import Clock, clock_from
 from stream_app.events.decode import DecodeLimits
+from stream_app.kafka import outage
 from stream_app.kafka.clients import first_offset_from
 from stream_app.policy import load_policy
 from stream_app.runtime.context import WorkerContext
@@ -34,10 +35,22 @@ from stream_app.worker.activation import Activation, per_partition_policy
 from stream_app.worker.calibration_drift import OnlineCalibration
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.pipeline import EventPipeline
+from stream_app.worker.progress import ProgressWatch
 from stream_app.worker.serving import ServingModel
 from stream_app.worker.ticks import TickHandler
 
 log = logging.getLogger(__name__)
+
+
+class DecayWorker(faust.Worker):
+    """Faust's worker, with one log line per broker outage on the handlers it sets up."""
+
+    bootstrap: str | None = None
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        """After Faust's logging set-up: the connection log on its handlers."""
+        super().on_setup_root_logger(logger, level)
+        outage.install(self.bootstrap)
 
 
 @dataclass
@@ -53,9 +66,8 @@ class Engine:
 
     def run(self) -> None:
         """Run the worker in the foreground until it is stopped."""
-        worker = faust.Worker(
-            self.app, loglevel=self.context.settings.log_level.lower(), quiet=True
-        )
+        worker = DecayWorker(self.app, loglevel=self.context.settings.log_level.lower(), quiet=True)
+        worker.bootstrap = self.context.settings.bootstrap_servers
         # The ~150k objects of the loaded libraries, the app and the model live as long as the
         # process; frozen, the cyclic garbage collector stops walking them on every full
         # collection. The per-user objects (schedule entries, states in flight) churn batch
@@ -84,11 +96,13 @@ def broker_credentials(settings: Settings) -> SASLCredentials | SSLCredentials |
 
 
 def load_model(settings: Settings, metrics: Metrics) -> ServingModel | None:
-    """The serving model, or None (state and counters only) when no artifact is there."""
-    if not settings.model_path.exists():
-        log.warning(
-            "no model at %s: tracking state without decay scoring or alerts", settings.model_path
-        )
+    """The serving model, or None (state and counters only) when alerts are switched off.
+
+    A missing or broken model file refuses to start (ModelFileError): a worker without a model
+    sends no alert at all, which must be asked for (`DECAY_ALERTS_ENABLED=false`).
+    """
+    if not settings.alerts_enabled:
+        log.warning("DECAY_ALERTS_ENABLED=false: tracking state without decay scoring or alerts")
         return None
     model = ServingModel(
         settings.model_path, metrics, settings.model_prefer_cuda, settings.model_threads
@@ -115,7 +129,7 @@ def faust_app(settings: Settings) -> DecayApp:
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         consumer_group_instance_id=settings.group_instance_id,
         consumer_auto_offset_reset="earliest",
-        producer_max_request_size=settings.dead_letter_max_bytes,
+        producer_max_request_size=settings.producer_max_request_bytes,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",
@@ -237,6 +251,7 @@ def worker_context(
         alerts_topic=settings.alerts_topic,
         actions_topic=settings.actions_topic,
         ticks_topic=settings.ticks_topic,
+        dead_letter_max_bytes=settings.dead_letter_budget_bytes(),
     )
     thresholds = thresholds_of(settings)
     schedule = DueSchedule()
@@ -277,6 +292,7 @@ def worker_context(
         tick_handler=tick_handler,
         inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
         calibration=online_calibration(settings, model),
+        progress=ProgressWatch(settings.stall_seconds),
         ordering=OffsetOrdering(
             settings.events_topic,
             lambda: cast(Any, app.consumer),

@@ -17,6 +17,7 @@ from stream_app.settings import Settings
 from stream_app.worker.calibration_drift import OnlineCalibration
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.pipeline import EventPipeline
+from stream_app.worker.progress import ProgressWatch
 from stream_app.worker.serving import ServingModel
 from stream_app.worker.ticks import TickHandler
 
@@ -40,6 +41,8 @@ class WorkerContext:
     ordering: OffsetOrdering
     #: The online intercept correction (`DECAY_CALIBRATION_ONLINE`), None when off.
     calibration: OnlineCalibration | None = None
+    #: Progress per partition of the events topic (a stalled one makes the worker unhealthy).
+    progress: ProgressWatch = field(default_factory=lambda: ProgressWatch(120.0))
     #: The batch task and the tick agent read-modify-write the same users: one at a time.
     state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The schedule must be rebuilt from the table (after an assignment or a new model).

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 
 from stream_app.events.alert import Alert
-from stream_app.events.dead_letter import DeadLetter
+from stream_app.events.dead_letter import DeadLetter, fit_letter
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy.records import Action
 from stream_app.schedule.due_schedule import DueEntry
+
+log = logging.getLogger(__name__)
 
 #: The input topic of the batch task or agent running in this asyncio task (each is its own).
 SOURCE_TOPIC: ContextVar[str | None] = ContextVar("SOURCE_TOPIC", default=None)
@@ -125,6 +129,14 @@ class DurableTable:
             await ack
 
 
+SIZE_ERRORS = (MessageSizeTooLargeError, RecordTooLargeError)
+
+
+def too_large(exc: BaseException) -> bool:
+    """True for a send refused for its size (by aiokafka, or as Faust's wrapped error)."""
+    return isinstance(exc, SIZE_ERRORS) or isinstance(exc.__cause__, SIZE_ERRORS)
+
+
 @dataclass(frozen=True)
 class OutputTopics:
     """The worker's sends by purpose; each output is acknowledged before its input's offset."""
@@ -135,9 +147,30 @@ class OutputTopics:
     alerts_topic: str
     actions_topic: str
     ticks_topic: str
+    #: The most bytes a letter may take (the setting, the producer's and the topic's limit).
+    dead_letter_max_bytes: int = 1024 * 1024
 
     async def dead_letter(self, letter: DeadLetter) -> None:
-        """A refused event, with its original bytes and the reason in headers."""
+        """A refused event, with its original bytes (or a prefix) and the reason in headers.
+
+        A letter too large for the limits is cut to fit them (`fit_letter`); should the
+        producer or the broker still refuse its size, it goes again with headers only, so a
+        refused message never stops its partition.
+        """
+        try:
+            await self._send_letter(fit_letter(letter, self.dead_letter_max_bytes))
+        except Exception as exc:
+            if not too_large(exc):
+                raise
+            log.warning(
+                "dead letter of %s[%d]@%d refused for its size; sent again without its bytes",
+                letter.source_topic,
+                letter.source_partition,
+                letter.source_offset,
+            )
+            await self._send_letter(fit_letter(letter, 0))
+
+    async def _send_letter(self, letter: DeadLetter) -> None:
         sent = await self.outputs.send(
             self.dead_letter_topic,
             letter.key,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
 
+from stream_app.kafka import outage
 from stream_app.runtime.context import WorkerContext
 from stream_app.runtime.outputs import SOURCE_TOPIC
 from stream_app.worker.calibration_drift import version_tally
@@ -104,8 +106,9 @@ async def refetch_dropped_offsets(ctx: WorkerContext) -> None:
 
 
 async def refresh_gauges(ctx: WorkerContext) -> None:
-    """Users tracked and the consumer lag per assigned partition."""
+    """Users tracked, the consumer lag per assigned partition, and whether each progresses."""
     ctx.metrics.users_tracked.set(len(ctx.table))
+    now = time.monotonic()
     for tp in ctx.consumer.assignment():
         if tp.topic != ctx.settings.events_topic:
             continue
@@ -115,6 +118,11 @@ async def refresh_gauges(ctx: WorkerContext) -> None:
             ctx.metrics.consumer_lag_messages.labels(str(tp.partition)).set(
                 max(highwater - processed - 1, 0)
             )
+        if ctx.settled():
+            stall = ctx.progress.observe(tp.partition, processed, highwater, now)
+            if stall is not None:
+                ctx.metrics.partition_stalls_total.inc()
+                log.error("worker unhealthy: %s", stall.reason(now))
 
 
 def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
@@ -126,8 +134,16 @@ def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
 
     app.task(events_task)
 
+    async def connection_log_task() -> None:
+        """On Faust's log handlers (set up when the worker starts): one line per outage."""
+        connection_log = outage.install(settings.bootstrap_servers)
+        connection_log.on_lost = ctx.metrics.kafka_connection_lost_total.inc
+
+    app.task(connection_log_task)
+
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         ctx.rebuild_needed = True
+        ctx.progress.reset()
         ctx.ordering.reassigned()
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,12 +20,17 @@ def register_pages(ctx: WorkerContext) -> None:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(ctx.metrics.registry), content_type=METRICS_CONTENT_TYPE)
 
+    def stalled(web: Any) -> Any:
+        """503 with the reasons while a partition makes no progress, else None."""
+        reasons = ctx.progress.reasons(time.monotonic())
+        return web.json({"status": "stalled", "reasons": reasons}, status=503) if reasons else None
+
     async def liveness_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+        return stalled(web) or web.json({"status": "ok"})
 
     async def readiness_page(web: Any, request: Any) -> Any:
         ready = ctx.settled()
-        return web.json(
+        return stalled(web) or web.json(
             {"status": "ready" if ready else "recovering"}, status=200 if ready else 503
         )
 

@@ -17,6 +17,10 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 from stream_app.events.decode import RejectReason
+from stream_app.events.schema import EventType
+from stream_app.policy.decide import SkipReason
+from stream_app.policy.records import ActionKind
+from stream_app.state import UpdateOutcome
 from stream_app.worker.outcome_totals import OutcomeCollector, OutcomeTotals
 
 LATENCY_BUCKETS_SECONDS = (
@@ -168,6 +172,16 @@ class Metrics:
             "Due alert times scheduled on this worker's partitions.",
             registry=r,
         )
+        self.kafka_connection_lost_total = Counter(
+            "decay_kafka_connection_lost_total",
+            "Times the connection to Kafka was lost (logged once each; see the log for when it came back).",
+            registry=r,
+        )
+        self.partition_stalls_total = Counter(
+            "decay_partition_stalls_total",
+            "Times a partition made no progress while messages waited on it (see /health/ready).",
+            registry=r,
+        )
         self._start_series()
 
     def _start_series(self) -> None:
@@ -180,3 +194,13 @@ class Metrics:
             self.alerts_total.labels(level)
         for outcome in ("alerted", "stale", "not_due", "failed"):
             self.ticks_total.labels(outcome)
+        for event_type in EventType:
+            self.events_consumed_total.labels(event_type.value)
+        for outcome in UpdateOutcome:
+            if outcome is not UpdateOutcome.APPLIED:
+                self.events_duplicate_total.labels(outcome.value)
+        for kind in ActionKind:
+            for control in ("true", "false"):
+                self.actions_total.labels(kind.value, control)
+            for skip in SkipReason:
+                self.actions_skipped_total.labels(kind.value, skip.value)

@@ -24,6 +24,11 @@ from stream_app.worker.metrics import Metrics
 log = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
+ALERTS_OFF_HINT = "(set DECAY_MODEL_PATH, or DECAY_ALERTS_ENABLED=false to run without alerts)"
+
+
+class ModelFileError(ValueError):
+    """The model file is missing or cannot serve; the message names the file and the fix."""
 
 
 @dataclass
@@ -64,10 +69,17 @@ class ServingModel:
         return DecayModel(self.runtime.spec.horizon_days, calibration)
 
     def load(self) -> None:
-        """Load the artifact now (start-up); raises if it is missing or breaks the contract."""
-        self._swap(
-            ModelRuntime(self.path, self.prefer_cuda, self.intra_op_threads), self._file_stamp()
-        )
+        """Load the artifact now (start-up); ModelFileError if it is missing or cannot serve."""
+        if not self.path.is_file():
+            raise ModelFileError(f"no model file at {self.path} {ALERTS_OFF_HINT}")
+        try:
+            runtime = ModelRuntime(self.path, self.prefer_cuda, self.intra_op_threads)
+        except Exception as exc:  # onnxruntime's errors, a broken contract: all refuse to start
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise ModelFileError(
+                f"model {self.path} cannot serve: {reason} {ALERTS_OFF_HINT}"
+            ) from None
+        self._swap(runtime, self._file_stamp())
 
     async def maybe_reload(self) -> bool:
         """Load the artifact again if the file changed; keep the old model if the new one fails."""

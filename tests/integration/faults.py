@@ -16,12 +16,19 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from kafka.errors import KafkaError
 
 from stream_app.commands.replay import encode_event
 from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import Event
-from stream_app.kafka.clients import ensure_topic, new_producer, read_topic, wait_caught_up
+from stream_app.kafka.clients import (
+    ensure_topic,
+    new_admin,
+    new_producer,
+    read_topic,
+    wait_caught_up,
+)
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
 from stream_app.state import ModelState, UserState
@@ -109,6 +116,43 @@ def start_replay(
     return replayer, done
 
 
+def committed_total(settings: Settings) -> int:
+    """Offsets of the events topic committed by the worker's group, summed over partitions."""
+    assert settings.bootstrap_servers
+    admin = new_admin(settings.bootstrap_servers)
+    try:
+        offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
+    except KafkaError:  # coordinator loading, group rebalancing: no progress known yet
+        return 0
+    finally:
+        admin.close()
+    return sum(
+        max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == settings.events_topic
+    )
+
+
+def wait_committed(settings: Settings, at_least: int, timeout_seconds: float = 300.0) -> int:
+    """Block until the group has committed `at_least` events: progress, not time, decides."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        committed = committed_total(settings)
+        if committed >= at_least:
+            return committed
+        time.sleep(0.1)
+    raise TimeoutError(f"{settings.app_id} committed fewer than {at_least} events")
+
+
+def produce(settings: Settings, events: list[Event]) -> None:
+    """Produce `events` to the events topic and wait for the broker's acknowledgements."""
+    assert settings.bootstrap_servers
+    producer = new_producer(settings.bootstrap_servers)
+    for event in events:
+        key, value = encode_event(event)
+        producer.send(settings.events_topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
 def expected_alerts(by_user: dict[str, list[Event]]) -> dict[str, tuple[str, str, float]]:
     """alert_id → (user, level, due time) of every alert an uninterrupted worker publishes, ever."""
     graph, decay = SequenceGraph(), decay_model()
@@ -138,11 +182,51 @@ def expected_actions(
     return actions
 
 
+def wait_published(
+    settings: Settings,
+    topic: str,
+    due: dict[str, float],
+    horizon: float,
+    client_config: dict[str, object] | None,
+    timeout_seconds: float = 180.0,
+) -> None:
+    """Until every id due before `horizon` is covered on `topic` (or the timeout: the check
+    then fails)."""
+    expected = {i for i, t in due.items() if t < horizon}
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if expected <= covered_ids(read_alerts(settings, client_config, topic)):
+            return
+        time.sleep(1.0)
+
+
+def covered_ids(bodies: list[dict[str, object]]) -> set[str]:
+    """Ids published, and for alerts the ids of the levels a published alert names as skipped
+    (reached together with a higher one, not published alone)."""
+    if bodies and "action_id" in bodies[0]:
+        return {str(b["action_id"]) for b in bodies}
+    return {str(b["alert_id"]) for b in bodies} | {
+        alert_id(str(b["user_id"]), str(level), sim_seconds(b["last_event_at"]))
+        for b in bodies
+        for level in b["skipped_levels"]  # type: ignore[attr-defined]
+    }
+
+
 def assert_same_as_uninterrupted(
-    settings: Settings, events: list[Event], clock: SimClock, *, exactly_once: bool = False
+    settings: Settings,
+    events: list[Event],
+    clock: SimClock,
+    *,
+    exactly_once: bool = False,
+    processed_first: bool = False,
 ) -> None:
     """State, dead letters, alerts and actions equal an uninterrupted run's (repeats only with
-    the same id; with `exactly_once`, read committed, no repeated alert or action at all)."""
+    the same id; with `exactly_once`, read committed, no repeated alert or action at all).
+
+    `processed_first`: every event was processed before the clock's worker started, so the
+    clock is known to have stayed before the data; the alerts are then awaited (progress)
+    rather than expected by a wall-clock time.
+    """
     assert settings.bootstrap_servers
     committed: dict[str, object] | None = (
         {"isolation_level": "read_committed"} if exactly_once else None
@@ -151,13 +235,18 @@ def assert_same_as_uninterrupted(
         settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
     )
     first_ts = events[0].ts_seconds
-    assert clock.now() < first_ts, "simulated time reached the data before the replay was processed"
+    if not processed_first:
+        assert clock.now() < first_ts, "simulated time reached the data before it was processed"
 
     by_user: dict[str, list[Event]] = {}
     for event in events:
         by_user.setdefault(event.user_id, []).append(event)
     horizon = clock.start + HORIZON_DAYS * DAY
     time.sleep(max(clock.wall_at(horizon + 5 * DAY) - time.time(), 0) + 2)
+    alerts = expected_alerts(by_user)
+    if processed_first:
+        alert_due = {i: t for i, (_, _, t) in alerts.items()}
+        wait_published(settings, settings.alerts_topic, alert_due, horizon, committed)
 
     # State: exactly the uninterrupted result — counts, sequence, and the model state itself
     # (an event applied twice or lost would change h and c).
@@ -187,23 +276,19 @@ def assert_same_as_uninterrupted(
         assert np.max(np.abs(np.array(state.model.h) - offline.h)) < 1e-4, user
 
     # Alerts and actions: every one of an uninterrupted run, repeats only with the same id.
+    # A level reached together with a higher one is named in that alert, not published alone;
+    # actions follow the alerts published.
     bodies = read_alerts(settings, committed)
     emitted = Counter(str(a["alert_id"]) for a in bodies)
-    sent = Counter(
-        str(a["action_id"]) for a in read_alerts(settings, committed, settings.actions_topic)
-    )
+    action_due = expected_actions({i: alerts[i] for i in emitted if i in alerts}, states)
+    if processed_first:
+        wait_published(settings, settings.actions_topic, action_due, horizon, committed)
+    actions = read_alerts(settings, committed, settings.actions_topic)
+    sent = Counter(str(a["action_id"]) for a in actions)
     read_until = clock.now()  # simulated time goes on while the test reads
-    alerts = expected_alerts(by_user)
-    # A level reached together with a higher one is named in that alert, not published alone.
-    skipped = {
-        alert_id(str(a["user_id"]), str(level), sim_seconds(a["last_event_at"]))
-        for a in bodies
-        for level in a["skipped_levels"]  # type: ignore[attr-defined]
-    }
-    published_alerts = {i: alerts[i] for i in emitted if i in alerts}
     for name, published, due, covered in (
-        ("alerts", emitted, {i: t for i, (_, _, t) in alerts.items()}, set(emitted) | skipped),
-        ("actions", sent, expected_actions(published_alerts, states), set(sent)),
+        ("alerts", emitted, {i: t for i, (_, _, t) in alerts.items()}, covered_ids(bodies)),
+        ("actions", sent, action_due, covered_ids(actions)),
     ):
         expected = {i for i, t in due.items() if t < horizon}
         missing = expected - covered

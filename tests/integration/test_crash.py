@@ -3,7 +3,6 @@ workers, a broker restart. Each run ends as an uninterrupted one would."""
 
 from __future__ import annotations
 
-import random
 import signal
 import time
 from pathlib import Path
@@ -12,8 +11,14 @@ import pytest
 
 from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.settings import Settings
-from tests.integration.faults import assert_same_as_uninterrupted, fault_setup, start_replay
-from tests.integration.support import WorkerFactory
+from tests.integration.faults import (
+    assert_same_as_uninterrupted,
+    fault_setup,
+    produce,
+    start_replay,
+    wait_committed,
+)
+from tests.integration.support import SimClock, WorkerFactory
 from tests.offline_model import STEP_GRAPH
 
 pytestmark = [
@@ -26,23 +31,43 @@ pytestmark = [
 def kill_9_five_times(
     settings: Settings, workers: WorkerFactory, shared_data: Path, guarantee: str
 ) -> None:
-    """Kill -9 the worker five times at random points of a replay, then compare."""
-    settings, events, clock = fault_setup(settings, shared_data)
+    """Kill -9 the worker five times, each at a point of progress, then compare.
+
+    Driven by progress, not time, so that a loaded machine changes nothing: the replay comes in
+    five parts; the first four crashes each come once the worker has committed part of the
+    part just produced (it recovered and processed, and more waits), the fifth once everything
+    is committed. The killed workers' clock stays far before the data; the last one, started
+    after the fifth crash, runs the clock through the alerts' due times.
+    """
+    settings, events, _ = fault_setup(settings, shared_data)
     # Static membership: a restarted worker takes its place at once, without a rebalance.
     settings = settings.model_copy(
-        update={"group_instance_id": "crash-test-worker", "processing_guarantee": guarantee}
+        update={
+            "group_instance_id": "crash-test-worker",
+            "processing_guarantee": guarantee,
+            "clock_anchor_seconds": time.time() + 24 * 3600,  # never reaches the data
+        }
     )
-    rng = random.Random(20111209)
+    parts = [events[i::5] for i in range(5)]  # interleaved: every part spans the slice
+    parts = [sorted(p, key=events.index) for p in parts]
     worker = workers.start(settings, "w0")
-    replayer, done = start_replay(settings, events)
+    produced = 0
     for crash in range(1, 6):
-        time.sleep(rng.uniform(2.0, 5.0))  # anywhere: starting, recovering, processing, committing
+        produce(settings, parts[crash - 1])
+        before, produced = produced, produced + len(parts[crash - 1])
+        # Crashes 1-4: once part of this part is committed; the fifth: once all of it is.
+        wait_committed(settings, produced if crash == 5 else before + 1)
         worker.stop(signal.SIGKILL)
         fresh = settings.model_copy(update={"data_dir": settings.data_dir.parent / f"w{crash}"})
+        if crash == 5:
+            clock = SimClock(start=settings.clock_start_seconds or 0.0, anchor=time.time() + 15)
+            fresh = fresh.model_copy(update={"clock_anchor_seconds": clock.anchor})
         worker = workers.start(fresh, f"w{crash}", wait_ready=crash == 5)
-    assert not done.is_set(), "the replay ended before the fifth crash"
-    replayer.join()
-    assert_same_as_uninterrupted(settings, events, clock, exactly_once=guarantee == "exactly_once")
+    # Every event was committed before the last worker started: its clock cannot run ahead
+    # of the processing, whatever the machine's speed.
+    assert_same_as_uninterrupted(
+        settings, events, clock, exactly_once=guarantee == "exactly_once", processed_first=True
+    )
 
 
 def test_kill_9_five_times_loses_nothing(
