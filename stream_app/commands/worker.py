@@ -7,7 +7,9 @@ import sys
 
 from stream_app.commands.broker import embedded_broker
 from stream_app.kafka.clients import ensure_topic
+from stream_app.kafka.partitions import PartitionCountError, check_partition_counts
 from stream_app.settings import Settings
+from stream_app.topology import changelog_topic
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -26,5 +28,13 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
                 bootstrap, topic, settings.partitions, config,
                 settings.kafka_python_config(), settings.replication_factor,
             )  # fmt: skip
+        try:
+            check_partition_counts(
+                bootstrap, settings.partitions, engine.topic_specs(),
+                [changelog_topic(settings.app_id)], settings.kafka_python_config(),
+            )  # fmt: skip
+        except PartitionCountError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         engine.run()
     return 0

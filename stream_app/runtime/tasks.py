@@ -106,15 +106,20 @@ async def refetch_dropped_offsets(ctx: WorkerContext) -> None:
 async def refresh_gauges(ctx: WorkerContext) -> None:
     """Users tracked and the consumer lag per assigned partition."""
     ctx.metrics.users_tracked.set(len(ctx.table))
+    refresh_lag(ctx)
+
+
+def refresh_lag(ctx: WorkerContext) -> None:
+    """The consumer lag of each assigned events partition; a revoked partition's series goes."""
+    lags: dict[int, int] = {}
     for tp in ctx.consumer.assignment():
         if tp.topic != ctx.settings.events_topic:
             continue
         highwater = ctx.consumer.highwater(tp)  # end offset: the next offset to be written
         processed = ctx.pipeline.last_offsets.get(tp.partition)
         if highwater is not None and processed is not None:
-            ctx.metrics.consumer_lag_messages.labels(str(tp.partition)).set(
-                max(highwater - processed - 1, 0)
-            )
+            lags[tp.partition] = max(highwater - processed - 1, 0)
+    ctx.metrics.set_consumer_lag(lags)
 
 
 def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
@@ -129,6 +134,7 @@ def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         ctx.rebuild_needed = True
         ctx.ordering.reassigned()
+        refresh_lag(ctx)  # a revoked partition's series goes now, not at the next timer
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     every(ctx, max(settings.commit_interval_seconds, 1.0), refetch_dropped_offsets)
