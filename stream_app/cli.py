@@ -72,7 +72,15 @@ def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
     return int(simulate_main(rest[1:]))
 
 
+def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
+    """`schemas register`: the message schemas on a schema registry."""
+    from stream_app.commands.schemas import run_schemas
+
+    return run_schemas(settings, args)
+
+
 COMMANDS: dict[str, Command] = {
+    "schemas": cmd_schemas,
     "policy": cmd_policy,
     "worker": cmd_worker,
     "replay": cmd_replay,
@@ -126,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     policy.add_argument("policy_args", nargs=argparse.REMAINDER)
 
+    schemas = sub.add_parser(
+        "schemas", help="register the event, alert and action schemas with a schema registry"
+    )
+    schemas.add_argument("action", choices=["register"])
+    schemas.add_argument(
+        "--registry", default=None, help="registry URL (default: DECAY_SCHEMA_REGISTRY_URL)"
+    )
+
     score = sub.add_parser(
         "score", help="score an event log offline with the ONNX model", add_help=False
     )
@@ -137,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `decay-stream` console script."""
     args = build_parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         return COMMANDS[args.command](settings, args)
     except KafkaConnectError as exc:

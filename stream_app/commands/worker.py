@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from stream_app.commands.broker import embedded_broker
+from stream_app.commands.logs import logging_config
 from stream_app.kafka.clients import ensure_topic
 from stream_app.kafka.partitions import PartitionCountError, check_partition_counts
 from stream_app.settings import Settings
@@ -36,5 +37,6 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         except PartitionCountError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        engine.run()
+        json_logs = settings.log_format == "json"
+        engine.run(logging_config(settings.log_level, "json") if json_logs else None)
     return 0

@@ -12,6 +12,7 @@ from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 
 from stream_app.events.alert import Alert
 from stream_app.events.dead_letter import DeadLetter
+from stream_app.events.envelope import cloudevent_headers, connect_error_headers
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy.records import Action
@@ -135,6 +136,8 @@ class OutputTopics:
     alerts_topic: str
     actions_topic: str
     ticks_topic: str
+    #: CloudEvents `ce_source` and Kafka Connect's `connector.name` in the envelope headers.
+    app_id: str = "decay-stream"
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """A refused event, with its original bytes and the reason in headers."""
@@ -144,17 +147,25 @@ class OutputTopics:
             letter.value,
             partition=None,
             source_partition=letter.source_partition,
-            headers=letter.headers(),
+            headers=letter.headers() + connect_error_headers(letter, self.app_id),
         )
         await sent
 
     async def alert(self, alert: Alert) -> None:
         """An alert, keyed by its user."""
-        await self._for_user(self.alerts_topic, alert.user_id, alert.to_json())
+        headers = cloudevent_headers(
+            record="alert", schema_version=alert.schema_version, event_id=alert.alert_id,
+            time=alert.emitted_at, app_id=self.app_id,
+        )  # fmt: skip
+        await self._for_user(self.alerts_topic, alert.user_id, alert.to_json(), headers)
 
     async def action(self, action: Action) -> None:
         """An action, keyed by its user."""
-        await self._for_user(self.actions_topic, action.user_id, action.to_json())
+        headers = cloudevent_headers(
+            record="action", schema_version=action.schema_version, event_id=action.action_id,
+            time=action.emitted_at, app_id=self.app_id,
+        )  # fmt: skip
+        await self._for_user(self.actions_topic, action.user_id, action.to_json(), headers)
 
     async def tick(self, entry: DueEntry, tick: Tick) -> None:
         """A due tick (not awaited: a tick lost in a crash is sent again by the rebuilt schedule)."""
@@ -166,9 +177,13 @@ class OutputTopics:
             source_partition=None,
         )
 
-    async def _for_user(self, topic: str, user_id: str, value: bytes) -> None:
+    async def _for_user(
+        self, topic: str, user_id: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
         """Keyed by the user; in the transaction of the user's input partition."""
         key = user_id.encode("utf-8")
         source = partition_for_key(key, self.partitions)
-        sent = await self.outputs.send(topic, key, value, partition=None, source_partition=source)
+        sent = await self.outputs.send(
+            topic, key, value, partition=None, source_partition=source, headers=headers
+        )
         await sent
