@@ -68,8 +68,11 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 	@if docker compose version >/dev/null 2>&1; then docker compose -f deploy/docker-compose.yml config --quiet; \
 	elif command -v docker-compose >/dev/null; then docker-compose -f deploy/docker-compose.yml config --quiet; \
 	else echo "docker compose not installed: compose file checked by tests/deploy/test_deploy.py only"; fi
-	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/base/configmap.yaml deploy/k8s/base/service.yaml deploy/k8s/base/pdb.yaml deploy/k8s/base/secret.example.yaml deploy/k8s/cpu/deployment.yaml deploy/k8s/gpu/deployment.yaml
-	$(BIN)/pytest -q tests/deploy/test_deploy.py
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/base/service.yaml deploy/k8s/base/pdb.yaml deploy/k8s/base/secret.example.yaml deploy/k8s/cpu/deployment.yaml deploy/k8s/gpu/deployment.yaml deploy/k8s/stateful/cpu/statefulset.yaml
+	@mkdir -p var/k8s && for v in cpu gpu stateful/cpu stateful/gpu; do \
+		out=var/k8s/$$(echo $$v | tr / -).yaml; kubectl kustomize deploy/k8s/$$v > $$out || exit 1; \
+		$(BIN)/kubernetes-validate --strict --quiet $$out || exit 1; echo "deploy/k8s/$$v: rendered and valid"; done
+	$(BIN)/pytest -q tests/deploy/test_deploy.py tests/deploy/test_k8s_variants.py
 
 k8s-rules: setup-dev ## regenerate deploy/k8s/base/prometheusrule.yaml from deploy/prometheus/alerts.yml
 	$(BIN)/python deploy/k8s/render_rules.py

@@ -443,8 +443,14 @@ def k8s_objects(kind: str) -> list[dict[str, Any]]:
 
 
 def config_map() -> dict[str, str]:
-    (cm,) = k8s_objects("ConfigMap")
-    return dict(cm["data"])
+    """The worker settings of base/config.env (the configMapGenerator's source)."""
+    assert not k8s_objects("ConfigMap"), "settings belong in base/config.env (generated)"
+    data = {}
+    for line in (K8S / "base" / "config.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            data[name] = value
+    return data
 
 
 def test_k8s_manifests_are_namespace_agnostic_and_known() -> None:
@@ -473,6 +479,9 @@ def test_kustomizations_list_existing_files() -> None:
         if doc["kind"] == "Kustomization":
             for resource in doc["resources"]:
                 assert (path.parent / resource).exists(), f"{path}: {resource}"
+            for generator in doc.get("configMapGenerator", []):
+                for env in generator.get("envs", []):
+                    assert (path.parent / env).exists(), f"{path}: {env}"
 
 
 def worker_deployments() -> dict[str, dict[str, Any]]:
