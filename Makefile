@@ -60,7 +60,7 @@ check: lint typecheck test ## everything CI runs
 clean: ## remove the virtualenv, jars and local data
 	rm -rf $(VENV) deploy/kafka-local/lib var
 
-.PHONY: validate-deploy k8s-rules
+.PHONY: validate-deploy k8s-rules dashboard
 validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schemas, metric names
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/alerts.yml
@@ -72,7 +72,11 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 	@mkdir -p var/k8s && for v in cpu gpu stateful/cpu stateful/gpu; do \
 		out=var/k8s/$$(echo $$v | tr / -).yaml; kubectl kustomize deploy/k8s/$$v > $$out || exit 1; \
 		$(BIN)/kubernetes-validate --strict --quiet $$out || exit 1; echo "deploy/k8s/$$v: rendered and valid"; done
-	$(BIN)/pytest -q tests/deploy/test_deploy.py tests/deploy/test_k8s_variants.py
+	$(BIN)/python deploy/grafana/build_dashboard.py --check
+	$(BIN)/pytest -q tests/deploy/test_deploy.py tests/deploy/test_k8s_variants.py tests/deploy/test_dashboard_generated.py
+
+dashboard: setup-dev ## regenerate deploy/grafana/dashboards/decay-stream.json from deploy/grafana/build_dashboard.py
+	$(BIN)/python deploy/grafana/build_dashboard.py
 
 k8s-rules: setup-dev ## regenerate deploy/k8s/base/prometheusrule.yaml from deploy/prometheus/alerts.yml
 	$(BIN)/python deploy/k8s/render_rules.py

@@ -16,6 +16,7 @@ from stream_app.events.envelope import cloudevent_headers, connect_error_headers
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy.records import Action
+from stream_app.runtime.faust_consumer import store_put
 from stream_app.schedule.due_schedule import DueEntry
 
 #: The input topic of the batch task or agent running in this asyncio task (each is its own).
@@ -100,7 +101,7 @@ class DurableTable:
         return value if value is None else bytes(value)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.table.data[key] = value
+        store_put(self.table.data, key, value, partition_for_key(key, self.partitions))
         self._pending.append((key, value))
 
     def __len__(self) -> int:
@@ -123,7 +124,19 @@ class DurableTable:
                 )
             )
         for ack in acks:
-            await ack
+            self._persisted(await ack)
+
+    def _persisted(self, sent: Any) -> None:
+        """Remember the changelog offset the local store holds (RocksDB keeps it on disk), so a
+        restart on the same volume reads only the changelog written after it, as Faust's own
+        table writes do; with exactly-once it is kept when the transaction commits."""
+        tp = getattr(sent, "topic_partition", None)
+        if tp is None:
+            return
+        if self.outputs.exactly_once:
+            self.outputs.app.tables.persist_offset_on_commit(self.table.data, tp, sent.offset)
+        else:
+            self.table.data.set_persisted_offset(tp, sent.offset)
 
 
 @dataclass(frozen=True)
