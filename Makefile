@@ -60,7 +60,7 @@ check: lint typecheck test ## everything CI runs
 clean: ## remove the virtualenv, jars and local data
 	rm -rf $(VENV) deploy/kafka-local/lib var
 
-.PHONY: validate-deploy k8s-rules dashboard
+.PHONY: validate-deploy k8s-rules dashboard lock
 validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schemas, metric names
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/alerts.yml
@@ -86,3 +86,12 @@ gpu-check: setup ## CUDA provider check: install [gpu] wheels, parity, step and 
 
 bench: setup ## benchmark: raw aiokafka vs bare Faust vs worker + model microbench (EVENTS=200000 RUNS=3)
 	$(BIN)/python -m bench.run --events $(or $(EVENTS),200000) --runs $(or $(RUNS),3)
+
+.PHONY: lock
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line --extra rocksdb --extra json-logs
+lock: setup-dev ## write deploy/requirements/{cpu,gpu}.lock (hashed pins of the two images) with uv
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile -q pyproject.toml deploy/requirements/build.in deploy/requirements/cpu.in \
+		--override deploy/requirements/cpu-overrides.txt $(LOCK_FLAGS) -o deploy/requirements/cpu.lock
+	$(BIN)/uv pip compile -q pyproject.toml deploy/requirements/build.in --extra gpu \
+		$(LOCK_FLAGS) -o deploy/requirements/gpu.lock
