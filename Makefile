@@ -73,7 +73,7 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 		out=var/k8s/$$(echo $$v | tr / -).yaml; kubectl kustomize deploy/k8s/$$v > $$out || exit 1; \
 		$(BIN)/kubernetes-validate --strict --quiet $$out || exit 1; echo "deploy/k8s/$$v: rendered and valid"; done
 	$(BIN)/python deploy/grafana/build_dashboard.py --check
-	$(BIN)/pytest -q tests/deploy/test_deploy.py tests/deploy/test_k8s_variants.py tests/deploy/test_dashboard_generated.py
+	$(BIN)/pytest -q tests/deploy/test_deploy.py tests/deploy/test_k8s_variants.py tests/deploy/test_dashboard_generated.py tests/deploy/test_locks.py
 
 dashboard: setup-dev ## regenerate deploy/grafana/dashboards/decay-stream.json from deploy/grafana/build_dashboard.py
 	$(BIN)/python deploy/grafana/build_dashboard.py
