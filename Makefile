@@ -60,7 +60,7 @@ check: lint typecheck test ## everything CI runs
 clean: ## remove the virtualenv, jars and local data
 	rm -rf $(VENV) deploy/kafka-local/lib var
 
-.PHONY: validate-deploy k8s-rules
+.PHONY: validate-deploy k8s-rules dashboard lock
 validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schemas, metric names
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/alerts.yml
@@ -68,8 +68,15 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 	@if docker compose version >/dev/null 2>&1; then docker compose -f deploy/docker-compose.yml config --quiet; \
 	elif command -v docker-compose >/dev/null; then docker-compose -f deploy/docker-compose.yml config --quiet; \
 	else echo "docker compose not installed: compose file checked by tests/deploy/test_deploy.py only"; fi
-	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/base/configmap.yaml deploy/k8s/base/service.yaml deploy/k8s/base/pdb.yaml deploy/k8s/base/secret.example.yaml deploy/k8s/cpu/deployment.yaml deploy/k8s/gpu/deployment.yaml
-	$(BIN)/pytest -q tests/deploy/test_deploy.py
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/base/service.yaml deploy/k8s/base/pdb.yaml deploy/k8s/base/secret.example.yaml deploy/k8s/cpu/deployment.yaml deploy/k8s/gpu/deployment.yaml deploy/k8s/stateful/cpu/statefulset.yaml
+	@mkdir -p var/k8s && for v in cpu gpu stateful/cpu stateful/gpu; do \
+		out=var/k8s/$$(echo $$v | tr / -).yaml; kubectl kustomize deploy/k8s/$$v > $$out || exit 1; \
+		$(BIN)/kubernetes-validate --strict --quiet $$out || exit 1; echo "deploy/k8s/$$v: rendered and valid"; done
+	$(BIN)/python deploy/grafana/build_dashboard.py --check
+	$(BIN)/pytest -q tests/deploy/test_deploy.py tests/deploy/test_k8s_variants.py tests/deploy/test_dashboard_generated.py tests/deploy/test_locks.py
+
+dashboard: setup-dev ## regenerate deploy/grafana/dashboards/decay-stream.json from deploy/grafana/build_dashboard.py
+	$(BIN)/python deploy/grafana/build_dashboard.py
 
 k8s-rules: setup-dev ## regenerate deploy/k8s/base/prometheusrule.yaml from deploy/prometheus/alerts.yml
 	$(BIN)/python deploy/k8s/render_rules.py
@@ -79,3 +86,12 @@ gpu-check: setup ## CUDA provider check: install [gpu] wheels, parity, step and 
 
 bench: setup ## benchmark: raw aiokafka vs bare Faust vs worker + model microbench (EVENTS=200000 RUNS=3)
 	$(BIN)/python -m bench.run --events $(or $(EVENTS),200000) --runs $(or $(RUNS),3)
+
+.PHONY: lock
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line --extra rocksdb --extra json-logs
+lock: setup-dev ## write deploy/requirements/{cpu,gpu}.lock (hashed pins of the two images) with uv
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile -q pyproject.toml deploy/requirements/build.in deploy/requirements/cpu.in \
+		--override deploy/requirements/cpu-overrides.txt $(LOCK_FLAGS) -o deploy/requirements/cpu.lock
+	$(BIN)/uv pip compile -q pyproject.toml deploy/requirements/build.in --extra gpu \
+		$(LOCK_FLAGS) -o deploy/requirements/gpu.lock

@@ -1,4 +1,5 @@
-"""`decay-stream` commands: worker, replay, tail, kafka-local, demo, score, policy simulate.
+"""`decay-stream` commands: worker, replay, tail, kafka-local, demo, score, policy simulate,
+schemas register.
 
 Exit codes: 0 done; 1 an unexpected error (with its traceback); 2 a configuration or usage
 error, a broker that cannot be reached or refuses the login (one line on stderr); 130 Ctrl-C.
@@ -68,6 +69,13 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
+    """`schemas register`: the message schemas on a schema registry."""
+    from stream_app.commands.schemas import run_schemas
+
+    return run_schemas(settings, args)
+
+
 def cmd_policy_simulate(settings: Settings, args: argparse.Namespace) -> int:
     """`policy simulate ...`: run the policy offline over a real dataset."""
     from stream_app.commands.simulate import run
@@ -83,6 +91,7 @@ COMMANDS: dict[str, Command] = {
     "demo": cmd_demo,
     "score": cmd_score,
     "policy simulate": cmd_policy_simulate,
+    "schemas": cmd_schemas,
 }
 
 
@@ -130,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
         policy_sub.add_parser("simulate", help="run the policy offline over a replayed dataset")
     )
     add_score_arguments(sub.add_parser("score", help="score an event log offline with the model"))
+
+    schemas = sub.add_parser(
+        "schemas", help="register the event, alert and action schemas with a schema registry"
+    )
+    schemas.add_argument("action", choices=["register"])
+    schemas.add_argument(
+        "--registry", default=None, help="registry URL (default: DECAY_SCHEMA_REGISTRY_URL)"
+    )
     return parser
 
 
@@ -144,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         return COMMANDS[command_name(args)](settings, args)
     except KeyboardInterrupt:
         return INTERRUPTED

@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     local_kafka_port: int = 9092
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: `text` (one line per record) or `json` (one JSON object per line, for log pipelines).
+    log_format: Literal["text", "json"] = "text"
+
+    # Schema registry (`decay-stream schemas register`), Confluent-compatible REST API
+    schema_registry_url: str | None = None
+    schema_registry_username: str | None = None
+    schema_registry_password: SecretStr | None = None
 
     @field_validator("policy_path", mode="before")
     @classmethod

@@ -8,10 +8,12 @@ import socket
 
 from stream_app.commands.broker import embedded_broker
 from stream_app.commands.errors import UsageError
+from stream_app.commands.logs import logging_config
 from stream_app.kafka.admin import topic_config_value
 from stream_app.kafka.clients import ensure_topic
+from stream_app.kafka.partitions import PartitionCountError, check_partition_counts
 from stream_app.settings import Settings
-from stream_app.topology import topic_specs
+from stream_app.topology import changelog_topic, topic_specs
 
 log = logging.getLogger("stream_app")
 
@@ -29,8 +31,16 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
                 bootstrap, topic, settings.partitions, config,
                 settings.kafka_python_config(), settings.replication_factor,
             )  # fmt: skip
+        try:
+            check_partition_counts(
+                bootstrap, settings.partitions, topic_specs(settings),
+                [changelog_topic(settings.app_id)], settings.kafka_python_config(),
+            )  # fmt: skip
+        except PartitionCountError as exc:
+            raise UsageError(str(exc)) from None
         engine = create_app(dead_letter_limit_checked(settings))
-        engine.run()
+        json_logs = settings.log_format == "json"
+        engine.run(logging_config(settings.log_level, "json") if json_logs else None)
     return 0
 
 

@@ -64,9 +64,15 @@ class Engine:
         """Topics the worker reads or writes that it does not own (created before it starts)."""
         return topic_specs(self.context.settings)
 
-    def run(self) -> None:
-        """Run the worker in the foreground until it is stopped."""
-        worker = DecayWorker(self.app, loglevel=self.context.settings.log_level.lower(), quiet=True)
+    def run(self, logging_config: dict[str, Any] | None = None) -> None:
+        """Run the worker in the foreground until it is stopped (`logging_config`: dictConfig
+        of the worker's logs; None keeps Faust's own)."""
+        worker = DecayWorker(
+            self.app,
+            loglevel=self.context.settings.log_level.lower(),
+            quiet=True,
+            logging_config=logging_config,
+        )
         worker.bootstrap = self.context.settings.bootstrap_servers
         # The ~150k objects of the loaded libraries, the app and the model live as long as the
         # process; frozen, the cyclic garbage collector stops walking them on every full
@@ -252,6 +258,7 @@ def worker_context(
         actions_topic=settings.actions_topic,
         ticks_topic=settings.ticks_topic,
         dead_letter_max_bytes=settings.dead_letter_budget_bytes(),
+        app_id=settings.app_id,
     )
     thresholds = thresholds_of(settings)
     schedule = DueSchedule()

@@ -150,6 +150,24 @@ def acknowledge(consumer: Any, messages: Iterable[Any]) -> None:
             message_out(message.tp, message.offset, message)
 
 
+# -- the table's local store outside a stream event ------------------------------------------
+
+
+def store_put(store: Any, key: bytes, value: bytes, partition: int) -> None:
+    """Write `key` to the table's local store for `partition`, outside any stream event.
+
+    Faust's RocksDB store takes the partition of a write from the current stream event, which
+    the bulk path does not have (its `_set` asserts one); the memory store has no partitions.
+    """
+    db_for_partition = getattr(store, "_db_for_partition", None)
+    if db_for_partition is None:
+        store[key] = value
+        return
+    encoded = store._encode_key(key)
+    store._key_index[encoded] = partition
+    db_for_partition(partition).put(encoded, store._encode_value(value))
+
+
 # -- seeks and bulk delivery in the fetch loop -----------------------------------------------
 
 

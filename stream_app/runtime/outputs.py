@@ -14,9 +14,11 @@ from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 
 from stream_app.events.alert import Alert
 from stream_app.events.dead_letter import DeadLetter, fit_letter
+from stream_app.events.envelope import cloudevent_headers, connect_error_headers
 from stream_app.events.partitioning import partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy.records import Action
+from stream_app.runtime.faust_consumer import store_put
 from stream_app.schedule.due_schedule import DueEntry
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ class DurableTable:
         return value if value is None else bytes(value)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.table.data[key] = value
+        store_put(self.table.data, key, value, partition_for_key(key, self.partitions))
         self._pending.append((key, value))
 
     def __len__(self) -> int:
@@ -126,7 +128,19 @@ class DurableTable:
                 )
             )
         for ack in acks:
-            await ack
+            self._persisted(await ack)
+
+    def _persisted(self, sent: Any) -> None:
+        """Remember the changelog offset the local store holds (RocksDB keeps it on disk), so a
+        restart on the same volume reads only the changelog written after it, as Faust's own
+        table writes do; with exactly-once it is kept when the transaction commits."""
+        tp = getattr(sent, "topic_partition", None)
+        if tp is None:
+            return
+        if self.outputs.exactly_once:
+            self.outputs.app.tables.persist_offset_on_commit(self.table.data, tp, sent.offset)
+        else:
+            self.table.data.set_persisted_offset(tp, sent.offset)
 
 
 SIZE_ERRORS = (MessageSizeTooLargeError, RecordTooLargeError)
@@ -149,6 +163,8 @@ class OutputTopics:
     ticks_topic: str
     #: The most bytes a letter may take (the setting, the producer's and the topic's limit).
     dead_letter_max_bytes: int = 1024 * 1024
+    #: CloudEvents `ce_source` and Kafka Connect's `connector.name` in the envelope headers.
+    app_id: str = "decay-stream"
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """A refused event, with its original bytes (or a prefix) and the reason in headers.
@@ -177,17 +193,25 @@ class OutputTopics:
             letter.value,
             partition=None,
             source_partition=letter.source_partition,
-            headers=letter.headers(),
+            headers=letter.headers() + connect_error_headers(letter, self.app_id),
         )
         await sent
 
     async def alert(self, alert: Alert) -> None:
         """An alert, keyed by its user."""
-        await self._for_user(self.alerts_topic, alert.user_id, alert.to_json())
+        headers = cloudevent_headers(
+            record="alert", schema_version=alert.schema_version, event_id=alert.alert_id,
+            time=alert.emitted_at, app_id=self.app_id,
+        )  # fmt: skip
+        await self._for_user(self.alerts_topic, alert.user_id, alert.to_json(), headers)
 
     async def action(self, action: Action) -> None:
         """An action, keyed by its user."""
-        await self._for_user(self.actions_topic, action.user_id, action.to_json())
+        headers = cloudevent_headers(
+            record="action", schema_version=action.schema_version, event_id=action.action_id,
+            time=action.emitted_at, app_id=self.app_id,
+        )  # fmt: skip
+        await self._for_user(self.actions_topic, action.user_id, action.to_json(), headers)
 
     async def tick(self, entry: DueEntry, tick: Tick) -> None:
         """A due tick (not awaited: a tick lost in a crash is sent again by the rebuilt schedule)."""
@@ -199,9 +223,13 @@ class OutputTopics:
             source_partition=None,
         )
 
-    async def _for_user(self, topic: str, user_id: str, value: bytes) -> None:
+    async def _for_user(
+        self, topic: str, user_id: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
         """Keyed by the user; in the transaction of the user's input partition."""
         key = user_id.encode("utf-8")
         source = partition_for_key(key, self.partitions)
-        sent = await self.outputs.send(topic, key, value, partition=None, source_partition=source)
+        sent = await self.outputs.send(
+            topic, key, value, partition=None, source_partition=source, headers=headers
+        )
         await sent

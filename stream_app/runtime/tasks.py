@@ -108,21 +108,38 @@ async def refetch_dropped_offsets(ctx: WorkerContext) -> None:
 async def refresh_gauges(ctx: WorkerContext) -> None:
     """Users tracked, the consumer lag per assigned partition, and whether each progresses."""
     ctx.metrics.users_tracked.set(len(ctx.table))
+    refresh_lag(ctx)
+    if ctx.settled():
+        observe_progress(ctx)
+
+
+def assigned_positions(ctx: WorkerContext) -> list[tuple[int, int | None, int | None]]:
+    """(partition, last offset processed, end offset) of each assigned events partition."""
+    return [
+        (tp.partition, ctx.pipeline.last_offsets.get(tp.partition), ctx.consumer.highwater(tp))
+        for tp in ctx.consumer.assignment()
+        if tp.topic == ctx.settings.events_topic
+    ]
+
+
+def refresh_lag(ctx: WorkerContext) -> None:
+    """The consumer lag of each assigned events partition; a revoked partition's series goes."""
+    lags = {
+        partition: max(highwater - processed - 1, 0)
+        for partition, processed, highwater in assigned_positions(ctx)
+        if highwater is not None and processed is not None
+    }
+    ctx.metrics.set_consumer_lag(lags)
+
+
+def observe_progress(ctx: WorkerContext) -> None:
+    """A partition with messages waiting and no progress makes the worker unhealthy."""
     now = time.monotonic()
-    for tp in ctx.consumer.assignment():
-        if tp.topic != ctx.settings.events_topic:
-            continue
-        highwater = ctx.consumer.highwater(tp)  # end offset: the next offset to be written
-        processed = ctx.pipeline.last_offsets.get(tp.partition)
-        if highwater is not None and processed is not None:
-            ctx.metrics.consumer_lag_messages.labels(str(tp.partition)).set(
-                max(highwater - processed - 1, 0)
-            )
-        if ctx.settled():
-            stall = ctx.progress.observe(tp.partition, processed, highwater, now)
-            if stall is not None:
-                ctx.metrics.partition_stalls_total.inc()
-                log.error("worker unhealthy: %s", stall.reason(now))
+    for partition, processed, highwater in assigned_positions(ctx):
+        stall = ctx.progress.observe(partition, processed, highwater, now)
+        if stall is not None:
+            ctx.metrics.partition_stalls_total.inc()
+            log.error("worker unhealthy: %s", stall.reason(now))
 
 
 def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
@@ -145,6 +162,7 @@ def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
         ctx.rebuild_needed = True
         ctx.progress.reset()
         ctx.ordering.reassigned()
+        refresh_lag(ctx)  # a revoked partition's series goes now, not at the next timer
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     every(ctx, max(settings.commit_interval_seconds, 1.0), refetch_dropped_offsets)

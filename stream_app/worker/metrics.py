@@ -6,6 +6,8 @@ may only name metrics defined here (a test reads both).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -182,7 +184,20 @@ class Metrics:
             "Times a partition made no progress while messages waited on it (see /health/ready).",
             registry=r,
         )
+        self._lag_partitions: set[int] = set()
         self._start_series()
+
+    def set_consumer_lag(self, lags: Mapping[int, int]) -> None:
+        """Set the lag of each partition in `lags`; remove the series of every other partition.
+
+        A revoked partition's last value would otherwise stay on this worker's page, and a sum
+        over workers would count the same partition twice after a rebalance.
+        """
+        for partition in self._lag_partitions - lags.keys():
+            self.consumer_lag_messages.remove(str(partition))
+        for partition, lag in lags.items():
+            self.consumer_lag_messages.labels(str(partition)).set(lag)
+        self._lag_partitions = set(lags)
 
     def _start_series(self) -> None:
         """Create the known label values at zero so `increase()` sees their first increment."""

@@ -32,6 +32,7 @@ from stream_app.state import (
     encode_state,
 )
 from stream_app.worker.activation import Activation
+from stream_app.worker.log_fields import position_fields
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.serving import ServingModel
 
@@ -108,8 +109,9 @@ class EventPipeline:
             source = message.source
             self.metrics.event_failures_total.inc()
             log.exception(
-                "event failed at %s[%d]@%d", source.topic, source.partition, source.offset
-            )
+                "event failed at %s[%d]@%d", source.topic, source.partition, source.offset,
+                extra=position_fields(source.topic, source.partition, source.offset),
+            )  # fmt: skip
             await self._dead_letter(message, PROCESSING_ERROR, type(exc).__name__)
 
     async def _handle_batch(self, messages: Sequence[RawMessage]) -> None:

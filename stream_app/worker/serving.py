@@ -19,6 +19,7 @@ from stream_app.model.features import EncodedEvents
 from stream_app.model.runtime import CUDA, ModelRuntime, StepOutput
 from stream_app.model.survival import Calibration
 from stream_app.schedule.levels import DecayModel
+from stream_app.worker.log_fields import set_model_version
 from stream_app.worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class ServingModel:
     def _swap(self, runtime: ModelRuntime, stamp: tuple[int, int] | None) -> None:
         self.runtime, self._stamp = runtime, stamp
         spec = runtime.spec
+        set_model_version(spec.model_version)
         self.metrics.model_info.info(
             {"version": spec.model_version, "horizon_days": f"{spec.horizon_days:g}"}
         )

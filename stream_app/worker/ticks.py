@@ -24,6 +24,7 @@ from stream_app.schedule.levels import Thresholds, due_times
 from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline, open_predictions, resolve_due
 from stream_app.state import UserState, decode_state, encode_state
 from stream_app.worker.activation import Activation
+from stream_app.worker.log_fields import position_fields
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.pipeline import SourcePosition, StateStore
 from stream_app.worker.serving import ServingModel
@@ -101,7 +102,10 @@ class TickHandler:
             await self._handle(key, value, source)
         except Exception:
             self.metrics.ticks_total.labels("failed").inc()
-            log.exception("tick failed at %s[%d]@%d", source.topic, source.partition, source.offset)
+            log.exception(
+                "tick failed at %s[%d]@%d", source.topic, source.partition, source.offset,
+                extra=position_fields(source.topic, source.partition, source.offset),
+            )  # fmt: skip
 
     async def _handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
         if key is None or value is None:

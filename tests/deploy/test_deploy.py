@@ -7,6 +7,7 @@ schemas run where they are installed.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
@@ -409,10 +410,20 @@ def test_worker_images() -> None:
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in cpu
     # CUDA 13 and cuDNN 9 come from the [gpu] extra's wheels, not from the base image.
     assert re.search(r"ARG CUDA_IMAGE=nvidia/cuda:13\.[\d.]+-base-", gpu)
-    assert "pip install '.[gpu]'" in gpu
-    for text in (cpu, gpu):
-        assert re.search(r"pip install '?\.", text)
+    assert "COPY deploy/requirements/cpu.lock " in cpu and "COPY deploy/requirements/gpu.lock " in gpu
+    for name, text in (("Dockerfile", cpu), ("Dockerfile.gpu", gpu)):
+        # Locked: the dependencies from the hashed lock, the package itself without resolving.
+        assert "pip install --require-hashes --no-deps -r requirements.lock" in text
+        assert "pip install --no-deps --no-build-isolation ." in text
+        assert not re.search(r"pip install (?!--)", text), "an unlocked pip install"
         assert "EXPOSE 6066" in text and "USER 10001" in text
+        ignore = (DEPLOY / f"{name}.dockerignore").read_text()
+        for source in re.findall(r"^COPY (?!--)(\S+)", text, re.M):
+            assert any(
+                fnmatch.fnmatch(source, line[1:]) or source == line[1:].removesuffix("/**")
+                for line in ignore.splitlines()
+                if line.startswith("!")
+            ), f"{name}: {source} is not in the build context ({name}.dockerignore)"
         for name in re.findall(r"\b(DECAY_[A-Z_]+)=", text):
             assert name in SETTINGS_ENV, name
         for source in re.findall(r"^COPY (?!--)(\S+)", text, re.M):
@@ -443,8 +454,14 @@ def k8s_objects(kind: str) -> list[dict[str, Any]]:
 
 
 def config_map() -> dict[str, str]:
-    (cm,) = k8s_objects("ConfigMap")
-    return dict(cm["data"])
+    """The worker settings of base/config.env (the configMapGenerator's source)."""
+    assert not k8s_objects("ConfigMap"), "settings belong in base/config.env (generated)"
+    data = {}
+    for line in (K8S / "base" / "config.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            data[name] = value
+    return data
 
 
 def test_k8s_manifests_are_namespace_agnostic_and_known() -> None:
@@ -473,6 +490,9 @@ def test_kustomizations_list_existing_files() -> None:
         if doc["kind"] == "Kustomization":
             for resource in doc["resources"]:
                 assert (path.parent / resource).exists(), f"{path}: {resource}"
+            for generator in doc.get("configMapGenerator", []):
+                for env in generator.get("envs", []):
+                    assert (path.parent / env).exists(), f"{path}: {env}"
 
 
 def worker_deployments() -> dict[str, dict[str, Any]]:

@@ -93,7 +93,9 @@ def test_gpu_extra_is_what_the_gpu_image_installs() -> None:
     assert {"nvidia-cuda-runtime", "nvidia-cublas", "nvidia-cudnn-cu13"} <= names
     assert all(";" in r for r in reqs), "Linux x86-64 only, like onnxruntime-gpu"
     dockerfile = (REPO_ROOT / "deploy" / "Dockerfile.gpu").read_text()
-    assert "pip install '.[gpu]'" in dockerfile
+    assert "COPY deploy/requirements/gpu.lock " in dockerfile  # the [gpu] extra, locked
+    lock = (REPO_ROOT / "deploy" / "requirements" / "gpu.lock").read_text()
+    assert all(re.search(rf"^{re.escape(name)}==", lock, re.M) for name in names), names
 
 
 def test_parse_metrics_sums_labels_and_keeps_them() -> None:

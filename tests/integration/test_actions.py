@@ -346,6 +346,22 @@ def check_exact_decisions(run: Run) -> Referee:
     return referee
 
 
+def check_envelopes(run: Run) -> None:
+    """Every alert and action is a CloudEvent (binary mode) whose id is the record's own id."""
+    for records, record, id_field in ((run.alerts, "alert", "alert_id"),
+                                      (run.actions, "action", "action_id")):  # fmt: skip
+        for r in records:
+            headers = {name: value.decode() for name, value in r.headers}
+            body = r.json()
+            version = body["schema_version"]
+            assert headers["ce_specversion"] == "1.0"
+            assert headers["ce_id"] == body[id_field]
+            assert headers["ce_type"] == f"dev.decay-stream.{record}.v{version}"
+            assert headers["ce_source"].startswith("/decay-stream/t-")  # the test's app id
+            assert headers["ce_time"] == body["emitted_at"]
+            assert headers["content-type"] == "application/json"
+
+
 def test_actions_follow_the_policy(
     settings: Settings, workers: WorkerFactory, shared_data: Path, tmp_path: Path
 ) -> None:
@@ -356,6 +372,7 @@ def test_actions_follow_the_policy(
     )
     for body in run.bodies:
         validator.validate(body)
+    check_envelopes(run)
     repeats = check_ids(run)
     check_control_group(run)
     check_triggers(run)

@@ -54,6 +54,13 @@ def rss_bytes(worker: WorkerProcess) -> int:
     return int(line.split()[1]) * 1024
 
 
+CONNECT_HEADERS = {
+    "topic": "source.topic",
+    "partition": "source.partition",
+    "offset": "source.offset",
+}
+
+
 def test_hostile_corpus_ends_as_documented(
     settings: Settings, workers: WorkerFactory, shared_data: Path
 ) -> None:
@@ -90,6 +97,8 @@ def test_hostile_corpus_ends_as_documented(
     got = {}
     for letter in letters:
         headers = {k: v.decode() for k, v in letter.headers}
+        for connect, ours in CONNECT_HEADERS.items():  # Kafka Connect's beside ours, the same
+            assert headers[f"__connect.errors.{connect}"] == headers[f"dlq.{ours}"]
         got[(int(headers["dlq.source.partition"]), int(headers["dlq.source.offset"]))] = (
             headers["dlq.reason"],
             letter.key,

@@ -25,7 +25,7 @@ ERROR_KINDS: dict[str, tuple[dict[str, str], str]] = {
 
 
 def test_the_password_is_the_secret_field() -> None:
-    assert secret_fields() == ["sasl_password"]
+    assert secret_fields() == ["sasl_password", "schema_registry_password"]
 
 
 @pytest.fixture(autouse=True)

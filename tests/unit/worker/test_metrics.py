@@ -1,4 +1,5 @@
-"""Every labelled counter exists from start-up with its known labels (a first increase is seen)."""
+"""The worker's metrics: every labelled counter exists from start-up with its known labels (a
+first increase is seen), and series of revoked partitions do not outlive the assignment."""
 
 from __future__ import annotations
 
@@ -27,3 +28,31 @@ def test_action_series_exist_at_start() -> None:
     assert 'decay_actions_total{control="false",kind="coupon"}' in found
     assert 'decay_actions_skipped_total{kind="push",reason="quiet_hours"}' in found
     assert "decay_kafka_connection_lost_total" in found
+
+
+def lag_series(metrics: Metrics) -> dict[str, float]:
+    """`partition` → value of every decay_consumer_lag_messages sample on the page."""
+    return {
+        sample.labels["partition"]: sample.value
+        for family in metrics.registry.collect()
+        if family.name == "decay_consumer_lag_messages"
+        for sample in family.samples
+    }
+
+
+def test_lag_of_a_revoked_partition_is_removed() -> None:
+    metrics = Metrics()
+    metrics.set_consumer_lag({0: 5, 1: 7, 2: 0})
+    assert lag_series(metrics) == {"0": 5.0, "1": 7.0, "2": 0.0}
+
+    metrics.set_consumer_lag({1: 3, 3: 9})  # 0 and 2 revoked, 3 assigned
+
+    assert lag_series(metrics) == {"1": 3.0, "3": 9.0}
+    assert b'partition="0"' not in generate_latest(metrics.registry)
+
+
+def test_no_assignment_leaves_no_lag_series() -> None:
+    metrics = Metrics()
+    metrics.set_consumer_lag({4: 1})
+    metrics.set_consumer_lag({})
+    assert lag_series(metrics) == {}
