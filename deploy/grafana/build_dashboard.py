@@ -22,6 +22,8 @@ OUTPUT = Path(__file__).resolve().parent / "dashboards" / "decay-stream.json"
 SELECTOR = 'job=~"$job", instance=~"$instance"'
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 GRID_WIDTH = 24
+#: The selector of the outcome panels' numerators: the workers chosen, outcome `returned`.
+RETURNED = f'{{{SELECTOR}, outcome="returned"}}'
 
 
 @dataclass(frozen=True)
@@ -400,6 +402,92 @@ ROWS = [
                 h=8,
                 unit="ops",
                 stacked=True,
+            ),
+        ],
+    ),
+    Row(
+        "Alert outcomes (every alert is a prediction of P(return within H))",
+        [
+            Panel(
+                "timeseries",
+                "Realized / predicted returns by level (1 d)",
+                "Returns of alerted users over the returns the model predicted for them, per level, over the last day: 1 = calibrated. DecayCalibrationDrift fires outside 0.75..1.25.",
+                [
+                    (
+                        f"sum by (level) (increase(decay_alert_outcomes_total{RETURNED}[1d]))"
+                        " / sum by (level) (increase(decay_alert_predicted_returns_total{{sel}}[1d]))",
+                        "{{level}}",
+                    )
+                ],
+                w=8,
+                h=8,
+                unit="short",
+            ),
+            Panel(
+                "timeseries",
+                "Back within H after the alert, by level (7 d)",
+                "Share of alerted users who came back within the horizon: the lower, the more an alert means 'will not come back' (1 minus its precision).",
+                [
+                    (
+                        f"sum by (level) (increase(decay_alert_outcomes_total{RETURNED}[7d]))"
+                        " / sum by (level) (increase(decay_alert_outcomes_total{{sel}}[7d]))",
+                        "{{level}}",
+                    )
+                ],
+                w=8,
+                h=8,
+                unit="percentunit",
+            ),
+            Panel(
+                "timeseries",
+                "Brier score of alerts (7 d) and calibration intercept shift",
+                "Mean squared error of the predicted P against what happened, over resolved alerts; and the shift the online correction added to the calibration intercept (DECAY_CALIBRATION_ONLINE).",
+                [
+                    (
+                        "sum(increase(decay_alert_squared_error_total{{sel}}[7d]))"
+                        " / sum(increase(decay_alert_outcomes_total{{sel}}[7d]))",
+                        "Brier",
+                    ),
+                    ("decay_calibration_intercept_shift{{sel}}", "shift {{instance}}"),
+                ],
+                w=8,
+                h=8,
+                unit="short",
+            ),
+            Panel(
+                "timeseries",
+                "Calibration by predicted-probability bucket (7 d)",
+                "Per tenth of the predicted P: mean predicted P and the realized return rate of the alerts resolved in it. Calibrated: the two lines of a bucket meet.",
+                [
+                    (
+                        "sum by (probability_bucket) (increase(decay_alert_predicted_returns_total{{sel}}[7d]))"
+                        " / sum by (probability_bucket) (increase(decay_alert_outcomes_total{{sel}}[7d]))",
+                        "predicted {{probability_bucket}}",
+                    ),
+                    (
+                        f"sum by (probability_bucket) (increase(decay_alert_outcomes_total{RETURNED}[7d]))"
+                        " / sum by (probability_bucket) (increase(decay_alert_outcomes_total{{sel}}[7d]))",
+                        "realized {{probability_bucket}}",
+                    ),
+                ],
+                w=12,
+                h=8,
+                unit="percentunit",
+            ),
+            Panel(
+                "timeseries",
+                "Return rate after an action: treated vs control (30 d)",
+                "Per action kind, the share of users who came back within H after the alert the action followed, for treated users and for the randomized control group: the gap is the uplift.",
+                [
+                    (
+                        f"sum by (kind, group) (increase(decay_action_outcomes_total{RETURNED}[30d]))"
+                        " / sum by (kind, group) (increase(decay_action_outcomes_total{{sel}}[30d]))",
+                        "{{kind}} {{group}}",
+                    )
+                ],
+                w=12,
+                h=8,
+                unit="percentunit",
             ),
         ],
     ),
