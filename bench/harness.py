@@ -26,7 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from stream_app.commands.replay import encode_event
 from stream_app.data.sources import load_events
 from stream_app.kafka.clients import ensure_topic, new_producer
-from stream_app.kafka.local import LocalKafka, free_port, kafka_version
+from stream_app.kafka.local import LocalKafka, free_port
+from stream_app.kafka.local_config import kafka_version
 from stream_app.paths import REPO_ROOT
 from stream_app.settings import Settings
 from stream_app.topology import topic_specs

@@ -27,7 +27,7 @@ from bench.harness import (
 )
 from bench.systems import bare_env, spawn_bare
 from stream_app.commands.processes import spawn_worker
-from stream_app.kafka.clients import wait_caught_up
+from stream_app.kafka.reading import wait_caught_up
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 

@@ -34,7 +34,7 @@ from bench.harness import (
     worker_settings,
 )
 from stream_app.commands.processes import spawn_worker
-from stream_app.kafka.clients import read_topic, wait_caught_up
+from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.model.runtime import CUDA
 from stream_app.paths import DEFAULT_MODEL_PATH
 from stream_app.topology import changelog_topic

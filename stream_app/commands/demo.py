@@ -22,13 +22,8 @@ from stream_app.commands.processes import spawn_worker
 from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import EVENT_TYPES
-from stream_app.kafka.clients import (
-    ensure_topic,
-    latest_by_key,
-    new_consumer,
-    read_topic,
-    wait_caught_up,
-)
+from stream_app.kafka.clients import ensure_topic, new_consumer
+from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import decode_state
 from stream_app.topology import changelog_topic

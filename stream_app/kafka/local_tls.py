@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream_app.kafka.local import SCRAM_MECHANISMS, KafkaLocalError, LocalKafka
+from stream_app.kafka.local import SCRAM_MECHANISMS, LocalKafka
+from stream_app.kafka.local_config import KafkaLocalError
 
 SASL_SSL_LISTENER = "SASL_SSL"
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule required;"

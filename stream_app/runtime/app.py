@@ -18,7 +18,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 from stream_app.clock import Clock, clock_from
 from stream_app.events.decode import DecodeLimits
 from stream_app.kafka import outage
-from stream_app.kafka.clients import first_offset_from
+from stream_app.kafka.reading import first_offset_from
 from stream_app.policy import load_policy
 from stream_app.runtime.context import WorkerContext
 from stream_app.runtime.faust_consumer import DecayApp, deliver_in_bulk

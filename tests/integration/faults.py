@@ -22,13 +22,8 @@ from stream_app.commands.replay import encode_event
 from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import Event
-from stream_app.kafka.clients import (
-    ensure_topic,
-    new_admin,
-    new_producer,
-    read_topic,
-    wait_caught_up,
-)
+from stream_app.kafka.clients import ensure_topic, new_admin, new_producer
+from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
 from stream_app.state import ModelState, UserState

@@ -16,7 +16,7 @@ from typing import Any
 from stream_app.commands.processes import spawn_worker
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka.clients import latest_by_key, read_topic
+from stream_app.kafka.reading import latest_by_key, read_topic
 from stream_app.model.survival import Calibration
 from stream_app.schedule.levels import (
     DecayModel,

@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka.clients import Record, read_topic, wait_caught_up
+from stream_app.kafka.reading import Record, read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import UserState
 from tests.integration.support import (

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from stream_app.data.sources import load_events
-from stream_app.kafka.clients import new_producer, read_topic, wait_caught_up
+from stream_app.kafka.clients import new_producer
+from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import decode_state, state_bytes_bound
 from tests.hostile_corpus import expected_counts, load_corpus

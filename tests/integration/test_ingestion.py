@@ -14,14 +14,8 @@ import pytest
 from stream_app.commands.replay import encode_event, replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import EVENT_TYPES
-from stream_app.kafka.clients import (
-    ensure_topic,
-    group_lag,
-    latest_by_key,
-    new_producer,
-    read_topic,
-    wait_caught_up,
-)
+from stream_app.kafka.clients import ensure_topic, new_producer
+from stream_app.kafka.reading import group_lag, latest_by_key, read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
 from tests.integration.reference import expected_users, taobao_rows

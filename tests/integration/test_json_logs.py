@@ -10,7 +10,7 @@ import pytest
 
 from stream_app.commands.replay import replay
 from stream_app.events.schema import Event, EventType, utc_from_seconds
-from stream_app.kafka.clients import wait_caught_up
+from stream_app.kafka.reading import wait_caught_up
 from stream_app.settings import Settings
 from tests.integration.support import WorkerFactory
 

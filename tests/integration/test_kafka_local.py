@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient
 
-from stream_app.kafka.clients import ensure_topic, new_producer, produce_all, read_topic
-from stream_app.kafka.local import LocalKafka, kafka_version
+from stream_app.kafka.clients import ensure_topic, new_producer, produce_all
+from stream_app.kafka.local import LocalKafka
+from stream_app.kafka.local_config import kafka_version
+from stream_app.kafka.reading import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka.clients import new_producer, wait_caught_up
+from stream_app.kafka.clients import new_producer
 from stream_app.kafka.local import free_port
+from stream_app.kafka.reading import wait_caught_up
 from stream_app.settings import Settings
 from tests.deploy.manifests import ALERT_RULES, dashboard_exprs
 from tests.integration.support import WorkerFactory, WorkerProcess

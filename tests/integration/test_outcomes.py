@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_app.commands.replay import encode_event, replay
 from stream_app.events.schema import Event, EventType, utc_from_seconds
-from stream_app.kafka.clients import new_producer, wait_caught_up
+from stream_app.kafka.clients import new_producer
+from stream_app.kafka.reading import wait_caught_up
 from stream_app.schedule.outcomes import probability_bucket
 from stream_app.settings import Settings
 from tests.integration.support import (

@@ -14,7 +14,8 @@ import json
 import pytest
 
 from stream_app.events.partitioning import partition_for_key
-from stream_app.kafka.clients import ensure_topic, new_producer, read_topic, wait_caught_up
+from stream_app.kafka.clients import ensure_topic, new_producer
+from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.settings import Settings
 from tests.integration.support import WorkerFactory, table
 

@@ -30,15 +30,10 @@ from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import EventType
-from stream_app.kafka.clients import (
-    KafkaConnectError,
-    ensure_topic,
-    latest_by_key,
-    read_topic,
-    wait_caught_up,
-)
+from stream_app.kafka.clients import KafkaConnectError, ensure_topic
 from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.kafka.local_tls import SASL_SSL_LISTENER, LocalTls, sasl_ssl_kafka
+from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state

@@ -14,7 +14,8 @@ from jsonschema import Draft202012Validator
 from stream_app.commands.replay import encode_event, replay
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import Event, EventType, utc_from_seconds
-from stream_app.kafka.clients import new_producer, wait_caught_up
+from stream_app.kafka.clients import new_producer
+from stream_app.kafka.reading import wait_caught_up
 from stream_app.schedule.levels import (
     AlertLevel,
     due_times,

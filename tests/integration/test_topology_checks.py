@@ -12,8 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_app.commands.replay import replay
 from stream_app.events.schema import Event, EventType, utc_from_seconds
-from stream_app.kafka.clients import ensure_topic, wait_caught_up
+from stream_app.kafka.clients import ensure_topic
 from stream_app.kafka.local import free_port
+from stream_app.kafka.reading import wait_caught_up
 from stream_app.settings import Settings
 from tests.integration.support import WorkerFactory, WorkerProcess
 

@@ -13,7 +13,8 @@ from pydantic import SecretStr, ValidationError
 from stream_app.commands.broker import embedded_broker
 from stream_app.kafka import clients as kafka_io
 from stream_app.kafka.clients import KafkaConnectError, explained_connection_errors, login_failure
-from stream_app.kafka.local import KafkaLocalError, LocalKafka, broker_properties, free_port
+from stream_app.kafka.local import LocalKafka, free_port
+from stream_app.kafka.local_config import KafkaLocalError, broker_properties
 from stream_app.kafka.local_tls import LocalTls, sasl_ssl_properties
 from stream_app.runtime.app import broker_credentials
 from stream_app.settings import Settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.kafka.local import new_cluster_id
+from stream_app.kafka.local_config import new_cluster_id
 
 
 def test_cluster_ids_never_start_with_a_dash() -> None:
