@@ -58,6 +58,15 @@ class Metrics:
             "Shift added online to the model's calibration intercept (logit; 0 = as trained)",
             registry=r,
         )
+        self._event_metrics(r)
+        self._model_metrics(r)
+        self._alert_metrics(r)
+        self._health_metrics(r)
+        self._lag_partitions: set[int] = set()
+        self._start_series()
+
+    def _event_metrics(self, r: CollectorRegistry) -> None:
+        """Events consumed, refused, repeated; lag and users."""
         self.events_consumed_total = Counter(
             "decay_events_consumed_total",
             "Valid events applied to user state, by event type.",
@@ -110,6 +119,9 @@ class Metrics:
             ["partition"],
             registry=r,
         )
+
+    def _model_metrics(self, r: CollectorRegistry) -> None:
+        """The model's steps, provider and reloads."""
         self.model_step_seconds = Histogram(
             "decay_model_step_seconds",
             "Wall time of one batched model step (all events of the batch).",
@@ -142,6 +154,9 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+
+    def _alert_metrics(self, r: CollectorRegistry) -> None:
+        """Alerts, actions, ticks and the schedule."""
         self.alerts_total = Counter(
             "decay_alerts_total", "Decay alerts published, by level.", ["level"], registry=r
         )
@@ -174,6 +189,9 @@ class Metrics:
             "Due alert times scheduled on this worker's partitions.",
             registry=r,
         )
+
+    def _health_metrics(self, r: CollectorRegistry) -> None:
+        """Broker connection and partition progress."""
         self.kafka_connection_lost_total = Counter(
             "decay_kafka_connection_lost_total",
             "Times the connection to Kafka was lost (logged once each; see the log for when it came back).",
@@ -184,8 +202,6 @@ class Metrics:
             "Times a partition made no progress while messages waited on it (see /health/ready).",
             registry=r,
         )
-        self._lag_partitions: set[int] = set()
-        self._start_series()
 
     def set_consumer_lag(self, lags: Mapping[int, int]) -> None:
         """Set the lag of each partition in `lags`; remove the series of every other partition.
