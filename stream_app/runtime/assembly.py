@@ -1,0 +1,172 @@
+"""The worker's collaborators built from the settings and connected to each other (no Faust object is created here; the app is passed in)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+from stream_app.clock import Clock
+from stream_app.events.decode import DecodeLimits
+from stream_app.kafka.reading import first_offset_from
+from stream_app.policy import load_policy
+from stream_app.runtime.context import WorkerContext
+from stream_app.runtime.faust_consumer import DecayApp
+from stream_app.runtime.inbox import MessageInbox
+from stream_app.runtime.outputs import DurableTable, Outputs, OutputTopics
+from stream_app.runtime.refetch import FirstOffsetLookup, OffsetOrdering
+from stream_app.schedule.due_schedule import DueSchedule
+from stream_app.schedule.levels import Thresholds
+from stream_app.settings import Settings
+from stream_app.worker.activation import Activation, per_partition_policy
+from stream_app.worker.calibration_drift import OnlineCalibration
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.pipeline import EventPipeline
+from stream_app.worker.progress import ProgressWatch
+from stream_app.worker.serving import ServingModel
+from stream_app.worker.ticks import TickHandler
+
+log = logging.getLogger(__name__)
+
+
+def load_model(settings: Settings, metrics: Metrics) -> ServingModel | None:
+    """The serving model, or None (state and counters only) when alerts are switched off.
+
+    A missing or broken model file refuses to start (ModelFileError): a worker without a model
+    sends no alert at all, which must be asked for (`DECAY_ALERTS_ENABLED=false`).
+    """
+    if not settings.alerts_enabled:
+        log.warning("DECAY_ALERTS_ENABLED=false: tracking state without decay scoring or alerts")
+        return None
+    model = ServingModel(
+        settings.model_path, metrics, settings.model_prefer_cuda, settings.model_threads
+    )
+    model.load()
+    return model
+
+
+def thresholds_of(settings: Settings) -> Thresholds:
+    """When each alert level fires (relative to the user), from the settings."""
+    gaps = settings.alert_min_silence_gaps
+    return Thresholds(
+        settings.alert_warning,
+        settings.alert_at_risk,
+        settings.alert_critical,
+        min_silence_gaps=(gaps, 1.5 * gaps, 2.0 * gaps),
+        prior_gap_days=settings.alert_prior_gap_days,
+        outcome_grace_seconds=settings.outcome_grace_seconds,
+    )
+
+
+def decode_limits(settings: Settings) -> DecodeLimits:
+    """What the decoder refuses, from the settings (`now` is set per batch)."""
+    return DecodeLimits(
+        now_seconds=0.0,
+        max_event_bytes=settings.max_event_bytes,
+        max_future_skew_seconds=settings.max_future_skew_seconds,
+        min_event_epoch_seconds=settings.min_event_epoch_seconds,
+    )
+
+
+def activation_for(settings: Settings, topics: OutputTopics, metrics: Metrics) -> Activation | None:
+    """The activation policy in the worker, or None when no policy file is configured."""
+    if settings.policy_path is None or not str(settings.policy_path):
+        return None
+    policy = per_partition_policy(load_policy(settings.policy_path), settings.partitions)
+    return Activation(policy, topics.action, metrics)
+
+
+def first_offset_of(settings: Settings) -> FirstOffsetLookup:
+    """The broker's first offset of a partition at or after an offset (kafka-python, a thread)."""
+
+    async def first_offset(tp: Any, offset: int) -> int | None:
+        return await asyncio.to_thread(
+            first_offset_from,
+            str(settings.bootstrap_servers),
+            tp.topic,
+            tp.partition,
+            offset,
+            read_committed=settings.processing_guarantee == "exactly_once",
+            client_config=settings.kafka_python_config(),
+        )
+
+    return first_offset
+
+
+def online_calibration(settings: Settings, model: ServingModel | None) -> OnlineCalibration | None:
+    """The online intercept correction when it is asked for and a model serves."""
+    if not settings.calibration_online or model is None:
+        return None
+    return OnlineCalibration(
+        settings.calibration_online_max_shift, settings.calibration_online_min_outcomes
+    )
+
+
+def worker_context(
+    app: DecayApp,
+    settings: Settings,
+    clock: Clock,
+    metrics: Metrics,
+    model: ServingModel | None,
+    faust_table: Any,
+) -> WorkerContext:
+    """The collaborators of the worker, connected to each other and to `app`."""
+    outputs = Outputs(app, settings.processing_guarantee == "exactly_once")
+    table = DurableTable(faust_table, settings.partitions, outputs)
+    topics = OutputTopics(
+        outputs,
+        settings.partitions,
+        dead_letter_topic=settings.dead_letter_topic,
+        alerts_topic=settings.alerts_topic,
+        actions_topic=settings.actions_topic,
+        ticks_topic=settings.ticks_topic,
+        dead_letter_max_bytes=settings.dead_letter_budget_bytes(),
+        app_id=settings.app_id,
+    )
+    thresholds = thresholds_of(settings)
+    schedule = DueSchedule()
+    activation = activation_for(settings, topics, metrics)
+    known_categories: dict[int, str] = {}
+    pipeline = EventPipeline(
+        store=table,
+        dead_letters=topics.dead_letter,
+        clock=clock,
+        metrics=metrics,
+        limits=decode_limits(settings),
+        sequence_length=settings.sequence_length,
+        partitions=settings.partitions,
+        model=model,
+        schedule=schedule,
+        thresholds=thresholds,
+        known_categories=known_categories,
+        activation=activation,
+    )
+    tick_handler = None
+    if model is not None:
+        tick_handler = TickHandler(
+            table, topics.alert, clock, metrics, model, thresholds, known_categories, schedule,
+            activation,
+        )  # fmt: skip
+
+    return WorkerContext(
+        app=app,
+        settings=settings,
+        clock=clock,
+        metrics=metrics,
+        model=model,
+        thresholds=thresholds,
+        table=table,
+        outputs=topics,
+        schedule=schedule,
+        pipeline=pipeline,
+        tick_handler=tick_handler,
+        inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
+        calibration=online_calibration(settings, model),
+        progress=ProgressWatch(settings.stall_seconds),
+        ordering=OffsetOrdering(
+            settings.events_topic,
+            lambda: cast(Any, app.consumer),
+            first_offset_of(settings),
+            metrics,
+        ),
+    )
