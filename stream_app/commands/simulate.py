@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import heapq
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -32,6 +31,7 @@ from stream_app.commands.alert_quality import (
     uplift,
 )
 from stream_app.commands.arguments import add_simulate_arguments
+from stream_app.commands.simulate_table import DayStats, format_table
 from stream_app.data.sources import load_events
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
@@ -51,25 +51,6 @@ from stream_app.state import ModelState, UserState, apply_event
 from stream_app.worker.activation import per_partition_policy
 
 SEQUENCE_LENGTH = 50  # the worker's default `DECAY_SEQUENCE_LENGTH`
-
-
-@dataclass
-class DayStats:
-    """What one simulated day produced."""
-
-    events: int = 0
-    alerts: Counter[str] = field(default_factory=Counter)
-    sent: Counter[str] = field(default_factory=Counter)
-    control: int = 0
-    migrations: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    coupons_used: int = 0
-    budget_left: float = 0.0
-
-    @property
-    def records(self) -> int:
-        """Action records, real and control."""
-        return sum(self.sent.values()) + self.control
 
 
 @dataclass
@@ -208,52 +189,6 @@ class Simulation:
 
 def _next_midnight(seconds: float) -> float:
     return (seconds // SECONDS_PER_DAY + 1) * SECONDS_PER_DAY
-
-
-_COLUMNS = (
-    "day", "events", "alerts_w/a/c", "re_rec", "of_which_migr", "push", "coupon", "control",
-    "skip_cool", "skip_quiet", "skip_budget", "budget_left", "ctrl_share",
-)  # fmt: skip
-
-
-def format_table(days: dict[date, DayStats]) -> str:
-    """The per-day table with a total row."""
-    rows = [_row(str(day), stats) for day, stats in sorted(days.items())]
-    total = DayStats()
-    for stats in days.values():
-        total.events += stats.events
-        total.alerts.update(stats.alerts)
-        total.sent.update(stats.sent)
-        total.control += stats.control
-        total.migrations += stats.migrations
-        total.skipped.update(stats.skipped)
-        total.coupons_used += stats.coupons_used
-    total.budget_left = float("nan")
-    rows.append(_row("total", total))
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(_COLUMNS)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(_COLUMNS, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
-
-
-def _row(label: str, s: DayStats) -> list[str]:
-    share = f"{s.control / s.records:.3f}" if s.records else "-"
-    left = "-" if s.budget_left != s.budget_left else f"{s.budget_left:.1f}"
-    return [
-        label,
-        str(s.events),
-        "/".join(str(s.alerts[level]) for level in ("warning", "at_risk", "critical")),
-        str(s.sent["re_recommend"]),
-        str(s.migrations),
-        str(s.sent["push"]),
-        str(s.sent["coupon"]),
-        str(s.control),
-        str(s.skipped["cooldown"]),
-        str(s.skipped["quiet_hours"]),
-        str(s.skipped["budget"]),
-        left,
-        share,
-    ]
 
 
 def _window(events: Iterator[Event], days: float | None) -> Iterator[Event]:
