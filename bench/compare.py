@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.compare --events 30000 --runs 3 \
         --variant base=/tmp/hperf-base --variant new=. [--env new:DECAY_X=1] [--bare-env K=V]
 
-A variant is a source tree (put first on the worker's PYTHONPATH) plus optional environment
+A variant is a source tree (put first on the worker's PYTHONPATH, with PYTHONSAFEPATH so the
+working directory does not shadow it) plus optional environment
 variables. Each round runs the bare Faust baseline (b) once, then every variant once, in an
 order that rotates between rounds. Prints medians and ratios; nothing is written to results/.
 Numbers from different invocations are not comparable on a shared machine: compare within one.
@@ -38,7 +39,9 @@ def variant_envs(specs: list[str], env_specs: list[str]) -> dict[str, dict[str, 
     for spec in specs:
         name, _, path = spec.partition("=")
         pythonpath = os.pathsep.join([str(Path(path).resolve()), os.environ.get("PYTHONPATH", "")])
-        variants[name] = {"PYTHONPATH": pythonpath}
+        # `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH: without
+        # PYTHONSAFEPATH every variant would run the code of the directory the bench runs in.
+        variants[name] = {"PYTHONPATH": pythonpath, "PYTHONSAFEPATH": "1"}
     for spec in env_specs:
         name, _, assignment = spec.partition(":")
         key, _, value = assignment.partition("=")
