@@ -18,7 +18,7 @@ from tests.integration.faults import (
     start_replay,
     wait_committed,
 )
-from tests.integration.support import SimClock, WorkerFactory
+from tests.integration.support import DAY, FACTOR, SimClock, WorkerFactory
 from tests.offline_model import STEP_GRAPH
 
 pytestmark = [
@@ -45,7 +45,10 @@ def kill_9_five_times(
         update={
             "group_instance_id": "crash-test-worker",
             "processing_guarantee": guarantee,
-            "clock_anchor_seconds": time.time() + 24 * 3600,  # never reaches the data
+            # Real time, 400 days before the data (within the future-skew limit): the killed
+            # workers never reach it.
+            "clock_factor": 1.0,
+            "clock_anchor_seconds": time.time() + 400 * DAY,
         }
     )
     parts = [events[i::5] for i in range(5)]  # interleaved: every part spans the slice
@@ -56,12 +59,17 @@ def kill_9_five_times(
         produce(settings, parts[crash - 1])
         before, produced = produced, produced + len(parts[crash - 1])
         # Crashes 1-4: once part of this part is committed; the fifth: once all of it is.
-        wait_committed(settings, produced if crash == 5 else before + 1)
+        try:
+            wait_committed(settings, produced if crash == 5 else before + 1)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc} (crash {crash}):\n{worker.log()}") from None
         worker.stop(signal.SIGKILL)
         fresh = settings.model_copy(update={"data_dir": settings.data_dir.parent / f"w{crash}"})
         if crash == 5:
             clock = SimClock(start=settings.clock_start_seconds or 0.0, anchor=time.time() + 15)
-            fresh = fresh.model_copy(update={"clock_anchor_seconds": clock.anchor})
+            fresh = fresh.model_copy(
+                update={"clock_anchor_seconds": clock.anchor, "clock_factor": FACTOR}
+            )
         worker = workers.start(fresh, f"w{crash}", wait_ready=crash == 5)
     # Every event was committed before the last worker started: its clock cannot run ahead
     # of the processing, whatever the machine's speed.
