@@ -9,6 +9,7 @@ hours, no migration), so the actions of an uninterrupted run follow from its ale
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import tomllib
@@ -24,6 +25,7 @@ from stream_app.events.alert import alert_id
 from stream_app.events.decode import DecodeLimits, decode_event
 from stream_app.events.schema import Event
 from stream_app.kafka.clients import (
+    KafkaConnectError,
     ensure_topic,
     new_admin,
     new_producer,
@@ -38,6 +40,8 @@ from tests.integration.support import (
     TEST_POLICY,
     THRESHOLDS,
     SimClock,
+    WorkerFactory,
+    WorkerProcess,
     decay_model,
     expected_action_id,
     kinds_for,
@@ -107,19 +111,65 @@ def paced_replay(settings: Settings, events: list[Event], done: threading.Event)
     done.set()
 
 
-def start_replay(
-    settings: Settings, events: list[Event]
-) -> tuple[threading.Thread, threading.Event]:
-    done = threading.Event()
-    replayer = threading.Thread(target=paced_replay, args=(settings, events, done))
-    replayer.start()
-    return replayer, done
+class PausingReplay:
+    """A paced replay in a thread that waits at each of `pauses` (event indices) until resumed:
+    a fault comes while events still arrive, however slow the machine."""
+
+    def __init__(self, settings: Settings, events: list[Event], pauses: list[int]) -> None:
+        self.settings, self.events, self.pauses = settings, events, sorted(pauses)
+        self._resumed = threading.Semaphore(0)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def resume(self) -> None:
+        """Let the replay go on past its next pause."""
+        self._resumed.release()
+
+    def join(self) -> None:
+        """Resume every pause left and wait for the end of the replay."""
+        for _ in self.pauses:
+            self.resume()
+        self._thread.join()
+
+    def _run(self) -> None:
+        bounds = [0, *self.pauses, len(self.events)]
+        for n, (start, end) in enumerate(itertools.pairwise(bounds)):
+            if n:
+                self._resumed.acquire()
+            paced_replay(self.settings, self.events[start:end], threading.Event())
+
+
+def slow_clock(settings: Settings) -> Settings:
+    """Real time, 400 days before the data (within the future-skew limit): workers with this
+    clock never reach the data, however long the faults take."""
+    return settings.model_copy(
+        update={"clock_factor": 1.0, "clock_anchor_seconds": time.time() + 400 * DAY}
+    )
+
+
+def start_alerting_worker(
+    settings: Settings, workers: WorkerFactory, name: str
+) -> tuple[WorkerProcess, SimClock]:
+    """A worker on the accelerated clock, started once every event is committed: it publishes
+    the alerts, and its clock cannot run ahead of the processing."""
+    clock = SimClock(start=settings.clock_start_seconds or 0.0, anchor=time.time() + 15)
+    fast = settings.model_copy(
+        update={
+            "clock_factor": FACTOR,
+            "clock_anchor_seconds": clock.anchor,
+            "data_dir": settings.data_dir.parent / name,
+        }
+    )
+    return workers.start(fast, name), clock
 
 
 def committed_total(settings: Settings) -> int:
     """Offsets of the events topic committed by the worker's group, summed over partitions."""
     assert settings.bootstrap_servers
-    admin = new_admin(settings.bootstrap_servers)
+    try:
+        admin = new_admin(settings.bootstrap_servers)
+    except KafkaConnectError:  # the broker restarts
+        return 0
     try:
         offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
     except KafkaError:  # coordinator loading, group rebalancing: no progress known yet
