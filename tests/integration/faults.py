@@ -208,8 +208,8 @@ def produce(settings: Settings, events: list[Event]) -> None:
 def events_by_user_as_stored(settings: Settings) -> dict[str, list[Event]]:
     """Each user's events in the order of the events topic: what an uninterrupted worker sees.
 
-    A producer may store two of a user's events in another order than they were sent (a retried
-    batch); the expected outcome follows the stored order, as the worker must.
+    The expected outcome follows the stored order, as the worker must, whatever order the test
+    sent them in.
     """
     assert settings.bootstrap_servers
     limits = DecodeLimits(now_seconds=4e9, max_future_skew_seconds=4e9, min_event_epoch_seconds=0)

@@ -21,7 +21,7 @@ from tests.integration.faults import (
     start_alerting_worker,
     wait_committed,
 )
-from tests.integration.support import DAY, FACTOR, SimClock, WorkerFactory, WorkerProcess
+from tests.integration.support import WorkerFactory, WorkerProcess
 from tests.offline_model import STEP_GRAPH
 
 pytestmark = [
@@ -44,18 +44,11 @@ def kill_9_five_times(
     """
     settings, events, _ = fault_setup(settings, shared_data)
     # Static membership: a restarted worker takes its place at once, without a rebalance.
-    settings = settings.model_copy(
-        update={
-            "group_instance_id": "crash-test-worker",
-            "processing_guarantee": guarantee,
-            # Real time, 400 days before the data (within the future-skew limit): the killed
-            # workers never reach it.
-            "clock_factor": 1.0,
-            "clock_anchor_seconds": time.time() + 400 * DAY,
-        }
+    settings = slow_clock(settings).model_copy(
+        update={"group_instance_id": "crash-test-worker", "processing_guarantee": guarantee}
     )
-    parts = [events[i::5] for i in range(5)]  # interleaved: every part spans the slice
-    parts = [sorted(p, key=events.index) for p in parts]
+    size = -(-len(events) // 5)
+    parts = [events[i : i + size] for i in range(0, len(events), size)]
     worker = workers.start(settings, "w0")
     produced = 0
     for crash in range(1, 6):
@@ -67,13 +60,10 @@ def kill_9_five_times(
         except TimeoutError as exc:
             raise AssertionError(f"{exc} (crash {crash}):\n{worker.log()}") from None
         worker.stop(signal.SIGKILL)
-        fresh = settings.model_copy(update={"data_dir": settings.data_dir.parent / f"w{crash}"})
-        if crash == 5:
-            clock = SimClock(start=settings.clock_start_seconds or 0.0, anchor=time.time() + 15)
-            fresh = fresh.model_copy(
-                update={"clock_anchor_seconds": clock.anchor, "clock_factor": FACTOR}
-            )
-        worker = workers.start(fresh, f"w{crash}", wait_ready=crash == 5)
+        if crash < 5:
+            fresh = settings.model_copy(update={"data_dir": settings.data_dir.parent / f"w{crash}"})
+            worker = workers.start(fresh, f"w{crash}", wait_ready=False)
+    worker, clock = start_alerting_worker(settings, workers, "w5")
     # Every event was committed before the last worker started: its clock cannot run ahead
     # of the processing, whatever the machine's speed.
     assert_same_as_uninterrupted(
