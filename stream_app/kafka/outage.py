@@ -24,14 +24,14 @@ CONNECTION_FAILURE = re.compile(
     r"Unable (to )?connect|Unable to update metadata|Connection (failed|lost|refused)"
     r"|ECONNREFUSED|socket disconnected|Metadata refresh: failed|No node available"
     r"|KafkaConnectionError|Connect attempt .* failed|Failed fetch messages|Broken pipe"
-    r"|NodeNotReady|Coordinator .*dead|RequestTimedOut|KafkaTimeoutError|Abort \("
+    r"|NodeNotReady|RequestTimedOut|KafkaTimeoutError|Abort \(|Heartbeat failed"
     r"|Bootstrap .* not ready|Unable to bootstrap",
     re.IGNORECASE,
 )
 #: Retriable errors of a fresh cluster or topic: not failures worth a line.
 STARTUP_NOISE = re.compile(
     r"GroupCoordinatorNotAvailable|NotLeaderForPartition|LeaderNotAvailable|NotCoordinator"
-    r"|not found in cluster metadata|UNKNOWN_TOPIC_OR_PART"
+    r"|not found in cluster metadata|UNKNOWN_TOPIC_OR_PART|Marking the coordinator dead"
     r"|is blocking the event loop",  # kafka-python's own timing note on a loaded machine
     re.IGNORECASE,
 )

@@ -9,6 +9,7 @@ hours, no migration), so the actions of an uninterrupted run follow from its ale
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import tomllib
@@ -21,8 +22,9 @@ from kafka.errors import KafkaError
 from stream_app.commands.replay import encode_event
 from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
+from stream_app.events.decode import DecodeLimits, decode_event
 from stream_app.events.schema import Event
-from stream_app.kafka.clients import ensure_topic, new_admin, new_producer
+from stream_app.kafka.clients import KafkaConnectError, ensure_topic, new_admin, new_producer
 from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
@@ -32,6 +34,8 @@ from tests.integration.support import (
     TEST_POLICY,
     THRESHOLDS,
     SimClock,
+    WorkerFactory,
+    WorkerProcess,
     decay_model,
     expected_action_id,
     kinds_for,
@@ -102,19 +106,65 @@ def paced_replay(settings: Settings, events: list[Event], done: threading.Event)
     done.set()
 
 
-def start_replay(
-    settings: Settings, events: list[Event]
-) -> tuple[threading.Thread, threading.Event]:
-    done = threading.Event()
-    replayer = threading.Thread(target=paced_replay, args=(settings, events, done))
-    replayer.start()
-    return replayer, done
+class PausingReplay:
+    """A paced replay in a thread that waits at each of `pauses` (event indices) until resumed:
+    a fault comes while events still arrive, however slow the machine."""
+
+    def __init__(self, settings: Settings, events: list[Event], pauses: list[int]) -> None:
+        self.settings, self.events, self.pauses = settings, events, sorted(pauses)
+        self._resumed = threading.Semaphore(0)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def resume(self) -> None:
+        """Let the replay go on past its next pause."""
+        self._resumed.release()
+
+    def join(self) -> None:
+        """Resume every pause left and wait for the end of the replay."""
+        for _ in self.pauses:
+            self.resume()
+        self._thread.join()
+
+    def _run(self) -> None:
+        bounds = [0, *self.pauses, len(self.events)]
+        for n, (start, end) in enumerate(itertools.pairwise(bounds)):
+            if n:
+                self._resumed.acquire()
+            paced_replay(self.settings, self.events[start:end], threading.Event())
+
+
+def slow_clock(settings: Settings) -> Settings:
+    """Real time, 400 days before the data (within the future-skew limit): workers with this
+    clock never reach the data, however long the faults take."""
+    return settings.model_copy(
+        update={"clock_factor": 1.0, "clock_anchor_seconds": time.time() + 400 * DAY}
+    )
+
+
+def start_alerting_worker(
+    settings: Settings, workers: WorkerFactory, name: str
+) -> tuple[WorkerProcess, SimClock]:
+    """A worker on the accelerated clock, started once every event is committed: it publishes
+    the alerts, and its clock cannot run ahead of the processing."""
+    clock = SimClock(start=settings.clock_start_seconds or 0.0, anchor=time.time() + 15)
+    fast = settings.model_copy(
+        update={
+            "clock_factor": FACTOR,
+            "clock_anchor_seconds": clock.anchor,
+            "data_dir": settings.data_dir.parent / name,
+        }
+    )
+    return workers.start(fast, name), clock
 
 
 def committed_total(settings: Settings) -> int:
     """Offsets of the events topic committed by the worker's group, summed over partitions."""
     assert settings.bootstrap_servers
-    admin = new_admin(settings.bootstrap_servers)
+    try:
+        admin = new_admin(settings.bootstrap_servers)
+    except KafkaConnectError:  # the broker restarts
+        return 0
     try:
         offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
     except KafkaError:  # coordinator loading, group rebalancing: no progress known yet
@@ -138,14 +188,33 @@ def wait_committed(settings: Settings, at_least: int, timeout_seconds: float = 3
 
 
 def produce(settings: Settings, events: list[Event]) -> None:
-    """Produce `events` to the events topic and wait for the broker's acknowledgements."""
+    """Produce `events` in order, acknowledged 20 at a time as `paced_replay` does (one batch in
+    flight per partition: a retried batch cannot overtake a later one), without pauses."""
     assert settings.bootstrap_servers
     producer = new_producer(settings.bootstrap_servers)
-    for event in events:
-        key, value = encode_event(event)
-        producer.send(settings.events_topic, key=key, value=value)
-    producer.flush()
+    for i in range(0, len(events), RATE_PER_SECOND // 5):
+        for event in events[i : i + RATE_PER_SECOND // 5]:
+            key, value = encode_event(event)
+            producer.send(settings.events_topic, key=key, value=value)
+        producer.flush()
     producer.close()
+
+
+def events_by_user_as_stored(settings: Settings) -> dict[str, list[Event]]:
+    """Each user's events in the order of the events topic: what an uninterrupted worker sees.
+
+    The expected outcome follows the stored order, as the worker must, whatever order the test
+    sent them in.
+    """
+    assert settings.bootstrap_servers
+    limits = DecodeLimits(now_seconds=4e9, max_future_skew_seconds=4e9, min_event_epoch_seconds=0)
+    by_user: dict[str, list[Event]] = {}
+    records = read_topic(settings.bootstrap_servers, settings.events_topic, timeout_seconds=60)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        event = decode_event(record.key, record.value, limits)
+        assert isinstance(event, Event), event
+        by_user.setdefault(event.user_id, []).append(event)
+    return by_user
 
 
 def expected_alerts(by_user: dict[str, list[Event]]) -> dict[str, tuple[str, str, float]]:
@@ -233,9 +302,10 @@ def assert_same_as_uninterrupted(
     if not processed_first:
         assert clock.now() < first_ts, "simulated time reached the data before it was processed"
 
-    by_user: dict[str, list[Event]] = {}
-    for event in events:
-        by_user.setdefault(event.user_id, []).append(event)
+    by_user = events_by_user_as_stored(settings)
+    assert sorted(e.item_id for u in by_user.values() for e in u) == sorted(
+        e.item_id for e in events
+    ), "the events topic holds other events than the replay sent"
     horizon = clock.start + HORIZON_DAYS * DAY
     time.sleep(max(clock.wall_at(horizon + 5 * DAY) - time.time(), 0) + 2)
     alerts = expected_alerts(by_user)
