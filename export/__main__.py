@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train + export ONNX + evaluate + report")
     t.add_argument("--data", default="online-retail", help=f"{sorted(DATASETS)} or a log path")
-    t.add_argument("--format", choices=FORMATS, default="canonical", dest="fmt")
+    t.add_argument("--format", choices=FORMATS, default="auto", dest="fmt")
     t.add_argument("--out", type=Path, default=Path("models"))
     t.add_argument("--first-train-cutoff", default=None)
     t.add_argument("--val-cutoff", default=None)
