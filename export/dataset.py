@@ -1,5 +1,9 @@
 """From a canonical event log to model inputs: encoded columns and padded user sequences.
 
+Likelihood targets are visits: the hazard after each event is for the next *visit start* (a
+non-cancellation >= 1 h after the previous event); a cancellation or an event inside the same
+visit ends the gap as censored, so bursts and refunds are inputs, never returns.
+
 The numeric columns come from `stream_app.model.features.log_numeric_features`, which feeds the
 worker's `numeric_features` with what the worker's per-user state holds before each event.
 """
@@ -12,12 +16,16 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.clock import SECONDS_PER_DAY
+from stream_app.events.schema import EventType
 from stream_app.model.eventlog import EventLog
-from stream_app.model.features import category_buckets, log_numeric_features
+from stream_app.model.features import category_buckets, event_type_index, log_numeric_features
 
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
+#: Events closer than this to the previous one belong to the same visit (not a return).
+VISIT_MERGE_SECONDS = 3600.0
+CANCEL_INDEX = event_type_index(EventType.CANCEL)
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,19 @@ class Padded:
     mask: npt.NDArray[np.bool_]
     gap_days: F32  # time to next event, or to the window end for the last event
     next_bucket: I64  # bucket of the next event (0 for the last)
-    observed: npt.NDArray[np.bool_]  # False for the censored last gap
+    observed: npt.NDArray[np.bool_]  # the next event starts a visit (False: censored there)
+
+
+def visit_starts(
+    enc: EncodedLog, merge_seconds: float = VISIT_MERGE_SECONDS
+) -> npt.NDArray[np.bool_]:
+    """Events that start a new visit: not a cancellation, and >= `merge_seconds` after the
+    user's previous event (split invoices and clicks minutes apart are one visit)."""
+    ts = enc.log.ts_seconds
+    gap = np.diff(ts, prepend=-np.inf)
+    gap[enc.starts[:-1]] = np.inf
+    out: npt.NDArray[np.bool_] = (enc.event_type != CANCEL_INDEX) & (gap >= merge_seconds)
+    return out
 
 
 def pad_users(enc: EncodedLog, rows: I64, window_end: float) -> Padded:
@@ -96,6 +116,7 @@ def pad_users(enc: EncodedLog, rows: I64, window_end: float) -> Padded:
         np.zeros((u, t), bool),
     )
     ts = enc.log.ts_seconds
+    starts_visit = visit_starts(enc)
     for i, r in enumerate(rows):
         a, b = int(enc.starts[r]), int(enc.starts[r + 1])
         n = b - a
@@ -106,7 +127,7 @@ def pad_users(enc: EncodedLog, rows: I64, window_end: float) -> Padded:
         nxt = np.append(ts[a + 1 : b], window_end)
         out.gap_days[i, :n] = np.maximum(nxt - ts[a:b], 0.0) / SECONDS_PER_DAY
         out.next_bucket[i, : n - 1] = enc.category_bucket[a + 1 : b]
-        out.observed[i, : n - 1] = True
+        out.observed[i, : n - 1] = starts_visit[a + 1 : b]
     return out
 
 

@@ -10,7 +10,8 @@ from enum import IntEnum
 import numpy as np
 
 from stream_app.clock import SECONDS_PER_DAY
-from stream_app.model.survival import Calibration, return_probability, times_to_threshold
+from stream_app.model.crossings import due_silences
+from stream_app.model.survival import Calibration, return_probability
 from stream_app.state import ModelState
 
 
@@ -52,6 +53,11 @@ class DecayModel:
 
     horizon_days: float
     calibration: Calibration
+    kernel_shapes: tuple[int, ...] = ()  # gamma shape per component; () = all exponential
+
+    def shape(self) -> np.ndarray | None:
+        """Kernel shapes as the survival functions take them (None: exponential head)."""
+        return np.asarray(self.kernel_shapes, np.float64) if self.kernel_shapes else None
 
 
 def _head(model: ModelState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,7 +72,10 @@ def probability_after_silence(model: ModelState, decay: DecayModel, silent_secon
     """P(any event within H | silent for `silent_seconds`)."""
     mu, alpha, beta = _head(model)
     tau = max(silent_seconds, 0.0) / SECONDS_PER_DAY
-    return float(return_probability(mu, alpha, beta, tau, decay.horizon_days, decay.calibration))
+    p = return_probability(
+        mu, alpha, beta, tau, decay.horizon_days, decay.calibration, decay.shape()
+    )
+    return float(p)
 
 
 def due_times(
@@ -76,7 +85,8 @@ def due_times(
     last_event_seconds: float,
     reached: int,
 ) -> list[tuple[AlertLevel, float]]:
-    """(level, due Unix seconds) of every level above `reached` that P will ever cross."""
+    """(level, due Unix seconds) of every level above `reached` that P will ever cross (for a
+    head that peaks, the crossings after the peak)."""
     return due_times_batch([model], decay, thresholds, [last_event_seconds], [reached])[0]
 
 
@@ -94,8 +104,14 @@ def due_times_batch(
     alpha = np.array([m.alpha for m in models], np.float64)
     beta = np.array([m.beta for m in models], np.float64)
     taus = {
-        level: times_to_threshold(
-            mu, alpha, beta, decay.horizon_days, thresholds.of(level), decay.calibration
+        level: due_silences(
+            mu,
+            alpha,
+            beta,
+            decay.horizon_days,
+            thresholds.of(level),
+            decay.calibration,
+            decay.shape(),
         ).tolist()
         for level in AlertLevel
         if any(level > r for r in reached)

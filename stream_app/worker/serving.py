@@ -55,7 +55,11 @@ class ServingModel:
     def decay(self) -> DecayModel:
         """Horizon and calibration for the survival math."""
         assert self.runtime is not None
-        return DecayModel(self.runtime.spec.horizon_days, self.runtime.calibration)
+        return DecayModel(
+            self.runtime.spec.horizon_days,
+            self.runtime.calibration,
+            self.runtime.spec.kernel_shapes,
+        )
 
     def load(self) -> None:
         """Load the artifact now (start-up); raises if it is missing or breaks the contract."""

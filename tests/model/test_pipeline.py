@@ -24,10 +24,16 @@ def test_pipeline_writes_artifact_and_metrics(trained) -> None:
     for name in ("decay_step.onnx", "decay_sequence.onnx", "metrics.json", "EVALUATION.md",
                  "MODEL_CARD.md", "roc.png", "calibration.png", "decay_curves.png"):  # fmt: skip
         assert (out / name).is_file(), name
-    rows = metrics["test"]["return_within_h"]
-    assert {"model", "recency", "exp_decay", "rfm_logistic", "rfm_gbm"} <= rows.keys()
+    rows = metrics["test"]["mean"]
+    assert {"model", "recency", "exp_decay", "rfm_logistic", "rfm_gbm", "bg_nbd"} <= rows.keys()
+    assert len(metrics["test"]["by_cutoff"]) == 3
     assert metrics["onnx_score_max_abs_diff"] < 1e-4
-    assert {"model", "model_head_only"} <= metrics["test"]["next_category_recall_at_10"].keys()
+    latest = metrics["test"]["by_cutoff"][-1]
+    assert {"model", "model_head_only"} <= latest["next_category_recall_at_10"].keys()
+    comp = metrics["comparison"]["roc_auc"]
+    assert comp["low"] <= comp["difference"] <= comp["high"]
+    assert {r["segment"] for r in metrics["segments"]} <= {"one-time", "repeat τ<0.5·gap",
+        "repeat 0.5–1.5·gap", "repeat 1.5–3·gap", "repeat >3·gap"}  # fmt: skip
     blend = ModelRuntime(out / "decay_step.onnx", prefer_cuda=False).category_blend
     assert asdict(blend) == metrics["category_blend"]
     assert 0.0 <= rows["model"]["roc_auc"] <= 1.0
