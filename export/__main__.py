@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--test-cutoffs", default=None, help="comma-separated; default: the last "
                    "--n-tests labelled cutoffs, H apart")  # fmt: skip
     t.add_argument("--n-tests", type=int, default=3)
+    t.add_argument("--returns", default=None, help="types that count as a return, e.g. purchase")
     t.add_argument("--horizon-days", type=float, default=None, help="own data: default 30")
     t.add_argument("--every-days", type=float, default=None, help="spacing of train cutoffs")
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -54,6 +55,8 @@ def _data_spec(args: argparse.Namespace) -> DataSpec:
             overrides[name] = getattr(args, name)
     if args.first_train_cutoff:
         overrides["first_train_cutoff"] = args.first_train_cutoff
+    if args.returns:
+        overrides["return_types"] = tuple(args.returns.split(","))
     if args.test_cutoffs:
         overrides["test_cutoffs"] = tuple(args.test_cutoffs.split(","))
     return replace(spec, **overrides)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ class EncodedLog:
     event_type: I64
     category_bucket: I64
     numeric: F32
+    is_return: npt.NDArray[np.bool_]  # events that count as a return (the target's types)
 
     @property
     def lengths(self) -> I64:
@@ -52,8 +53,12 @@ def position_in_user(starts: I64, n: int) -> I64:
     return idx - np.repeat(starts[:-1], np.diff(starts))
 
 
-def encode_log(log: EventLog) -> EncodedLog:
-    """Encode every event of a log (sorted by user, time) exactly as the worker would."""
+def encode_log(log: EventLog, return_types: tuple[str, ...] = ()) -> EncodedLog:
+    """Encode every event of a log (sorted by user, time) exactly as the worker would.
+
+    `return_types` names the event types that count as a return (the model's target, e.g.
+    `("purchase",)`); () means every type but `cancel`.
+    """
     log = log.sorted()
     users, starts = log.user_bounds()
     numeric = log_numeric_features(log.ts_seconds, log.event_type, log.price, starts)
@@ -64,7 +69,16 @@ def encode_log(log: EventLog) -> EncodedLog:
         event_type=log.event_type.astype(np.int64),
         category_bucket=category_buckets(list(log.category_id)),
         numeric=numeric,
+        is_return=_returns(log.event_type, return_types),
     )
+
+
+def _returns(event_type: I64, return_types: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+    if not return_types:
+        out: npt.NDArray[np.bool_] = event_type != CANCEL_INDEX
+        return out
+    wanted = [event_type_index(EventType(t)) for t in return_types]
+    return np.isin(event_type, wanted)
 
 
 def restrict(enc: EncodedLog, end_seconds: float) -> EncodedLog:
@@ -72,9 +86,8 @@ def restrict(enc: EncodedLog, end_seconds: float) -> EncodedLog:
     keep = enc.log.ts_seconds < end_seconds
     log = enc.log.take(keep)
     users, starts = log.user_bounds()
-    return EncodedLog(
-        log, users, starts, enc.event_type[keep], enc.category_bucket[keep], enc.numeric[keep]
-    )
+    return EncodedLog(log, users, starts, enc.event_type[keep], enc.category_bucket[keep],
+                      enc.numeric[keep], enc.is_return[keep])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,12 +106,12 @@ class Padded:
 def visit_starts(
     enc: EncodedLog, merge_seconds: float = VISIT_MERGE_SECONDS
 ) -> npt.NDArray[np.bool_]:
-    """Events that start a new visit: not a cancellation, and >= `merge_seconds` after the
-    user's previous event (split invoices and clicks minutes apart are one visit)."""
+    """Events that start a new visit: a return type (not a cancellation), and >= `merge_seconds`
+    after the user's previous event (split invoices and clicks minutes apart are one visit)."""
     ts = enc.log.ts_seconds
     gap = np.diff(ts, prepend=-np.inf)
     gap[enc.starts[:-1]] = np.inf
-    out: npt.NDArray[np.bool_] = (enc.event_type != CANCEL_INDEX) & (gap >= merge_seconds)
+    out: npt.NDArray[np.bool_] = enc.is_return & (gap >= merge_seconds)
     return out
 
 

@@ -10,8 +10,6 @@ import numpy.typing as npt
 
 from export.dataset import EncodedLog
 from stream_app.clock import SECONDS_PER_DAY
-from stream_app.events.schema import EventType
-from stream_app.model.features import event_type_index
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -71,9 +69,8 @@ class CutoffLabels:
 
 
 def return_mask(enc: EncodedLog) -> npt.NDArray[np.bool_]:
-    """Events that count as a return: every type but a cancellation (an input, not a visit)."""
-    out: npt.NDArray[np.bool_] = enc.event_type != event_type_index(EventType.CANCEL)
-    return out
+    """Events that count as a return (by default every type but a cancellation)."""
+    return enc.is_return
 
 
 def next_return_index(enc: EncodedLog) -> I64:

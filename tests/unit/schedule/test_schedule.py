@@ -109,3 +109,18 @@ def test_calibration_keeps_due_times_consistent() -> None:
     for level, t in due_times(m, calibrated, T, 0.0, 0):
         assert probability_after_silence(m, calibrated, t) == pytest.approx(T.of(level), abs=1e-6)
     assert np.isfinite(probability_after_silence(m, calibrated, 0.0))
+
+
+def test_peaking_head_is_due_after_its_peak_never_on_the_day_of_the_event() -> None:
+    gamma = DecayModel(horizon_days=30.0, calibration=Calibration(), kernel_shapes=(0, 4))
+    m = ModelState("v", (0.0,), (0.0,), (1e-4, 4e-4), (1e-3, 0.05), (0.5, 0.02))
+    due = due_times(m, gamma, T, 1000.0, 0)
+    assert due and due[0][1] - 1000.0 > 150 * DAY  # the dip before the ~200-day peak is skipped
+    peak = max(probability_after_silence(m, gamma, d * DAY) for d in range(400))
+    for level, t in due:
+        p = probability_after_silence(m, gamma, t - 1000.0)
+        if peak > T.of(level):  # a crossing after the peak
+            assert p == pytest.approx(T.of(level), abs=1e-6)
+        else:  # the peak never reaches the level: due at the peak, not in the dip
+            assert p <= T.of(level)
+    assert probability_after_silence(m, gamma, 0.0) < T.warning  # low in the dip, yet not due
