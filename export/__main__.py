@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.data.path.exists():
         raise SystemExit(f"{cfg.data.path}: no such file")
     try:
-        metrics = run(cfg)
+        metrics = run(cfg, reproduce=" ".join(["python -m export", *(argv or sys.argv[1:])]))
     except SplitError as exc:
         raise SystemExit(f"cannot split {cfg.data.path.name}: {exc}") from None
     print(json.dumps({"test_mean": metrics["test"]["mean"], "comparison": metrics["comparison"],

@@ -144,7 +144,22 @@ def pad_users(enc: EncodedLog, rows: I64, window_end: float) -> Padded:
     return out
 
 
-def length_batches(lengths: I64, batch_users: int) -> list[I64]:
-    """User rows grouped into batches of similar length (deterministic)."""
-    order = np.argsort(lengths, kind="stable")
-    return [order[i : i + batch_users] for i in range(0, len(order), batch_users)]
+def length_batches(lengths: I64, batch_users: int, max_events: int = 8192) -> list[I64]:
+    """User rows grouped into batches of similar length (deterministic), each at most
+    `batch_users` users and `max_events` padded positions (long clickstreams come in small
+    batches: the category head is (users, time, R, K))."""
+    return token_batches(np.argsort(lengths, kind="stable"), lengths, batch_users, max_events)
+
+
+def token_batches(order: I64, lengths: I64, batch_users: int, max_events: int) -> list[I64]:
+    """Consecutive runs of `order` with <= batch_users rows and rows·max length <= max_events."""
+    batches: list[I64] = []
+    start, longest = 0, 0
+    for i, row in enumerate(order.tolist()):
+        longest = max(longest, int(lengths[row]))
+        if i > start and (i - start >= batch_users or (i - start + 1) * longest > max_events):
+            batches.append(order[start:i])
+            start, longest = i, int(lengths[row])
+    if len(order) > start:
+        batches.append(order[start:])
+    return batches

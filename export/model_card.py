@@ -56,7 +56,8 @@ def _training(metrics: dict[str, Any]) -> str:
     note = next((v for k, v in DATA_NOTES.items() if k in data["path"]), "A canonical event log.")
     return f"""## Data and training
 - {note} File `{data["path"]}` ({data["events"]} events, {data["users"]} users).
-- Targets: the hazard after each event is for the next *visit* (a non-cancellation ≥ 1 h after
+- Returns are: {data.get("return_types", "every type but cancel")}.
+- Targets: the hazard after each event is for the next *visit* (a return-type event ≥ 1 h after
   the previous event); events inside a visit and cancellations end a gap as censored. The
   likelihood is a per-user mean, then a mean over users (heavy users do not dominate), plus
   return-within-H cross-entropy on exactly the evaluated label at train cutoffs every
@@ -100,6 +101,7 @@ def write_model_card(out_dir: Path, metrics: dict[str, Any]) -> None:
 - Return rates drift by calendar time (the held-out Online Retail months are the Christmas
   peak); the Platt map is fitted on the latest labelled cutoff, refit it on recent data.
 - The category head ranks hashed buckets: unrelated categories that share a bucket are merged.
-- Reproduce: `{REPRODUCE}` (deterministic for a fixed seed and torch build, 1 CPU thread).
+- Reproduce: `{metrics.get("reproduce", REPRODUCE)}` (deterministic for a fixed seed and
+  torch build, 1 CPU thread).
 """
     (out_dir / "MODEL_CARD.md").write_text(text)

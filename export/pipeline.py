@@ -124,7 +124,7 @@ def onnx_score_gap(step_path: Path, log_: EventLog, final: Trained) -> float:
     return float(np.max(np.abs(scores.p_return - torch_p)))
 
 
-def run(cfg: RunConfig) -> dict[str, Any]:
+def run(cfg: RunConfig, reproduce: str = "") -> dict[str, Any]:
     """Rolling-origin evaluation, then the shipped model through the latest labelled cutoff."""
     event_log = first_users(read_log(cfg.data.path, cfg.data.fmt), cfg.max_users)
     plan = plan_of(cfg.data, event_log)
@@ -143,6 +143,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     step_path, _ = export_onnx(final.model, info, cfg.out_dir)
     metrics = build_metrics(cfg, plan, enc, origins, final, info)
     metrics["onnx_score_max_abs_diff"] = onnx_score_gap(step_path, enc.log, final)
+    if reproduce:
+        metrics["reproduce"] = reproduce
     (cfg.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     if cfg.report:
         from export.model_card import write_model_card

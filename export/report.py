@@ -154,7 +154,7 @@ def write_report(out_dir: Path, metrics: dict[str, Any], last: Origin) -> None:
     split = metrics["split"]
     text = f"""# Evaluation: interest-decay model `{metrics["model_version"]}`
 
-Reproduce: `{REPRODUCE}`
+Reproduce: `{metrics.get("reproduce", REPRODUCE)}`
 
 Return within {horizon:g} days (a visit that is not a cancellation) at {len(split["test_cutoffs"])}
 rolling test cutoffs. For each test cutoff T a separate model is trained on events before
