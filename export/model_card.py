@@ -7,8 +7,8 @@ from typing import Any
 
 from export.report import REPRODUCE, comparison_text, metrics_table, segment_table, targets_table
 
-#: Hand-kept log of the validation experiments behind the defaults (appended to the card).
-EXPERIMENTS = Path(__file__).resolve().parent / "experiments.md"
+#: Hand-kept logs of the validation experiments behind each model (appended to its card).
+EXPERIMENTS_DIR = Path(__file__).resolve().parent
 
 DATA_NOTES = {
     "online_retail": (
@@ -75,7 +75,9 @@ def write_model_card(out_dir: Path, metrics: dict[str, Any]) -> None:
         if not missed
         else f"Targets **missed**: {', '.join(missed)} (numbers above)."
     )
-    experiments = EXPERIMENTS.read_text() if EXPERIMENTS.exists() else ""
+    key = next((k for k in DATA_NOTES if k in metrics["data"]["path"]), "")
+    log = EXPERIMENTS_DIR / f"experiments_{key}.md"
+    experiments = log.read_text() if key and log.exists() else ""
     tests = ", ".join(t[:10] for t in metrics["split"]["test_cutoffs"])
     text = f"""# Model card: decay-stream interest-decay LSTM `{metrics["model_version"]}`
 

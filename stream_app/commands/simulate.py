@@ -91,6 +91,7 @@ class Simulation:
             self.runtime.spec.horizon_days,
             self.runtime.calibration,
             self.runtime.spec.kernel_shapes,
+            self.runtime.spec.model_version,
         )
 
     def run(self, events: Iterable[Event], end_seconds: float | None = None) -> None:

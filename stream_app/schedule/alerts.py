@@ -68,7 +68,7 @@ def alerts_due(
     if reached <= state.alert_level:
         return [], state.alert_level
     names = {**known_categories, **user_category_names(state)}
-    categories = top_categories(state.model, silent, names, shape=decay.shape())
+    categories = top_categories(state.model, silent, names, shape=decay.shape_for(state.model))
     emitted_at = iso(utc_from_seconds(now_seconds))
     last_event_at = iso(utc_from_seconds(state.last_event_seconds))
     alerts = [

@@ -54,10 +54,18 @@ class DecayModel:
     horizon_days: float
     calibration: Calibration
     kernel_shapes: tuple[int, ...] = ()  # gamma shape per component; () = all exponential
+    model_version: str = ""  # "" = every stored head is this model's
 
     def shape(self) -> np.ndarray | None:
         """Kernel shapes as the survival functions take them (None: exponential head)."""
         return np.asarray(self.kernel_shapes, np.float64) if self.kernel_shapes else None
+
+    def shape_for(self, state: ModelState) -> np.ndarray | None:
+        """The shapes of the model that wrote `state`: this model's for its own heads; a head
+        stored by another model version (e.g. the earlier exponential model, still in a
+        changelog after an upgrade) keeps the exponential reading until the user's next event."""
+        own = not self.model_version or state.version == self.model_version
+        return self.shape() if own and len(state.mu) == len(self.kernel_shapes) else None
 
 
 def _head(model: ModelState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,7 +81,7 @@ def probability_after_silence(model: ModelState, decay: DecayModel, silent_secon
     mu, alpha, beta = _head(model)
     tau = max(silent_seconds, 0.0) / SECONDS_PER_DAY
     p = return_probability(
-        mu, alpha, beta, tau, decay.horizon_days, decay.calibration, decay.shape()
+        mu, alpha, beta, tau, decay.horizon_days, decay.calibration, decay.shape_for(model)
     )
     return float(p)
 
@@ -100,22 +108,9 @@ def due_times_batch(
     """`due_times` of many users at once (one vectorised root search per level)."""
     if not models:
         return []
-    mu = np.array([m.mu for m in models], np.float64)
-    alpha = np.array([m.alpha for m in models], np.float64)
-    beta = np.array([m.beta for m in models], np.float64)
-    taus = {
-        level: due_silences(
-            mu,
-            alpha,
-            beta,
-            decay.horizon_days,
-            thresholds.of(level),
-            decay.calibration,
-            decay.shape(),
-        ).tolist()
-        for level in AlertLevel
-        if any(level > r for r in reached)
-    }
+    taus = _due_silences(
+        models, decay, thresholds, [lv for lv in AlertLevel if any(lv > r for r in reached)]
+    )
     out: list[list[tuple[AlertLevel, float]]] = []
     for row, (last, done) in enumerate(zip(last_event_seconds, reached, strict=True)):
         due: list[tuple[AlertLevel, float]] = []
@@ -128,6 +123,27 @@ def due_times_batch(
             due.append((level, last + tau_days * SECONDS_PER_DAY))
         out.append(due)
     return out
+
+
+def _due_silences(
+    models: Sequence[ModelState],
+    decay: DecayModel,
+    thresholds: Thresholds,
+    levels: list[AlertLevel],
+) -> dict[AlertLevel, list[float]]:
+    """Per level, each user's silence (days) at the crossing; users grouped by head shape."""
+    own = np.array([decay.shape_for(m) is not None for m in models])
+    out = {level: np.full(len(models), np.nan) for level in levels}
+    for group, shape in ((own, decay.shape()), (~own, None)):
+        index = np.flatnonzero(group)
+        if index.size == 0:
+            continue
+        mu, alpha, beta = (np.array([getattr(models[int(i)], f) for i in index], np.float64)
+                           for f in ("mu", "alpha", "beta"))  # fmt: skip
+        for level in levels:
+            out[level][index] = due_silences(mu, alpha, beta, decay.horizon_days,
+                                             thresholds.of(level), decay.calibration, shape)  # fmt: skip
+    return {level: values.tolist() for level, values in out.items()}
 
 
 def level_at(probability: float, thresholds: Thresholds) -> int:

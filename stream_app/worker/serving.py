@@ -59,6 +59,7 @@ class ServingModel:
             self.runtime.spec.horizon_days,
             self.runtime.calibration,
             self.runtime.spec.kernel_shapes,
+            self.runtime.spec.model_version,
         )
 
     def load(self) -> None:

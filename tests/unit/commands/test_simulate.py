@@ -27,7 +27,10 @@ def test_simulate_prints_a_day_table(capsys: pytest.CaptureFixture[str]) -> None
     total = dict(zip(header, lines[-1].split(), strict=True))
     assert total["day"] == "total"
     assert int(total["events"]) == 80
-    assert int(total["re_rec"]) + int(total["push"]) > 0
+    # the fixture's 80 events are all of 2010-12-01 and the simulation stops at the next
+    # midnight: no alert may fall due on the day of a purchase (DESIGN: that is a bug). The
+    # peaking head's first due time comes after its peak, weeks later.
+    assert total["alerts_w/a/c"] == "0/0/0"
 
 
 def test_simulate_reports_a_bad_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

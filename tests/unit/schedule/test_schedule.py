@@ -13,6 +13,7 @@ from stream_app.schedule.levels import (
     DecayModel,
     Thresholds,
     due_times,
+    due_times_batch,
     level_at,
     probability_after_silence,
 )
@@ -124,3 +125,14 @@ def test_peaking_head_is_due_after_its_peak_never_on_the_day_of_the_event() -> N
         else:  # the peak never reaches the level: due at the peak, not in the dip
             assert p <= T.of(level)
     assert probability_after_silence(m, gamma, 0.0) < T.warning  # low in the dip, yet not due
+
+
+def test_heads_stored_by_another_model_version_keep_the_exponential_reading() -> None:
+    gamma = DecayModel(30.0, Calibration(), kernel_shapes=(0, 4), model_version="3.0+new")
+    mine = ModelState("3.0+new", (0.0,), (0.0,), (1e-4, 4e-4), (1e-3, 0.05), (0.5, 0.02))
+    old = ModelState("2.0+old", (0.0,), (0.0,), (1e-4, 4e-4), (1e-3, 0.05), (0.5, 0.02))
+    assert gamma.shape_for(mine) is not None and gamma.shape_for(old) is None
+    exponential = DecayModel(30.0, Calibration())
+    both = due_times_batch([mine, old], gamma, T, [1000.0, 1000.0], [0, 0])
+    assert both[0] == due_times(mine, gamma, T, 1000.0, 0)
+    assert both[1] == due_times(old, exponential, T, 1000.0, 0)
