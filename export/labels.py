@@ -68,19 +68,38 @@ class CutoffLabels:
     next_bucket: I64  # category bucket of that first event (0 if none)
 
 
+def return_mask(enc: EncodedLog) -> npt.NDArray[np.bool_]:
+    """Events that count as a return (by default every type but a cancellation)."""
+    return enc.is_return
+
+
+def next_return_index(enc: EncodedLog) -> I64:
+    """Per event, the index of the first return at or after it within its user (n if none)."""
+    n = len(enc.event_type)
+    candidate = np.where(return_mask(enc), np.arange(n), n)
+    suffix_min = np.minimum.accumulate(candidate[::-1])[::-1] if n else candidate
+    user_end = np.repeat(enc.starts[1:], enc.lengths)
+    out: I64 = np.where(suffix_min < user_end, suffix_min, n).astype(np.int64)
+    return out
+
+
 def cutoff_labels(enc: EncodedLog, cutoff: datetime, horizon_days: float) -> CutoffLabels:
-    """Labels at one cutoff for every user with history before it."""
+    """Labels at one cutoff for every user with history before it: a return (not a
+    cancellation) in [cutoff, cutoff + H)."""
     t0 = cutoff.timestamp()
     ts = enc.log.ts_seconds
     n_before = np.add.reduceat((ts < t0).astype(np.int64), enc.starts[:-1])
     rows = np.flatnonzero(n_before > 0).astype(np.int64)
     last = enc.starts[rows] + n_before[rows] - 1
-    nxt = last + 1
-    has_next = nxt < enc.starts[rows + 1]
-    nxt_ts = np.where(has_next, ts[np.minimum(nxt, len(ts) - 1)], np.inf)
-    wait = (nxt_ts - t0) / SECONDS_PER_DAY
+    first_after = last + 1
+    nxt = next_return_index(enc)
+    ts_pad = np.append(ts, np.inf)
+    ret = np.where(
+        first_after < enc.starts[rows + 1], nxt[np.minimum(first_after, len(ts) - 1)], len(ts)
+    )
+    wait = (ts_pad[ret] - t0) / SECONDS_PER_DAY
     label = wait < horizon_days
-    bucket = np.where(label, enc.category_bucket[np.minimum(nxt, len(ts) - 1)], 0)
+    bucket = np.where(label, np.append(enc.category_bucket, 0)[ret], 0)
     return CutoffLabels(
         cutoff_seconds=t0,
         rows=rows,

@@ -1,4 +1,4 @@
-"""The LSTM decay model: event embeddings → LSTM → mixture-of-exponential-kernels head."""
+"""The LSTM decay model: event embeddings → LSTM → mixture of gamma-shaped kernels head."""
 
 from __future__ import annotations
 
@@ -19,23 +19,32 @@ class ModelConfig:
 
     hidden_size: int = 48
     components: int = 4
+    #: Gamma shape k_r per component (cycled to `components`); 0 = the exponential kernel.
+    kernel_shapes: tuple[int, ...] = (0, 1, 2, 4)
     type_dim: int = 4
     category_dim: int = 16
     dropout: float = 0.1
 
-    def to_dict(self) -> dict[str, float | int]:
+    @property
+    def shapes(self) -> tuple[int, ...]:
+        """One shape per component."""
+        ks = self.kernel_shapes or (0,)
+        return tuple(ks[i % len(ks)] for i in range(self.components))
+
+    def to_dict(self) -> dict[str, object]:
         """JSON-able form."""
-        return asdict(self)
+        return {**asdict(self), "kernel_shapes": list(self.shapes)}
 
 
 @dataclass(frozen=True)
 class HeadOut:
-    """Head parameters for every position: rates (..., R) and log π (..., R, K)."""
+    """Head parameters for every position: rates (..., R), log π (..., R, K), shapes (R,)."""
 
     mu: Tensor
     alpha: Tensor
     beta: Tensor
     log_pi: Tensor
+    shape: Tensor
 
 
 def _inv_softplus(x: float) -> float:
@@ -55,12 +64,15 @@ class DecayModel(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.rates = nn.Linear(cfg.hidden_size, 3 * cfg.components)
         self.pi = nn.Linear(cfg.hidden_size, cfg.components * CATEGORY_BUCKETS)
+        self.kernel_shape: Tensor
+        self.register_buffer("kernel_shape", torch.tensor(cfg.shapes, dtype=torch.float32))
         self._init_rates()
 
     def _init_rates(self) -> None:
-        """Start with slow-to-fast decays (β from 1/2 to 1/120 per day) and mild rates."""
+        """Start with kernel modes (k/β, or 1/β for k = 0) from 2 to 120 days and mild rates."""
         r = self.cfg.components
-        betas = torch.logspace(math.log10(0.5), math.log10(1 / 120), r)
+        modes = torch.logspace(math.log10(2.0), math.log10(120.0), r)
+        betas = torch.tensor([max(k, 1) for k in self.cfg.shapes], dtype=torch.float32) / modes
         with torch.no_grad():
             self.rates.weight.mul_(0.1)
             bias = self.rates.bias
@@ -74,7 +86,11 @@ class DecayModel(nn.Module):
         raw = nn.functional.softplus(self.rates(hidden)) + _MIN_RATE
         logits = self.pi(hidden).unflatten(-1, (r, CATEGORY_BUCKETS))
         return HeadOut(
-            raw[..., :r], raw[..., r : 2 * r], raw[..., 2 * r :], torch.log_softmax(logits, -1)
+            raw[..., :r],
+            raw[..., r : 2 * r],
+            raw[..., 2 * r :],
+            torch.log_softmax(logits, -1),
+            self.kernel_shape,
         )
 
     def forward(

@@ -25,6 +25,7 @@ from stream_app.model.contract import (
     META_GRAPH_KIND,
     META_HIDDEN_SIZE,
     META_HORIZON_DAYS,
+    META_KERNEL_SHAPES,
     META_MODEL_VERSION,
     NUMERIC_FEATURES,
     OPSET,
@@ -59,6 +60,7 @@ def metadata(model: DecayModel, info: ExportInfo, graph_kind: str) -> dict[str, 
         META_CALIBRATION: json.dumps(list(info.calibration)),
         META_DATA_FINGERPRINT: info.data_fingerprint,
         META_CATEGORY_BLEND: info.category_blend.to_json(),
+        META_KERNEL_SHAPES: json.dumps(list(model.cfg.shapes)),
     }
 
 

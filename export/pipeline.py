@@ -1,4 +1,5 @@
-"""The whole training run: data → split → train → calibrate → export → evaluate → report."""
+"""The whole run: data → rolling-origin cutoffs → a model per test cutoff (evaluation) →
+the shipped model through the latest labelled cutoff → export → report."""
 
 from __future__ import annotations
 
@@ -12,13 +13,22 @@ from typing import Any
 
 import numpy as np
 
-from export.calibrate import fit_platt
-from export.dataset import encode_log
-from export.evaluate import Evaluation, evaluate, targets
-from export.labels import Split, cutoff_labels, make_split
+from export.cutoffs import Plan, plan_cutoffs
+from export.dataset import EncodedLog, encode_log
+from export.evaluate import tune_blend
 from export.model import ModelConfig
 from export.onnx_export import ExportInfo, export_onnx
-from export.train import TrainConfig, heads_at_cutoff, predict_return, train_model
+from export.rolling import (
+    Origin,
+    Trained,
+    comparisons,
+    evaluate_origin,
+    mean_rows,
+    segments,
+    targets,
+    train_for,
+)
+from export.train import TrainConfig, predict_return
 from stream_app.data.eventlogs import read_log
 from stream_app.model.contract import contract_dict
 from stream_app.model.eventlog import EventLog
@@ -31,26 +41,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Where a dataset lives and its default calendar split."""
+    """Where a dataset lives, its horizon and train-cutoff spacing; cutoffs default to the data."""
 
     path: Path
     fmt: str
-    first_train_cutoff: str
-    val_cutoff: str
-    test_cutoff: str
     horizon_days: float
     every_days: float
+    first_train_cutoff: str = ""  # "" = picked from the data (`export.cutoffs`)
+    test_cutoffs: tuple[str, ...] = ()  # () = the last `n_tests` labelled cutoffs
+    n_tests: int = 3
+    return_types: tuple[str, ...] = ()  # event types that count as a return; () = all but cancel
 
 
 DATASETS: dict[str, DataSpec] = {
     "online-retail": DataSpec(
         SHARED_DATA_DIR / "online-retail" / "online_retail_2010-12-01_2011-09-30.csv.xz",
-        "online-retail", "2011-01-01", "2011-08-02", "2011-09-01", 30.0, 14.0,
+        "online-retail", 30.0, 14.0,
     ),
     "taobao": DataSpec(
         SHARED_DATA_DIR / "taobao-userbehavior-814users" / "taobao_userbehavior_head814users.csv.xz",
-        "taobao", "2017-11-26T16:00:00+00:00", "2017-11-30T16:00:00+00:00",
-        "2017-12-01T16:00:00+00:00", 1.0, 0.5,
+        "taobao", 1.0, 0.5,
+    ),
+    "tmall": DataSpec(
+        SHARED_DATA_DIR / "tmall-userlog-709users" / "tmall_user_log_head709users.csv.xz",
+        "tmall", 7.0, 3.5,
     ),
 }  # fmt: skip
 
@@ -92,66 +106,111 @@ def first_users(log_: EventLog, n: int | None) -> EventLog:
     return log_.take(np.isin(log_.user_id.astype(str), users))
 
 
-def split_of(spec: DataSpec) -> Split:
-    """The calendar split of a data spec."""
-    return make_split(
-        parse_time(spec.first_train_cutoff),
-        parse_time(spec.val_cutoff),
-        parse_time(spec.test_cutoff),
-        spec.horizon_days,
-        spec.every_days,
-    )
+def plan_of(spec: DataSpec, log_: EventLog) -> Plan:
+    """The rolling-origin cutoffs of a data spec (defaults from the data)."""
+    first = parse_time(spec.first_train_cutoff) if spec.first_train_cutoff else None
+    tests = tuple(parse_time(t) for t in spec.test_cutoffs)
+    n = len(tests) or spec.n_tests
+    return plan_cutoffs(log_, spec.horizon_days, spec.every_days, n, first, tests)
 
 
-def onnx_score_gap(step_path: Path, log_: EventLog, split: Split, ev: Evaluation) -> float:
-    """Max |p| difference between `score` (ONNX step graph) and the torch evaluation."""
+def onnx_score_gap(step_path: Path, log_: EventLog, final: Trained) -> float:
+    """Max |p| difference between `score` (ONNX step graph) and torch at the latest cutoff."""
     runtime = ModelRuntime(step_path, prefer_cuda=False)
-    scores = score(runtime, log_, split.test_cutoff.timestamp())
-    return float(np.max(np.abs(scores.p_return - ev.test_prob["model"])))
+    cutoff = final.split.val_cutoff.timestamp()
+    scores = score(runtime, log_, cutoff)
+    horizon = final.split.horizon_days
+    torch_p = final.calibration.apply(predict_return(final.heads_val, final.val.tau_days, horizon))
+    return float(np.max(np.abs(scores.p_return - torch_p)))
 
 
-def run(cfg: RunConfig) -> dict[str, Any]:
-    """Train, export and evaluate; write artifacts to `cfg.out_dir`; return metrics."""
-    split = split_of(cfg.data)
+def run(cfg: RunConfig, reproduce: str = "") -> dict[str, Any]:
+    """Rolling-origin evaluation, then the shipped model through the latest labelled cutoff."""
     event_log = first_users(read_log(cfg.data.path, cfg.data.fmt), cfg.max_users)
-    enc = encode_log(event_log)
+    plan = plan_of(cfg.data, event_log)
+    enc = encode_log(event_log, cfg.data.return_types)
     fp = fingerprint(cfg.data.path, json.dumps([asdict(cfg.data), cfg.max_users], default=str))
-    log.info("%d events of %d users; val cutoff %s", len(enc.log), len(enc.users), split.val_cutoff)
-    model, history = train_model(enc, split, cfg.model, cfg.train, cfg.progress)
-    horizon = split.horizon_days
-    val = cutoff_labels(enc, split.val_cutoff, horizon)
-    test = cutoff_labels(enc, split.test_cutoff, horizon)
-    heads_val, heads_test = heads_at_cutoff(model, enc, val), heads_at_cutoff(model, enc, test)
-    calibration = fit_platt(predict_return(heads_val, val.tau_days, horizon), val.label)
-    ev = evaluate(enc, split, heads_val, heads_test, calibration, cfg.train.seed)
-    cal = (calibration.a, calibration.b)
-    info = ExportInfo(f"2.0+{fp[:10]}", horizon, cal, fp, ev.category_blend)
-    step_path, _ = export_onnx(model, info, cfg.out_dir)
-    metrics = {
-        "model_version": info.model_version,
-        "data": {"path": cfg.data.path.name, "fingerprint": fp, **ev.counts},
-        "split": {
-            "train_cutoffs": [c.isoformat() for c in split.train_cutoffs],
-            "val_cutoff": split.val_cutoff.isoformat(),
-            "test_cutoff": split.test_cutoff.isoformat(),
-            "horizon_days": split.horizon_days,
-        },
-        "test": {"return_within_h": ev.return_rows, "next_category_recall_at_10": ev.category_rows},
-        "targets": targets(ev),
-        "tuned_parameters": ev.params,
-        "calibration": {"kind": "platt_on_logit", "a": calibration.a, "b": calibration.b},
-        "category_blend": asdict(ev.category_blend),
-        "onnx_score_max_abs_diff": onnx_score_gap(step_path, enc.log, split, ev),
-        "model_config": cfg.model.to_dict(),
-        "train_config": asdict(cfg.train),
-        "history": history,
-        "contract": contract_dict(),
-    }
+    log.info("%d events of %d users; test cutoffs %s", len(enc.log), len(enc.users),
+             [t.date().isoformat() for t in plan.test_cutoffs])  # fmt: skip
+    origins = [
+        evaluate_origin(enc, plan.split_for(t), cfg.model, cfg.train, cfg.progress)
+        for t in plan.test_cutoffs
+    ]
+    final = train_for(enc, plan.final_split(), cfg.model, cfg.train, cfg.progress)
+    blend = tune_blend(enc, final.val, final.heads_val)
+    info = ExportInfo(f"3.0+{fp[:10]}", plan.horizon_days,
+                      (final.calibration.a, final.calibration.b), fp, blend)  # fmt: skip
+    step_path, _ = export_onnx(final.model, info, cfg.out_dir)
+    metrics = build_metrics(cfg, plan, enc, origins, final, info)
+    metrics["onnx_score_max_abs_diff"] = onnx_score_gap(step_path, enc.log, final)
+    if reproduce:
+        metrics["reproduce"] = reproduce
     (cfg.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     if cfg.report:
         from export.model_card import write_model_card
         from export.report import write_report
 
-        write_report(cfg.out_dir, metrics, ev, heads_test, test, calibration)
+        write_report(cfg.out_dir, metrics, origins[-1])
         write_model_card(cfg.out_dir, metrics)
     return metrics
+
+
+def build_metrics(
+    cfg: RunConfig,
+    plan: Plan,
+    enc: EncodedLog,
+    origins: list[Origin],
+    final: Trained,
+    info: ExportInfo,
+) -> dict[str, Any]:
+    """metrics.json: per-cutoff and mean test rows, intervals, targets, segments, the artifact."""
+    comp = comparisons(origins, cfg.train.seed)
+    return {
+        "model_version": info.model_version,
+        "data": {
+            "return_types": list(cfg.data.return_types) or "every type but cancel",
+            "path": cfg.data.path.name,
+            "fingerprint": info.data_fingerprint,
+            "events": len(enc.log),
+            "users": len(enc.users),
+        },
+        "split": {
+            "first_train_cutoff": plan.first_train.isoformat(),
+            "test_cutoffs": [t.isoformat() for t in plan.test_cutoffs],
+            "latest_labelled_cutoff": plan.latest.isoformat(),
+            "horizon_days": plan.horizon_days,
+            "every_days": plan.every_days,
+        },
+        "test": {"mean": mean_rows(origins), "by_cutoff": [cutoff_entry(o) for o in origins]},
+        "comparison": comp,
+        "targets": targets(origins, comp),
+        "segments": segments(enc, origins, comp["best_auc_baseline"]),
+        "calibration": {
+            "kind": "platt_on_logit",
+            "a": final.calibration.a,
+            "b": final.calibration.b,
+            "fitted_at": plan.latest.isoformat(),
+        },
+        "category_blend": asdict(info.category_blend),
+        "model_config": cfg.model.to_dict(),
+        "train_config": asdict(cfg.train),
+        "history": final.history,
+        "contract": contract_dict(),
+    }
+
+
+def cutoff_entry(o: Origin) -> dict[str, Any]:
+    """One test cutoff's rows, counts and tuned parameters."""
+    return {
+        "test_cutoff": o.trained.split.test_cutoff.isoformat(),
+        "val_cutoff": o.trained.split.val_cutoff.isoformat(),
+        "train_cutoffs": len(o.trained.split.train_cutoffs),
+        "test_users": len(o.test.rows),
+        "test_positive_rate": float(o.test.label.mean()),
+        "return_within_h": o.ev.return_rows,
+        "next_category_recall_at_10": o.ev.category_rows,
+        "calibration": [o.trained.calibration.a, o.trained.calibration.b],
+        "best_val_logloss": min(h["val_logloss"] for h in o.trained.history),
+        "epochs": len(o.trained.history),
+        "tuned_parameters": o.ev.params,
+    }

@@ -1,4 +1,4 @@
-"""Evaluation report (Markdown + PNG plots) and the model card, written from the metrics."""
+"""Evaluation report (Markdown + PNG plots), written from the metrics of a rolling-origin run."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sklearn.metrics import roc_curve
 
 from export.evaluate import Evaluation
 from export.labels import CutoffLabels
+from export.rolling import Origin
 from export.train import HeadArrays
 from stream_app.model.survival import Calibration, return_probability
 
@@ -28,16 +29,18 @@ def _plot_roc(out: Path, ev: Evaluation) -> None:
         fpr, tpr, _ = roc_curve(ev.test_label, prob)
         ax.plot(fpr, tpr, label=f"{name} ({ev.return_rows[name]['roc_auc']:.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test")
+    ax.set(
+        xlabel="false positive rate", ylabel="true positive rate", title="ROC, latest test cutoff"
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
 
 
-def _plot_calibration(out: Path, ev: Evaluation) -> None:
+def _plot_calibration(out: Path, ev: Evaluation, baseline: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
-    for name in ("model", "model_uncalibrated", "rfm_gbm"):
+    for name in ("model", "model_uncalibrated", baseline):
         frac, mean = calibration_curve(ev.test_label, ev.test_prob[name], n_bins=10)
         ax.plot(mean, frac, "o-", label=name, ms=3)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
@@ -64,6 +67,7 @@ def _plot_decay(
             grid,
             horizon,
             cal,
+            heads.shape,
         )
         line = ax.plot(grid, p, label=f"{test.position[i] + 1} events, returned={test.label[i]}")
         ax.axvline(test.tau_days[i], color=line[0].get_color(), ls=":", lw=0.8)
@@ -75,71 +79,109 @@ def _plot_decay(
     plt.close(fig)
 
 
+def _f(x: float) -> str:
+    return "–" if x != x else f"{x:.4f}"  # NaN-safe
+
+
+def cutoff_tables(metrics: dict[str, Any]) -> str:
+    """Markdown: per test cutoff, every predictor's ROC-AUC, PR-AUC, Brier, ECE, C-index."""
+    parts = []
+    for c in metrics["test"]["by_cutoff"]:
+        head = (f"**Test cutoff {c['test_cutoff'][:10]}** (validation {c['val_cutoff'][:10]}, "
+                f"{c['test_users']} users, {c['test_positive_rate']:.1%} returned)")  # fmt: skip
+        lines = [head, "", "| predictor | ROC-AUC | PR-AUC | Brier | ECE | C-index |",
+                 "|" + "---|" * 6]  # fmt: skip
+        for name, row in c["return_within_h"].items():
+            lines.append(f"| {name} | " + " | ".join(_f(row[k]) for k in _COLS) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 def metrics_table(metrics: dict[str, Any]) -> str:
-    """Markdown table: model and every baseline on the test period."""
-    rows = metrics["test"]["return_within_h"]
-    cats = metrics["test"]["next_category_recall_at_10"]
-    head = "| predictor | ROC-AUC | PR-AUC | Brier | ECE | C-index | next-cat Recall@10 |"
-    lines = [head, "|" + "---|" * 7]
-    for name, row in rows.items():
-        rec = cats.get(name.removesuffix("_uncalibrated"), None)
-        rec_s = f"{rec:.4f}" if rec is not None and name == "model" else "–"
-        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in _COLS) + f" | {rec_s} |")
-    for name, rec in cats.items():
-        if name != "model":
-            lines.append(f"| {name} | – | – | – | – | – | {rec:.4f} |")
+    """Markdown: each predictor's metrics averaged over the test cutoffs."""
+    lines = ["| predictor (mean over test cutoffs) | ROC-AUC | PR-AUC | Brier | ECE | C-index |",
+             "|" + "---|" * 6]  # fmt: skip
+    for name, row in metrics["test"]["mean"].items():
+        lines.append(f"| {name} | " + " | ".join(_f(row[k]) for k in _COLS) + " |")
     return "\n".join(lines)
+
+
+def comparison_text(metrics: dict[str, Any]) -> str:
+    """The model's differences to the best baselines with 95% bootstrap intervals."""
+    comp = metrics["comparison"]
+    auc, brier = comp["roc_auc"], comp["brier"]
+    return (
+        f"- ROC-AUC, model − {comp['best_auc_baseline']} (best mean ROC-AUC baseline): "
+        f"{auc['difference']:+.4f} [95% CI {auc['low']:+.4f}, {auc['high']:+.4f}]\n"
+        f"- Brier, model − {comp['best_brier_baseline']} (best mean Brier baseline): "
+        f"{brier['difference']:+.4f} [95% CI {brier['low']:+.4f}, {brier['high']:+.4f}]"
+    )
 
 
 def targets_table(metrics: dict[str, Any]) -> str:
     """Markdown table of the acceptance targets."""
     lines = ["| target | model | needed | met |", "|---|---|---|---|"]
     for name, t in metrics["targets"].items():
-        sign = "≤" if name in ("brier_vs_best", "ece") else "≥"
+        sign = "≤" if name.startswith(("brier", "ece")) else ">" if "interval" in name else "≥"
         met = "yes" if t["met"] else "**no**"
         lines.append(f"| {name} | {t['value']:.4f} | {sign} {t['target']:.4f} | {met} |")
     return "\n".join(lines)
 
 
-def write_report(
-    out_dir: Path,
-    metrics: dict[str, Any],
-    ev: Evaluation,
-    heads_test: HeadArrays,
-    test: CutoffLabels,
-    cal: Calibration,
-) -> None:
-    """EVALUATION.md with plots beside it."""
+def segment_table(metrics: dict[str, Any]) -> str:
+    """Markdown: ROC-AUC and Brier by segment, model vs the best baseline (pooled cutoffs)."""
+    rows = metrics["segments"]
+    base = metrics["comparison"]["best_auc_baseline"]
+    lines = [f"| segment | users | returned | model AUC | {base} AUC | model Brier | {base} Brier |",
+             "|" + "---|" * 7]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['segment']} | {r['users']} | {r['positive_rate']:.1%} | "
+            f"{_f(r['model_roc_auc'])} | {_f(r[base + '_roc_auc'])} | "
+            f"{_f(r['model_brier'])} | {_f(r[base + '_brier'])} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, metrics: dict[str, Any], last: Origin) -> None:
+    """EVALUATION.md with plots (of the latest test cutoff) beside it."""
     horizon = float(metrics["split"]["horizon_days"])
+    ev, best = last.ev, metrics["comparison"]["best_auc_baseline"]
     _plot_roc(out_dir / "roc.png", ev)
-    _plot_calibration(out_dir / "calibration.png", ev)
-    _plot_decay(out_dir / "decay_curves.png", heads_test, test, cal, horizon)
-    split, data = metrics["split"], metrics["data"]
+    _plot_calibration(out_dir / "calibration.png", ev, best)
+    _plot_decay(out_dir / "decay_curves.png", last.heads_test, last.test,
+                last.trained.calibration, horizon)  # fmt: skip
+    split = metrics["split"]
     text = f"""# Evaluation: interest-decay model `{metrics["model_version"]}`
 
-Reproduce: `{REPRODUCE}`
+Reproduce: `{metrics.get("reproduce", REPRODUCE)}`
 
-Return-within-{horizon:g}-days at the test cutoff {split["test_cutoff"]}
-({data["test_users"]} users with history, {data["test_positive_rate"]:.1%} returned).
-Validation cutoff {split["val_cutoff"]} ({data["val_users"]} users) tuned every baseline,
-early-stopped the model and fitted every Platt recalibration (model and baselines alike).
-Next-category Recall@10 over {data["category_test_users"]} test users who returned
-(target = hashed category bucket of their first event after the cutoff). `model` is the served
-ranking (head blended with the user's last {metrics["category_blend"]["recent_events"]} categories, blend tuned on validation:
-`{metrics["category_blend"]}`); `model_head_only` ranks by the head's λ_k(τ) alone.
+Return within {horizon:g} days (a visit that is not a cancellation) at {len(split["test_cutoffs"])}
+rolling test cutoffs. For each test cutoff T a separate model is trained on events before
+T − H, early-stopped and Platt-calibrated at the validation cutoff T − H, and every baseline is
+tuned and calibrated there too; no test cutoff is used for any choice. BG/NBD is fitted by
+maximum likelihood on the history before each cutoff (it needs no labels).
 
 {metrics_table(metrics)}
+
+{comparison_text(metrics)}
 
 ## Targets
 
 {targets_table(metrics)}
 
-ONNX `score` path vs PyTorch evaluation, max |Δp| on test: {metrics["onnx_score_max_abs_diff"]:.2e}
+## By test cutoff
+
+{cutoff_tables(metrics)}
+
+## By segment (pooled over the test cutoffs; gap = the user's mean gap between visits)
+
+{segment_table(metrics)}
+
+ONNX `score` path vs PyTorch at the latest labelled cutoff, max |Δp|: {metrics["onnx_score_max_abs_diff"]:.2e}
 
 ![ROC](roc.png) ![calibration](calibration.png)
 
 ![decay curves](decay_curves.png)
-
-Tuned parameters (validation only): `{metrics["tuned_parameters"]}`
 """
     (out_dir / "EVALUATION.md").write_text(text)

@@ -16,7 +16,7 @@ def add_score_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of `score`."""
     p.add_argument("events", type=Path, help="event log: CSV (.xz ok) or Parquet")
     p.add_argument("--cutoff", required=True, help="ISO 8601 time (naive = UTC) or Unix seconds")
-    p.add_argument("--format", choices=FORMATS, default="canonical", dest="fmt")
+    p.add_argument("--format", choices=FORMATS, default="auto", dest="fmt")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="ONNX step graph")
     p.add_argument("--horizon-days", type=float, default=None, help="default: the model's")
     p.add_argument("--out", type=Path, default=None, help="output CSV (default: stdout)")

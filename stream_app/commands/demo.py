@@ -15,6 +15,7 @@ import signal
 import time
 from collections import Counter
 from itertools import islice
+from pathlib import Path
 
 from stream_app.clock import SECONDS_PER_DAY as DAY
 from stream_app.commands.broker import embedded_broker
@@ -24,6 +25,7 @@ from stream_app.data.sources import load_events
 from stream_app.events.schema import EVENT_TYPES
 from stream_app.kafka.clients import ensure_topic, new_consumer
 from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
+from stream_app.paths import CLICKSTREAM_MODEL_PATH, DEFAULT_MODEL_PATH
 from stream_app.settings import Settings
 from stream_app.state import decode_state
 from stream_app.topology import changelog_topic
@@ -31,8 +33,23 @@ from stream_app.topology import changelog_topic
 STARTUP_SECONDS = 15.0
 
 
+#: Sources of typed click/view/cart/fav traffic: served by the clickstream model by default.
+CLICKSTREAM_SOURCES = ("taobao-", "tmall-")
+
+
+def model_for_source(source: str, model_path: Path) -> Path:
+    """The clickstream model for Taobao/Tmall traffic unless another model was chosen."""
+    typed = source.startswith(CLICKSTREAM_SOURCES)
+    if typed and model_path == DEFAULT_MODEL_PATH and CLICKSTREAM_MODEL_PATH.exists():
+        return CLICKSTREAM_MODEL_PATH
+    return model_path
+
+
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     """The main job on the embedded default: broker, worker, a real data slice, output shown."""
+    model = model_for_source(args.source, settings.model_path)
+    settings = settings.model_copy(update={"model_path": model})
+    print(f"model: {model}")
     with embedded_broker(settings) as bootstrap:
         return demo_on(settings.model_copy(update={"bootstrap_servers": bootstrap}), args)
 

@@ -80,7 +80,12 @@ class Simulation:
     @property
     def decay(self) -> DecayModel:
         """Horizon and calibration of the model."""
-        return DecayModel(self.runtime.spec.horizon_days, self.runtime.calibration)
+        return DecayModel(
+            self.runtime.spec.horizon_days,
+            self.runtime.calibration,
+            self.runtime.spec.kernel_shapes,
+            self.runtime.spec.model_version,
+        )
 
     def run(self, events: Iterable[Event], end_seconds: float | None = None) -> None:
         """Replay `events` (time-ordered), then fire alerts due until `end_seconds`."""

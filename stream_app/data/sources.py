@@ -11,13 +11,14 @@ import csv
 import io
 import lzma
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from stream_app.data.eventlogs import retail_category
+from stream_app.data.retail_words import retail_category
 from stream_app.events.schema import Event, EventType, utc_from_seconds
 from stream_app.paths import SHARED_DATA_DIR
 
@@ -36,8 +37,9 @@ _TMALL_TYPES = {
     "2": EventType.PURCHASE,
     "3": EventType.FAV,
 }
-# Taobao 814-user histories: 2017-11-25 .. 2017-12-03 Beijing time.
-_TAOBAO_814_WINDOW = (
+#: Taobao UserBehavior's documented window, 2017-11-25 .. 2017-12-03 Beijing time: rows outside
+#: it (35 in the 814-user file) carry corrupt timestamps and are dropped by every reader.
+TAOBAO_WINDOW = (
     datetime(2017, 11, 25, tzinfo=BEIJING).timestamp(),
     datetime(2017, 12, 4, tzinfo=BEIJING).timestamp(),
 )
@@ -61,7 +63,7 @@ def open_csv(path: Path) -> Iterator[dict[str, str]]:
 
 
 def read_taobao(
-    rows: Iterable[dict[str, str]], *, window: tuple[float, float] | None = None
+    rows: Iterable[dict[str, str]], *, window: tuple[float, float] | None = TAOBAO_WINDOW
 ) -> Iterator[Event]:
     """Taobao UserBehavior rows → events (sorted by time; rows outside `window` dropped)."""
     events = []
@@ -104,9 +106,10 @@ def read_tmall(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
 def read_online_retail(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
     """Online Retail lines → one event per invoice (rows without CustomerID dropped).
 
-    As in training (`stream_app.data.eventlogs`): the item is the invoice's largest line, the
-    category the most frequent product-type word of its descriptions; the price is the invoice
-    total (positive also for a cancellation, whose type says it is a refund).
+    The one Online Retail reader (training builds its columns from these events too): the item
+    is the invoice's largest line, the category the most frequent product-type word of its
+    descriptions, the price the invoice total, positive also for a cancellation (its type says it
+    is a refund, and `spend_delta` subtracts it).
     """
     invoices: dict[str, list[dict[str, str]]] = {}
     for row in rows:
@@ -133,21 +136,32 @@ def _invoice_event(number: str, lines: list[dict[str, str]]) -> Event:
     )
 
 
-def read_canonical(rows: Iterable[dict[str, str]]) -> Iterator[Event]:
-    """A CSV in the canonical schema (user_id, ts, type, item_id[, category_id, price, event_id])."""
-    events = [
-        Event(
-            user_id=row["user_id"],
-            ts=_parse_ts(row["ts"]),
-            type=EventType(row["type"]),
-            item_id=row["item_id"],
-            category_id=row.get("category_id") or None,
-            price=float(row["price"]) if row.get("price") else None,
-            event_id=row.get("event_id") or None,
-        )
-        for row in rows
-    ]
+def read_canonical(rows: Iterable[Mapping[str, Any]]) -> Iterator[Event]:
+    """Rows in the canonical schema (user_id, ts, type, item_id[, category_id, price, event_id]).
+
+    `ts` is Unix seconds or ISO 8601 with an offset; a naive time is refused (whose clock?).
+    """
+    events = [_canonical_event(line, row) for line, row in enumerate(rows, start=2)]
     yield from sorted(events, key=lambda event: event.ts)
+
+
+def _canonical_event(line: int, row: Mapping[str, Any]) -> Event:
+    def text(name: str) -> str | None:
+        value = row.get(name)
+        return None if value is None or str(value) == "" else str(value)
+
+    try:
+        return Event(
+            user_id=str(row["user_id"]),
+            ts=_parse_ts(str(row["ts"])),
+            type=EventType(str(row["type"])),
+            item_id=text("item_id") or "",
+            category_id=text("category_id"),
+            price=None if text("price") is None else float(str(row["price"])),
+            event_id=text("event_id"),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"row {line}: {exc}") from exc
 
 
 def _parse_ts(text: str) -> datetime:
@@ -156,7 +170,7 @@ def _parse_ts(text: str) -> datetime:
     except ValueError:
         parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
-            raise ValueError(f"timestamp without timezone: {text!r}") from None
+            raise ValueError(f"timestamp without timezone: {text!r} (add +00:00)") from None
         return parsed
 
 
@@ -172,7 +186,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             "taobao-814",
             "taobao-userbehavior-814users/taobao_userbehavior_head814users.csv.xz",
-            lambda rows: read_taobao(rows, window=_TAOBAO_814_WINDOW),
+            read_taobao,
             "Taobao UserBehavior, complete 9-day histories of 814 users",
         ),
         Dataset(

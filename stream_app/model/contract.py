@@ -78,6 +78,9 @@ META_COMPONENTS = "decay_stream.components"
 META_HORIZON_DAYS = "decay_stream.horizon_days"
 META_CALIBRATION = "decay_stream.calibration"
 META_DATA_FINGERPRINT = "decay_stream.training_data_fingerprint"
+#: Optional: JSON list of each component's integer gamma-kernel shape k_r (absent: all 0, the
+#: exponential kernels of the first design; see `stream_app.model.survival`).
+META_KERNEL_SHAPES = "decay_stream.kernel_shapes"
 #: Optional: JSON of `stream_app.model.categories.CategoryBlend` (absent: rank by the head alone).
 META_CATEGORY_BLEND = "decay_stream.category_blend"
 GRAPH_STEP = "step"
@@ -114,6 +117,7 @@ class ModelSpec:
     calibration: tuple[float, float]
     data_fingerprint: str
     category_blend: str = ""  # JSON of the served category blend; "" = head alone
+    kernel_shapes: tuple[int, ...] = ()  # gamma shape k_r per component; () = all exponential
 
 
 def _require(meta: Mapping[str, str], key: str) -> str:
@@ -151,4 +155,15 @@ def check_model(
         calibration=(float(a), float(b)),
         data_fingerprint=meta.get(META_DATA_FINGERPRINT, ""),
         category_blend=meta.get(META_CATEGORY_BLEND, ""),
+        kernel_shapes=_kernel_shapes(meta),
     )
+
+
+def _kernel_shapes(meta: Mapping[str, str]) -> tuple[int, ...]:
+    if META_KERNEL_SHAPES not in meta:
+        return ()
+    shapes = tuple(int(k) for k in json.loads(meta[META_KERNEL_SHAPES]))
+    components = int(_require(meta, META_COMPONENTS))
+    if len(shapes) != components or min(shapes, default=0) < 0:
+        raise ContractError(f"kernel shapes {shapes} do not fit {components} components")
+    return shapes

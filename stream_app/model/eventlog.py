@@ -1,19 +1,17 @@
-"""Event logs in the canonical schema (the `Event` fields) as numpy columns, plus readers.
+"""Event logs in the canonical schema (the `Event` fields) as numpy columns.
 
-Readers: canonical CSV/Parquet (what a user trains or scores on) and the adapters of the shared
-datasets (`stream_app.data.eventlogs`). Kept torch-free because `score` runs in the worker's
-environment. Columns are sorted by (user, time), stable within equal times.
+The readers live in `stream_app.data` (one per source, shared with the worker). Kept torch-free
+because `score` runs in the worker's environment. Columns are sorted by (user, time), stable
+within equal times.
 """
 
 from __future__ import annotations
 
 import csv
-import lzma
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -87,41 +85,6 @@ def parse_timestamp(value: str) -> float:
     except ValueError:
         ts = datetime.fromisoformat(value)
         return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open a text file, transparently decompressing `.xz`."""
-    if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
-
-
-def _canonical_rows(records: Iterator[dict[str, Any]]) -> EventLog:
-    rows = []
-    for rec in records:
-        price = rec.get("price")
-        category = rec.get("category_id")
-        rows.append(
-            (
-                str(rec["user_id"]),
-                parse_timestamp(str(rec["ts"])),
-                EventType(str(rec["type"])),
-                str(rec.get("item_id") or ""),
-                None if category in (None, "") else str(category),
-                None if price in (None, "") else float(price),
-            )
-        )
-    return from_rows(rows)
-
-
-def read_canonical(path: Path) -> EventLog:
-    """Read a canonical CSV (optionally .xz) or Parquet log."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq  # only needed for Parquet
-
-        return _canonical_rows(iter(pq.read_table(path).to_pylist()))
-    with open_text(path) as fh:
-        return _canonical_rows(iter(csv.DictReader(fh)))
 
 
 def write_canonical_csv(log: EventLog, path: Path) -> None:

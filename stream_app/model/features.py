@@ -134,6 +134,19 @@ def spend_deltas(event_type: npt.NDArray[np.int64], amount: npt.NDArray[np.float
     return out
 
 
+def running_spend_before(deltas: F64Array, starts: IntArray) -> F64Array:
+    """Per user, the running spend before each event, summed in the worker's order.
+
+    A per-user `cumsum` adds in the same order as `next_previous` (0.0 + d₁ + d₂ …), so the
+    result is bit-for-bit the worker's `spend_total`, unlike one global cumsum minus an offset.
+    """
+    out = np.zeros(len(deltas), np.float64)
+    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
+        if b - a > 1:
+            out[a + 1 : b] = np.cumsum(deltas[a : b - 1])
+    return out
+
+
 def log_numeric_features(
     ts_seconds: npt.NDArray[np.float64],
     event_type: npt.NDArray[np.int64],
@@ -152,9 +165,7 @@ def log_numeric_features(
     shifted = np.concatenate([[np.nan], ts[:-1]]) if n else ts
     prev_ts = np.where(pos == 0, np.nan, shifted)
     first_ts = np.where(pos == 0, np.nan, ts[first_index] if n else ts)
-    spend = np.cumsum(spend_deltas(event_type, amount))
-    spend_start = np.concatenate([[0.0], spend])[first_index] if n else spend
-    spend_before = np.concatenate([[0.0], spend[:-1]]) - spend_start if n else spend
+    spend_before = running_spend_before(spend_deltas(event_type, amount), starts)
     return numeric_features(ts, prev_ts, pos.astype(np.float64), amount, first_ts, spend_before)
 
 

@@ -65,5 +65,8 @@ def score(
     mu, alpha, beta = final_heads(runtime, before)
     tau = (cutoff_seconds - before.ts_seconds[starts[1:] - 1]) / SECONDS_PER_DAY
     horizon = runtime.spec.horizon_days if horizon_days is None else horizon_days
-    p = return_probability(mu, alpha, beta, tau, horizon, runtime.calibration)
+    shape = (
+        np.asarray(runtime.spec.kernel_shapes, np.float64) if runtime.spec.kernel_shapes else None
+    )
+    p = return_probability(mu, alpha, beta, tau, horizon, runtime.calibration, shape)
     return Scores(users, p, tau)

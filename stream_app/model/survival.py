@@ -53,41 +53,90 @@ def _tau(tau: Array | float) -> Array:
     return np.asarray(tau, np.float64)[..., None]
 
 
-def component_strength(mu: Array, alpha: Array, beta: Array, tau: Array | float) -> Array:
-    """g_r(τ), shape (..., R)."""
-    out: Array = mu + alpha * np.exp(-beta * _tau(tau))
+def _shape(shape: Array | None, like: Array) -> Array:
+    """Kernel shapes broadcast to the rates (None: all 0, the exponential kernels)."""
+    return np.zeros(np.shape(like)[-1]) if shape is None else np.asarray(shape, np.float64)
+
+
+def kernel(beta: Array, tau: Array | float, shape: Array | None = None) -> Array:
+    """(β·τ)^k·exp(−β·τ)/k!, shape (..., R)."""
+    k = _shape(shape, beta)
+    x = beta * _tau(tau)
+    powered = np.exp(k * np.log(np.maximum(x, 1e-300)) - x - _log_factorial(k))
+    out: Array = np.where(k == 0, np.exp(-x), np.where(x > 0, powered, 0.0))
     return out
 
 
-def intensity(mu: Array, alpha: Array, beta: Array, tau: Array | float) -> Array:
+def _log_factorial(k: Array) -> Array:
+    out: Array = np.cumsum(np.log(np.maximum(np.arange(int(k.max(initial=0)) + 1), 1)))[
+        k.astype(np.int64)
+    ]
+    return out
+
+
+def upper_gamma(x: Array, shape: Array) -> Array:
+    """Q_k(x) = exp(−x)·Σ_{j≤k} x^j/j! for integer k (the tail mass of a gamma(k+1) kernel)."""
+    term = np.exp(-x)
+    total = term.copy()
+    for j in range(1, int(shape.max(initial=0)) + 1):
+        term = term * x / j
+        total = total + np.where(j <= shape, term, 0.0)
+    out: Array = total
+    return out
+
+
+def component_strength(
+    mu: Array, alpha: Array, beta: Array, tau: Array | float, shape: Array | None = None
+) -> Array:
+    """g_r(τ), shape (..., R)."""
+    out: Array = mu + alpha * kernel(beta, tau, shape)
+    return out
+
+
+def intensity(
+    mu: Array, alpha: Array, beta: Array, tau: Array | float, shape: Array | None = None
+) -> Array:
     """Total return intensity Σ_r g_r(τ) (per day)."""
-    out: Array = component_strength(mu, alpha, beta, tau).sum(axis=-1)
+    out: Array = component_strength(mu, alpha, beta, tau, shape).sum(axis=-1)
     return out
 
 
 def category_intensity(
-    mu: Array, alpha: Array, beta: Array, pi: Array, tau: Array | float
+    mu: Array, alpha: Array, beta: Array, pi: Array, tau: Array | float, shape: Array | None = None
 ) -> Array:
     """λ_k(τ) = Σ_r π_{r,k}·g_r(τ), shape (..., K)."""
-    g = component_strength(mu, alpha, beta, tau)
+    g = component_strength(mu, alpha, beta, tau, shape)
     out: Array = np.einsum("...r,...rk->...k", g, pi)
     return out
 
 
-def cumulative_hazard(mu: Array, alpha: Array, beta: Array, tau: Array | float) -> Array:
+def cumulative_hazard(
+    mu: Array, alpha: Array, beta: Array, tau: Array | float, shape: Array | None = None
+) -> Array:
     """Λ(τ) = ∫₀^τ Σ_r g_r(s) ds."""
-    t = _tau(tau)
-    out: Array = (mu * t - (alpha / beta) * np.expm1(-beta * t)).sum(axis=-1)
+    t, k = _tau(tau), _shape(shape, beta)
+    exponential = -(alpha / beta) * np.expm1(-beta * t)
+    gamma = (alpha / beta) * (1.0 - upper_gamma(beta * t, k))
+    out: Array = (mu * t + np.where(k == 0, exponential, gamma)).sum(axis=-1)
     return out
 
 
 def horizon_hazard(
-    mu: Array, alpha: Array, beta: Array, tau: Array | float, horizon: float
+    mu: Array,
+    alpha: Array,
+    beta: Array,
+    tau: Array | float,
+    horizon: float,
+    shape: Array | None = None,
 ) -> Array:
-    """Λ(τ+H) − Λ(τ) in a cancellation-free form."""
-    t = _tau(tau)
-    decay = -(alpha / beta) * np.exp(-beta * t) * np.expm1(-beta * horizon)
-    out: Array = (mu * horizon + decay).sum(axis=-1)
+    """Λ(τ+H) − Λ(τ) in a cancellation-free form (exact exponential form where k = 0)."""
+    t, k = _tau(tau), _shape(shape, beta)
+    exponential = -(alpha / beta) * np.exp(-beta * t) * np.expm1(-beta * horizon)
+    if not k.any():
+        out: Array = (mu * horizon + exponential).sum(axis=-1)
+        return out
+    gamma = (alpha / beta) * (upper_gamma(beta * t, k) - upper_gamma(beta * (t + horizon), k))
+    out = (mu * horizon + np.where(k == 0, exponential, gamma)).sum(axis=-1)
     return out
 
 
@@ -98,9 +147,10 @@ def return_probability(
     tau: Array | float,
     horizon: float,
     calibration: Calibration | None = None,
+    shape: Array | None = None,
 ) -> Array:
     """P(any event within `horizon` days | silent for τ days)."""
-    p: Array = -np.expm1(-horizon_hazard(mu, alpha, beta, tau, horizon))
+    p: Array = -np.expm1(-horizon_hazard(mu, alpha, beta, tau, horizon, shape))
     return p if calibration is None else calibration.apply(p)
 
 

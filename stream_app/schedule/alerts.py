@@ -10,6 +10,7 @@ from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.alert import Alert, alert_id, iso
 from stream_app.events.schema import utc_from_seconds
 from stream_app.model.features import category_bucket
+from stream_app.model.survival import component_strength
 from stream_app.schedule.levels import (
     AlertLevel,
     DecayModel,
@@ -28,14 +29,15 @@ def top_categories(
     silent_seconds: float,
     known: Mapping[int, str],
     limit: int = TOP_CATEGORIES,
+    shape: np.ndarray | None = None,
 ) -> list[str]:
     """Category ids ranked by interest λ_k(τ) after the silence (fast components fade first).
 
     Buckets map back to a category id seen for them (the user's own first, then `known`).
     """
     tau_days = max(silent_seconds, 0.0) / SECONDS_PER_DAY
-    strength = np.asarray(model.mu) + np.asarray(model.alpha) * np.exp(
-        -np.asarray(model.beta) * tau_days
+    strength = component_strength(
+        np.asarray(model.mu), np.asarray(model.alpha), np.asarray(model.beta), tau_days, shape
     )
     interest: dict[int, float] = {}
     for g, component in zip(strength, model.top_buckets, strict=False):
@@ -78,7 +80,9 @@ def alerts_due(
         horizon_days=decay.horizon_days,
         silent_for_s=round(silent, 3),
         last_event_at=iso(utc_from_seconds(state.last_event_seconds)),
-        top_categories=top_categories(state.model, silent, names),
+        top_categories=top_categories(
+            state.model, silent, names, shape=decay.shape_for(state.model)
+        ),
         model_version=state.model.version,
         emitted_at=iso(utc_from_seconds(now_seconds)),
         relative_probability=round(probability / peak, 6) if peak > 0 else 0.0,

@@ -73,6 +73,19 @@ class DecayModel:
 
     horizon_days: float
     calibration: Calibration
+    kernel_shapes: tuple[int, ...] = ()  # gamma shape per component; () = all exponential
+    model_version: str = ""  # "" = every stored head is this model's
+
+    def shape(self) -> np.ndarray | None:
+        """Kernel shapes as the survival functions take them (None: exponential head)."""
+        return np.asarray(self.kernel_shapes, np.float64) if self.kernel_shapes else None
+
+    def shape_for(self, state: ModelState) -> np.ndarray | None:
+        """The shapes of the model that wrote `state`: this model's for its own heads; a head
+        stored by another model version (e.g. the earlier exponential model, still in a
+        changelog after an upgrade) keeps the exponential reading until the user's next event."""
+        own = not self.model_version or state.version == self.model_version
+        return self.shape() if own and len(state.mu) == len(self.kernel_shapes) else None
 
 
 #: Silences (days) on which P is evaluated to find its peak and the first crossing after it.
@@ -95,7 +108,10 @@ def probability_after_silence(model: ModelState, decay: DecayModel, silent_secon
     """P(any event within H | silent for `silent_seconds`)."""
     mu, alpha, beta = _head(model)
     tau = max(silent_seconds, 0.0) / SECONDS_PER_DAY
-    return float(return_probability(mu, alpha, beta, tau, decay.horizon_days, decay.calibration))
+    p = return_probability(
+        mu, alpha, beta, tau, decay.horizon_days, decay.calibration, decay.shape_for(model)
+    )
+    return float(p)
 
 
 def usual_gap_seconds(state: UserState) -> float | None:
@@ -113,14 +129,19 @@ class _Heads:
         self.mu = np.array([m.mu for m in models], np.float64)
         self.alpha = np.array([m.alpha for m in models], np.float64)
         self.beta = np.array([m.beta for m in models], np.float64)
+        exponential = np.zeros(self.beta.shape[-1:] if self.beta.ndim == 2 else (0,))
+        self.shape = np.array(
+            [s if (s := decay.shape_for(m)) is not None else exponential for m in models],
+            np.float64,
+        ).reshape(self.beta.shape)
         self.decay = decay
 
     def probability(self, rows: np.ndarray, tau_days: np.ndarray) -> np.ndarray:
         """P of the users `rows` at silences `tau_days` (same length, or a grid of shape (n, G))."""
         shape = (slice(None),) + (None,) * (tau_days.ndim - 1) + (slice(None),)
-        mu, alpha, beta = (x[rows][shape] for x in (self.mu, self.alpha, self.beta))
+        mu, alpha, beta, k = (x[rows][shape] for x in (self.mu, self.alpha, self.beta, self.shape))
         return return_probability(
-            mu, alpha, beta, tau_days, self.decay.horizon_days, self.decay.calibration
+            mu, alpha, beta, tau_days, self.decay.horizon_days, self.decay.calibration, k
         )
 
 

@@ -67,7 +67,12 @@ class ServingModel:
         calibration = self.runtime.calibration
         if self.intercept_shift:
             calibration = Calibration(calibration.a, calibration.b + self.intercept_shift)
-        return DecayModel(self.runtime.spec.horizon_days, calibration)
+        return DecayModel(
+            self.runtime.spec.horizon_days,
+            calibration,
+            self.runtime.spec.kernel_shapes,
+            self.runtime.spec.model_version,
+        )
 
     def load(self) -> None:
         """Load the artifact now (start-up); ModelFileError if it is missing or cannot serve."""

@@ -96,7 +96,8 @@ def read_alerts(
 def decay_model() -> DecayModel:
     meta = SequenceGraph().session.get_modelmeta().custom_metadata_map
     a, b = json.loads(meta["decay_stream.calibration"])
-    return DecayModel(float(meta["decay_stream.horizon_days"]), Calibration(a, b))
+    shapes = tuple(json.loads(meta.get("decay_stream.kernel_shapes", "[]")))
+    return DecayModel(float(meta["decay_stream.horizon_days"]), Calibration(a, b), shapes)
 
 
 def sim_seconds(iso_text: object) -> float:

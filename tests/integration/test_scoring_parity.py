@@ -11,6 +11,7 @@ from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
 from stream_app.kafka.reading import wait_caught_up
+from stream_app.model.survival import return_probability
 from stream_app.schedule.levels import probability_after_silence
 from stream_app.settings import Settings
 from tests.integration.support import WorkerFactory, decay_model, table
@@ -60,17 +61,14 @@ def test_table_state_matches_the_sequence_graph(
         for silent_days in (0.0, 3.0, 30.0):
             online_p = probability_after_silence(stored, decay, silent_days * 86_400)
             offline_p = float(
-                decay.calibration.apply(
-                    np.array(
-                        -np.expm1(
-                            -(
-                                (offline.mu * decay.horizon_days)
-                                - (offline.alpha / offline.beta)
-                                * np.exp(-offline.beta * silent_days)
-                                * np.expm1(-offline.beta * decay.horizon_days)
-                            ).sum()
-                        )
-                    )
+                return_probability(
+                    offline.mu,
+                    offline.alpha,
+                    offline.beta,
+                    silent_days,
+                    decay.horizon_days,
+                    decay.calibration,
+                    decay.shape(),
                 )
             )
             worst["p_return"] = max(worst["p_return"], abs(online_p - offline_p))

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from stream_app.commands.score import main as score_main
-from stream_app.data.eventlogs import read_online_retail
+from stream_app.data.eventlogs import read_log
 from stream_app.model.contract import INPUT_NAMES, OUTPUT_NAMES
 from stream_app.model.runtime import ModelRuntime
 
@@ -24,10 +24,16 @@ def test_pipeline_writes_artifact_and_metrics(trained) -> None:
     for name in ("decay_step.onnx", "decay_sequence.onnx", "metrics.json", "EVALUATION.md",
                  "MODEL_CARD.md", "roc.png", "calibration.png", "decay_curves.png"):  # fmt: skip
         assert (out / name).is_file(), name
-    rows = metrics["test"]["return_within_h"]
-    assert {"model", "recency", "exp_decay", "rfm_logistic", "rfm_gbm"} <= rows.keys()
+    rows = metrics["test"]["mean"]
+    assert {"model", "recency", "exp_decay", "rfm_logistic", "rfm_gbm", "bg_nbd"} <= rows.keys()
+    assert len(metrics["test"]["by_cutoff"]) == 3
     assert metrics["onnx_score_max_abs_diff"] < 1e-4
-    assert {"model", "model_head_only"} <= metrics["test"]["next_category_recall_at_10"].keys()
+    latest = metrics["test"]["by_cutoff"][-1]
+    assert {"model", "model_head_only"} <= latest["next_category_recall_at_10"].keys()
+    comp = metrics["comparison"]["roc_auc"]
+    assert comp["low"] <= comp["difference"] <= comp["high"]
+    assert {r["segment"] for r in metrics["segments"]} <= {"one-time", "repeat τ<0.5·gap",
+        "repeat 0.5–1.5·gap", "repeat 1.5–3·gap", "repeat >3·gap"}  # fmt: skip
     blend = ModelRuntime(out / "decay_step.onnx", prefer_cuda=False).category_blend
     assert asdict(blend) == metrics["category_blend"]
     assert 0.0 <= rows["model"]["roc_auc"] <= 1.0
@@ -41,7 +47,7 @@ def test_score_command_end_to_end(trained, retail_fixture: Path, tmp_path: Path)
     assert score_main(argv) == 0
     with dest.open() as fh:
         rows = list(csv.DictReader(fh))
-    log = read_online_retail(retail_fixture).before(1314835200.0)
+    log = read_log(retail_fixture, "online-retail").before(1314835200.0)
     assert len(rows) == len(np.unique(log.user_id))
     assert all(0.0 < float(r["p_return"]) < 1.0 for r in rows)
 
@@ -49,7 +55,7 @@ def test_score_command_end_to_end(trained, retail_fixture: Path, tmp_path: Path)
 def _real_sequences(retail_fixture: Path, users: int, steps: int):
     from export.dataset import encode_log, pad_users
 
-    enc = encode_log(read_online_retail(retail_fixture))
+    enc = encode_log(read_log(retail_fixture, "online-retail"))
     rows = np.flatnonzero(enc.lengths >= steps)[:users]
     p = pad_users(enc, rows, 0.0)
     return p.event_type[:, :steps], p.category_bucket[:, :steps], p.numeric[:, :steps]
@@ -94,7 +100,7 @@ def test_vectorised_encoder_matches_worker_encoder(retail_fixture: Path) -> None
     from stream_app.model.eventlog import EventLog
     from stream_app.model.features import encode_events, next_previous
 
-    log: EventLog = read_online_retail(retail_fixture).sorted()
+    log: EventLog = read_log(retail_fixture, "online-retail").sorted()
     enc = encode_log(log)
     prev: dict[str, object] = {}
     for i in range(len(log)):
@@ -105,7 +111,7 @@ def test_vectorised_encoder_matches_worker_encoder(retail_fixture: Path) -> None
         one = encode_events([e], [prev.get(e.user_id)])  # type: ignore[list-item]
         assert one.event_type[0] == enc.event_type[i]
         assert one.category_bucket[0] == enc.category_bucket[i]
-        np.testing.assert_allclose(one.numeric[0], enc.numeric[i], atol=1e-6)
+        np.testing.assert_array_equal(one.numeric[0], enc.numeric[i])
         prev[e.user_id] = next_previous(e, prev.get(e.user_id))  # type: ignore[arg-type]
 
 
@@ -117,7 +123,7 @@ def test_evaluated_category_ranking_is_the_served_one(retail_fixture: Path) -> N
     from export.labels import cutoff_labels
     from stream_app.model.categories import CategoryBlend, blend_scores, rank_categories
 
-    enc = encode_log(read_online_retail(retail_fixture))
+    enc = encode_log(read_log(retail_fixture, "online-retail"))
     lbl = cutoff_labels(enc, datetime(2011, 9, 1, tzinfo=UTC), 30.0)
     blend = CategoryBlend(weight=0.7, half_life_days=45.0, recent_events=RECENT_EVENTS)
     lam = np.random.default_rng(0).gamma(0.3, size=(len(lbl.rows), 1024))

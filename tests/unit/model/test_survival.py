@@ -91,3 +91,47 @@ def test_calibration_is_monotone_and_invertible() -> None:
     assert cal.invert(float(q[40])) == pytest.approx(p[40], abs=1e-9)
     with pytest.raises(ValueError, match="positive"):
         sv.Calibration(-1.0, 0.0)
+
+
+def gamma_grid():
+    rng = np.random.default_rng(1)
+    for shapes in ((1,), (0, 2), (0, 1, 2, 4), (3, 5)):
+        r = len(shapes)
+        for scale in (1e-2, 0.3, 3.0):
+            mu = rng.uniform(0.1, 1.0, r) * scale * 0.05
+            alpha = rng.uniform(0.1, 1.0, r) * scale
+            beta = np.exp(rng.uniform(np.log(1e-2), np.log(2.0), r))
+            yield mu, alpha, beta, np.array(shapes, np.float64)
+
+
+@pytest.mark.parametrize(("mu", "alpha", "beta", "shape"), list(gamma_grid()))
+def test_gamma_kernel_survival_matches_integral(mu, alpha, beta, shape) -> None:
+    horizon = 30.0
+    lam = lambda s: sv.intensity(mu, alpha, beta, s, shape)  # noqa: E731
+    for tau in (0.0, 0.3, 5.0, 40.0, 300.0):
+        closed = float(sv.cumulative_hazard(mu, alpha, beta, tau, shape))
+        numeric = integrate(lam, 0.0, tau, pieces=256) if tau else 0.0
+        assert closed == pytest.approx(numeric, rel=1e-9, abs=1e-12)
+        window = float(sv.horizon_hazard(mu, alpha, beta, tau, horizon, shape))
+        assert window == pytest.approx(integrate(lam, tau, tau + horizon, 256), abs=1e-6)
+        p = float(sv.return_probability(mu, alpha, beta, tau, horizon, shape=shape))
+        assert p == pytest.approx(-np.expm1(-integrate(lam, tau, tau + horizon, 256)), abs=1e-6)
+
+
+def test_gamma_kernel_rises_peaks_and_decays() -> None:
+    mu, alpha, beta, shape = np.array([1e-4]), np.array([0.2]), np.array([0.1]), np.array([2.0])
+    grid = np.linspace(0.0, 200.0, 2001)
+    g = sv.intensity(np.tile(mu, (len(grid), 1)), np.tile(alpha, (len(grid), 1)),
+                     np.tile(beta, (len(grid), 1)), grid, shape)  # fmt: skip
+    assert g[0] == pytest.approx(1e-4)
+    assert grid[np.argmax(g)] == pytest.approx(20.0, abs=0.1)  # mode k/β
+    assert g[-1] < g[np.argmax(g)] / 10
+
+
+def test_all_zero_shapes_are_the_exponential_head() -> None:
+    mu, alpha, beta = np.array([0.001, 0.002]), np.array([0.5, 0.05]), np.array([1.0, 0.05])
+    zeros = np.zeros(2)
+    for tau in (0.0, 1.0, 50.0):
+        assert sv.return_probability(mu, alpha, beta, tau, 30.0, shape=zeros) == (
+            sv.return_probability(mu, alpha, beta, tau, 30.0)
+        )

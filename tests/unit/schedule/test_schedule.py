@@ -13,6 +13,7 @@ from stream_app.schedule.levels import (
     DecayModel,
     Thresholds,
     due_times,
+    due_times_batch,
     level_reached,
     peak_probabilities,
     probability_after_silence,
@@ -178,3 +179,27 @@ def test_calibration_keeps_due_times_consistent() -> None:
         ratio = probability_after_silence(m, calibrated, t) / peak
         assert ratio == pytest.approx(T.of(level), abs=1e-6)
     assert np.isfinite(probability_after_silence(m, calibrated, 0.0))
+
+
+def test_a_gamma_head_is_due_after_its_peak_never_in_the_dip_after_the_event() -> None:
+    gamma = DecayModel(horizon_days=30.0, calibration=Calibration(), kernel_shapes=(0, 4))
+    m = ModelState("v", (0.0,), (0.0,), (1e-4, 4e-4), (1e-3, 0.05), (0.5, 0.02))
+    p0 = probability_after_silence(m, gamma, 0.0)
+    peak = peak_probabilities([m], gamma)[0]
+    assert p0 < T.warning * peak  # low in the dip right after the event, yet not due there
+    due = due_times(silent(m), gamma, T)
+    assert due and due[0][1] - 1000.0 > 150 * DAY  # the dip before the ~200-day peak is skipped
+    for level, t in due:
+        ratio = probability_after_silence(m, gamma, t - 1000.0) / peak
+        assert ratio == pytest.approx(T.of(level), abs=1e-6)
+
+
+def test_heads_stored_by_another_model_version_keep_the_exponential_reading() -> None:
+    gamma = DecayModel(30.0, Calibration(), kernel_shapes=(0, 4), model_version="3.0+new")
+    mine = ModelState("3.0+new", (0.0,), (0.0,), (1e-4, 4e-4), (1e-3, 0.05), (0.5, 0.02))
+    old = ModelState("2.0+old", (0.0,), (0.0,), (1e-4, 4e-4), (1e-3, 0.05), (0.5, 0.02))
+    assert gamma.shape_for(mine) is not None and gamma.shape_for(old) is None
+    exponential = DecayModel(30.0, Calibration())
+    both = due_times_batch([silent(mine), silent(old)], gamma, T)
+    assert both[0] == due_times(silent(mine), gamma, T)
+    assert both[1] == due_times(silent(old), exponential, T)
