@@ -43,7 +43,7 @@ P(any return within H | silent τ) = 1 − exp(−[Λ(τ+H) − Λ(τ)]) is clos
 (`stream_app/model/survival.py`, regularised incomplete gamma of integer order), then
 recalibrated by σ(a·logit(P) + b), a = {cal["a"]:.4f}, b = {cal["b"]:.4f}, fitted at the latest
 labelled cutoff {cal["fitted_at"][:10]}. Due times are the crossings after the peak of P
-(`stream_app/model/crossings.py`). Hidden size {cfg["hidden_size"]}; horizon H = {h:g} days.
+(`stream_app/schedule/levels.py`). Hidden size {cfg["hidden_size"]}; horizon H = {h:g} days.
 
 Files: `decay_step.onnx` (one event: features + h, c → new h, c + μ, α, β, π),
 `decay_sequence.onnx` (whole sequences, same weights), `metrics.json`, `EVALUATION.md`. Both
