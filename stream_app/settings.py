@@ -84,10 +84,10 @@ class Settings(BaseSettings):
 
     # Alerts in silence
     alert_warning: float = Field(
-        0.75, gt=0, lt=1, description="`warning`: P(return within H) at this share of its peak"
+        0.9, gt=0, lt=1, description="`warning`: P(return within H) at this share of its peak"
     )
-    alert_at_risk: float = Field(0.6, gt=0, lt=1, description="`at_risk`: share of the peak")
-    alert_critical: float = Field(0.45, gt=0, lt=1, description="`critical`: share of the peak")
+    alert_at_risk: float = Field(0.8, gt=0, lt=1, description="`at_risk`: share of the peak")
+    alert_critical: float = Field(0.7, gt=0, lt=1, description="`critical`: share of the peak")
     alert_min_silence_gaps: float = Field(
         1.0,
         ge=0,

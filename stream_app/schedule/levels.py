@@ -38,9 +38,9 @@ class Thresholds:
        their events; `prior_gap_days` for a user with one event so far).
     """
 
-    warning: float = 0.75
-    at_risk: float = 0.6
-    critical: float = 0.45
+    warning: float = 0.9
+    at_risk: float = 0.8
+    critical: float = 0.7
     min_silence_gaps: tuple[float, float, float] = (1.0, 1.5, 2.0)
     prior_gap_days: float = 30.0
     #: An alert's prediction resolves as not returned this long after its horizon, so that a

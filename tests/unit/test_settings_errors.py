@@ -19,7 +19,7 @@ ERROR_KINDS: dict[str, tuple[dict[str, str], str]] = {
     "literal_error": ({"DECAY_SECURITY_PROTOCOL": "SASL_TLS"}, "DECAY_SECURITY_PROTOCOL"),
     "sasl_without_user": ({"DECAY_SECURITY_PROTOCOL": "SASL_SSL"}, "DECAY_SASL_USERNAME"),
     "heartbeat": ({"DECAY_HEARTBEAT_INTERVAL_SECONDS": "9"}, "heartbeat"),
-    "thresholds": ({"DECAY_ALERT_CRITICAL": "0.7"}, "thresholds"),
+    "thresholds": ({"DECAY_ALERT_CRITICAL": "0.85"}, "thresholds"),
     "secret_in_other_field": ({"DECAY_APP_ID": "", "DECAY_HTTP_PORT": SECRET}, "DECAY_HTTP_PORT"),
 }
 
