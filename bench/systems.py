@@ -257,7 +257,7 @@ def state_latencies(bootstrap: str, events: str, changelog: str) -> tuple[list[f
     Event k of a user is matched to the first changelog record of that user whose
     events_total >= k.
     """
-    from stream_app.state.user_state import decode_state
+    from stream_app.state.codec import decode_state
 
     produced: dict[bytes, list[int]] = {}
     for rec in read_topic(bootstrap, events, timeout_seconds=60):

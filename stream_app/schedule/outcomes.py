@@ -12,6 +12,7 @@ from dataclasses import replace
 from stream_app.events.alert import Alert
 from stream_app.events.schema import EventType
 from stream_app.state import UserState
+from stream_app.state.codec import MAX_ALERT_TALLIES
 from stream_app.state.outcomes import (
     ActionTallyKey,
     AlertTally,
@@ -19,7 +20,6 @@ from stream_app.state.outcomes import (
     OpenPrediction,
     Outcomes,
 )
-from stream_app.state.user_state import MAX_ALERT_TALLIES
 
 #: Schedule level of a prediction's deadline (alert levels are 1..3).
 OUTCOME_DUE = 0

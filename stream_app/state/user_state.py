@@ -1,35 +1,22 @@
 """UserState: what the table keeps per user, and `apply_event()` (pure, idempotent on replays).
 
-The table stores the bytes of `encode_state` (raw bytes to Faust, so a value never fails to decode
+The table stores the bytes of `stream_app.state.codec.encode_state` (raw bytes to Faust, so a value never fails to decode
 inside Faust); a new state is a new object (Faust writes the changelog on assignment, never on
 mutation).
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 
-import numpy as np
-
-from stream_app.events.decode import MAX_ID_CHARS
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 from stream_app.state.outcomes import (
     NO_OUTCOMES,
-    ActionTallyKey,
-    AlertTally,
-    AlertTallyKey,
     OpenPrediction,
     Outcomes,
 )
 
-STATE_FORMAT_VERSION = 3
-#: b"DS", format version, float width in bytes (4 or 8), length of the JSON part.
-_HEADER = struct.Struct("<2sBBI")
-_MAGIC = b"DS"
 _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
 
 
@@ -159,224 +146,3 @@ def _min(a: float | None, b: float) -> float:
 
 def _max(a: float | None, b: float) -> float:
     return b if a is None else max(a, b)
-
-
-def encode_state(state: UserState) -> bytes:
-    """Table value bytes: a header, compact JSON of the counters and the ring, binary floats.
-
-    The model's floats (h, c, head rates, top-bucket weights) are written as one little-endian
-    array, float32 when every value is exactly a float32 (always so for model outputs), float64
-    otherwise; decoding gives back the very same Python floats. JSON float formatting was the
-    largest single cost of a table write.
-    """
-    body: dict[str, Any] = {
-        "n": state.events_total,
-        "types": list(state.type_counts),
-        "spend": state.spend_total,
-        "first": state.first_event_seconds,
-        "last": state.last_event_seconds,
-        "off": state.last_offset,
-        "tick_off": state.last_tick_offset,
-        "alert": state.alert_level,
-        "acts": dict(state.action_times),
-        "recent": [
-            [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
-            for r in state.recent
-        ],
-    }
-    if state.predictions:
-        body["pred"] = [_prediction_row(p) for p in state.predictions]
-    if state.outcomes:
-        body["outc"] = _outcome_rows(state.outcomes)
-    floats = b""
-    width = 8
-    model = state.model
-    if model is not None:
-        body["model"] = {
-            "v": model.version,
-            "sizes": [len(model.h), len(model.c), len(model.mu)],
-            "top": [[b for b, _ in component] for component in model.top_buckets],
-        }
-        values = np.array(
-            [
-                *model.h,
-                *model.c,
-                *model.mu,
-                *model.alpha,
-                *model.beta,
-                *(w for component in model.top_buckets for _, w in component),
-            ],
-            "<f8",
-        )
-        narrow = values.astype("<f4")
-        if np.array_equal(narrow, values):  # NaN never compares equal: stays float64
-            values, width = narrow, 4
-        floats = values.tobytes()
-    text = json.dumps(body, separators=(",", ":")).encode("utf-8")
-    return _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, width, len(text)) + text + floats
-
-
-def decode_state(raw: bytes) -> UserState:
-    """Inverse of `encode_state`; also reads the JSON format 2 of older changelogs."""
-    if raw[:1] == b"{":
-        return _decode_json_v2(raw)
-    if len(raw) < _HEADER.size:
-        raise ValueError("user state too short")
-    magic, version, width, length = _HEADER.unpack_from(raw)
-    if magic != _MAGIC or version != STATE_FORMAT_VERSION or width not in (4, 8):
-        raise ValueError(f"unknown user state format {magic!r}/{version}/{width}")
-    start = _HEADER.size
-    body = json.loads(raw[start : start + length])
-    floats = np.frombuffer(raw, "<f4" if width == 4 else "<f8", offset=start + length)
-    return _state_from_body(body, _model_from_floats(body.get("model"), floats.tolist()))
-
-
-def _model_from_floats(body: dict[str, Any] | None, floats: list[float]) -> ModelState | None:
-    if body is None:
-        return None
-    hidden, cell, components = body["sizes"]
-    ends = np.cumsum([hidden, cell, components, components, components]).tolist()
-    h, c, mu, alpha, beta = (floats[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True))
-    weights = iter(floats[ends[-1] :])
-    return ModelState(
-        version=body["v"],
-        h=tuple(h),
-        c=tuple(c),
-        mu=tuple(mu),
-        alpha=tuple(alpha),
-        beta=tuple(beta),
-        top_buckets=tuple(tuple((b, next(weights)) for b in comp) for comp in body["top"]),
-    )
-
-
-def _state_from_body(body: dict[str, Any], model: ModelState | None) -> UserState:
-    return UserState(
-        events_total=body["n"],
-        type_counts=tuple(body["types"]),
-        spend_total=body["spend"],
-        first_event_seconds=body["first"],
-        last_event_seconds=body["last"],
-        last_offset=body["off"],
-        last_tick_offset=body["tick_off"],
-        alert_level=body["alert"],
-        action_times=tuple(sorted((str(k), float(v)) for k, v in body.get("acts", {}).items())),
-        model=model,
-        recent=tuple(
-            RecentEvent(ts, EventType(kind), item, category, price, event_id)
-            for ts, kind, item, category, price, event_id in body["recent"]
-        ),
-        predictions=tuple(_prediction_of(row) for row in body.get("pred", ())),
-        outcomes=_outcomes_of(body.get("outc")),
-    )
-
-
-def _prediction_row(p: OpenPrediction) -> list[Any]:
-    return [
-        p.level,
-        p.probability,
-        p.model_version,
-        p.emitted_seconds,
-        p.deadline_seconds,
-        [[kind, control] for kind, control in p.actions],
-    ]
-
-
-def _prediction_of(row: list[Any]) -> OpenPrediction:
-    level, probability, version, emitted, deadline, actions = row
-    return OpenPrediction(
-        level, probability, version, emitted, deadline, tuple((k, bool(c)) for k, c in actions)
-    )
-
-
-def _outcome_rows(outcomes: Outcomes) -> dict[str, list[list[Any]]]:
-    return {
-        "a": [
-            [k.level, k.model_version, k.probability_bucket, v.predictions, v.returned,
-             v.probability_sum, v.squared_error_sum]
-            for k, v in outcomes.alerts
-        ],
-        "u": [[k.kind, k.control, n, r] for k, (n, r) in outcomes.actions],
-    }  # fmt: skip
-
-
-def _outcomes_of(body: dict[str, list[list[Any]]] | None) -> Outcomes:
-    if not body:
-        return Outcomes()
-    return Outcomes(
-        alerts=tuple(
-            (AlertTallyKey(level, version, bucket), AlertTally(n, r, ps, se))
-            for level, version, bucket, n, r, ps, se in body["a"]
-        ),
-        actions=tuple(
-            (ActionTallyKey(kind, bool(control)), (n, r)) for kind, control, n, r in body["u"]
-        ),
-    )
-
-
-#: Longest JSON form of a float (`-2.2250738585072014e-308`) or an int counter, in bytes.
-_NUMBER_BYTES = 24
-#: One id in `encode_state`: quotes plus MAX_ID_CHARS characters, each escaped by `json.dumps`
-#: to at most 12 bytes (an astral character is two `\\uXXXX` escapes).
-_ID_BYTES = 2 + 12 * MAX_ID_CHARS
-#: One ring entry: ts, type, item, category, price, event_id, brackets and commas.
-RECENT_EVENT_MAX_BYTES = 3 * _ID_BYTES + 2 * _NUMBER_BYTES + 12 + 8
-#: Everything but the ring and the model: field names, counters, times, alert, action times.
-_FIXED_MAX_BYTES = 1024
-
-
-def state_bytes_bound(
-    sequence_length: int, hidden_size: int = 0, components: int = 0, version_chars: int = 128
-) -> int:
-    """Upper bound of `len(encode_state(state))` for any state the worker can build.
-
-    It does not depend on how many events the user sent: the ring keeps `sequence_length`
-    entries, ids are at most `MAX_ID_CHARS` characters (`decode_event` refuses longer ones) and
-    the model state has a fixed shape (`hidden_size`, `components`, a few top buckets each).
-    """
-    numbers = 2 * hidden_size + 3 * components + 2 * 8 * components
-    model = numbers * (_NUMBER_BYTES + 1) + 12 * version_chars + 64
-    ring = sequence_length * (RECENT_EVENT_MAX_BYTES + 1)
-    return ring + model + outcome_bytes_bound(version_chars) + _FIXED_MAX_BYTES
-
-
-#: What bounds the outcome part of a state (`stream_app.schedule.outcomes` keeps to it).
-MAX_OPEN_PREDICTIONS = 3  # one per alert level in a silence; a return resolves them all
-MAX_ALERT_TALLIES = 3 * 4 * 10  # levels × model versions kept apart × probability buckets
-MAX_ACTION_TALLIES = 6  # action kinds × treated/control
-_LABEL_BYTES = 2 + 32  # a level, kind or bucket name, quoted
-
-
-def outcome_bytes_bound(version_chars: int = 128) -> int:
-    """Upper bound of the open predictions and outcome tallies in `encode_state`."""
-    version = 2 + 12 * version_chars
-    prediction = _LABEL_BYTES + version + 3 * _NUMBER_BYTES + 3 * (_LABEL_BYTES + 10) + 16
-    alert_tally = 2 * _LABEL_BYTES + version + 4 * _NUMBER_BYTES + 10
-    action_tally = _LABEL_BYTES + 6 + 2 * _NUMBER_BYTES + 6
-    return (
-        MAX_OPEN_PREDICTIONS * (prediction + 1)
-        + MAX_ALERT_TALLIES * (alert_tally + 1)
-        + MAX_ACTION_TALLIES * (action_tally + 1)
-        + 32
-    )
-
-
-def _decode_json_v2(raw: bytes) -> UserState:
-    """The JSON format 2 (every float as text), written before format 3."""
-    body = json.loads(raw)
-    if body.get("v") != 2:
-        raise ValueError(f"unknown user state format {body.get('v')!r}")
-    return _state_from_body(body, _decode_model_v2(body["model"]))
-
-
-def _decode_model_v2(body: dict[str, Any] | None) -> ModelState | None:
-    if body is None:
-        return None
-    return ModelState(
-        version=body["v"],
-        h=tuple(body["h"]),
-        c=tuple(body["c"]),
-        mu=tuple(body["mu"]),
-        alpha=tuple(body["alpha"]),
-        beta=tuple(body["beta"]),
-        top_buckets=tuple(tuple((int(b), float(w)) for b, w in comp) for comp in body["top"]),
-    )

@@ -24,6 +24,7 @@ from stream_app.schedule.levels import (
 )
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
+from stream_app.topology import changelog_topic
 from tests.conftest import FIXTURES
 from tests.offline_model import SequenceGraph
 
@@ -72,7 +73,7 @@ def table(
     raw = latest_by_key(
         read_topic(
             settings.bootstrap_servers,
-            f"{settings.app_id}-user-state-changelog",
+            changelog_topic(settings.app_id),
             timeout_seconds=60,  # returns as soon as the end is reached
             client_config=client_config,
         )

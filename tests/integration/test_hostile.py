@@ -21,6 +21,7 @@ from stream_app.kafka.clients import new_producer
 from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import decode_state, state_bytes_bound
+from stream_app.topology import changelog_topic
 from tests.hostile_corpus import expected_counts, load_corpus
 from tests.integration.support import WorkerFactory, WorkerProcess
 
@@ -43,7 +44,7 @@ def changelog(settings: Settings) -> list[tuple[bytes, bytes]]:
     """Every (key, value) written to the user-state changelog, in order."""
     assert settings.bootstrap_servers
     records = read_topic(
-        settings.bootstrap_servers, f"{settings.app_id}-user-state-changelog", timeout_seconds=60
+        settings.bootstrap_servers, changelog_topic(settings.app_id), timeout_seconds=60
     )
     return [(r.key, r.value) for r in records if r.key is not None and r.value is not None]
 

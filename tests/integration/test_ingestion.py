@@ -18,6 +18,7 @@ from stream_app.kafka.clients import ensure_topic, new_producer
 from stream_app.kafka.reading import group_lag, latest_by_key, read_topic, wait_caught_up
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
+from stream_app.topology import changelog_topic
 from tests.integration.reference import expected_users, taobao_rows
 from tests.integration.support import WorkerFactory
 
@@ -28,7 +29,7 @@ def table_from_changelog(settings: Settings) -> dict[str, UserState]:
     """The user-state table as a recovering worker rebuilds it: the changelog, last value per key."""
     assert settings.bootstrap_servers
     records = read_topic(
-        settings.bootstrap_servers, f"{settings.app_id}-user-state-changelog", timeout_seconds=30
+        settings.bootstrap_servers, changelog_topic(settings.app_id), timeout_seconds=30
     )
     return {
         key.decode(): decode_state(value) for key, value in latest_by_key(records).items() if value

@@ -37,6 +37,7 @@ from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
 from stream_app.state import UserState, decode_state
+from stream_app.topology import changelog_topic
 from tests.conftest import FIXTURES
 from tests.integration.support import THRESHOLDS, WorkerFactory, WorkerProcess, decay_model
 from tests.offline_model import STEP_GRAPH
@@ -142,7 +143,7 @@ def read_table(settings: Settings) -> dict[str, UserState]:
     assert settings.bootstrap_servers
     records = read_topic(
         settings.bootstrap_servers,
-        f"{settings.app_id}-user-state-changelog",
+        changelog_topic(settings.app_id),
         timeout_seconds=30,
         client_config=settings.kafka_python_config(),
     )
