@@ -13,6 +13,7 @@ SYSTEMS = (
     ("raw", "(a) raw aiokafka + JSON decode"),
     ("bare", "(b) bare Faust agent + 1 table update"),
     ("worker", "(c) full worker (CPU)"),
+    ("quix", "(d) quixstreams 3.28 app + 1 RocksDB state update (changelog)"),
 )
 GIB = 2**30
 
@@ -37,12 +38,15 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
         "raw_eps": med(res["raw"]),
         "bare_eps": med(res["bare"]),
         "worker_eps": med(workers),
+        "quix_eps": med(res["quix"]),
         "batch_size_mean": med(workers, "batch_size_mean"),
         "worker_caught_up_s": med(workers, "caught_up_seconds"),
         "rss_mib": med(workers, "rss_bytes") / 2**20,
     }
     s["c_over_a"] = s["worker_eps"] / s["raw_eps"]
     s["c_over_b"] = s["worker_eps"] / s["bare_eps"]
+    s["c_over_d"] = s["worker_eps"] / s["quix_eps"]
+    s["d_over_a"] = s["quix_eps"] / s["raw_eps"]
     users_tracked = med(workers, "users_tracked") or res["users"]
     s["rss_per_million_users_gib"] = med(workers, "rss_bytes") / users_tracked * 1e6 / GIB
     return s
@@ -117,6 +121,8 @@ def _metrics_table(res: dict[str, Any]) -> list[str]:
         "|---|---:|---|",
         f"| c/a | {s['c_over_a']:.3f} | {_target(s['c_over_a'], '0.25')} |",
         f"| c/b | {s['c_over_b']:.3f} | {_target(s['c_over_b'], '1.0')} |",
+        f"| c/d | {s['c_over_d']:.3f} | {_target(s['c_over_d'], '1.0')} |",
+        f"| d/a | {s['d_over_a']:.3f} | |",
         f"| mean model batch size (c) | {s['batch_size_mean']:.1f} | |",
         f"| worker caught-up time, median (s) | {s['worker_caught_up_s']:.1f} | |",
     ]

@@ -1,4 +1,4 @@
-"""Issue 7 benchmark: raw aiokafka vs bare Faust vs the full worker, plus model microbench.
+"""Benchmark: raw aiokafka, bare Faust, quixstreams peer and the full worker; model microbench.
 
     .venv/bin/python -m bench.run [--events N] [--runs R]
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from bench import report
 from bench.harness import RESULTS, Message, build_messages, local_broker, log, machine, produce
-from bench.systems import model_micro, run_bare, run_latency, run_raw, run_worker
+from bench.systems import model_micro, run_bare, run_latency, run_quix, run_raw, run_worker
 
-ALL_SYSTEMS = {"raw", "bare", "worker"}
+ALL_SYSTEMS = {"raw", "bare", "quix", "worker"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument(
         "--systems",
-        default="raw,bare,worker",
-        help="comma list of raw,bare,worker (experiments: measure a subset)",
+        default="raw,bare,quix,worker",
+        help="comma list of raw,bare,quix,worker (experiments: measure a subset)",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
     return p.parse_args(argv)
@@ -57,6 +57,10 @@ def run_round(
         produce(bootstrap, f"bench.bare.{r}", messages)
         res["bare"].append(run_bare(bootstrap, f"bench.bare.{r}", n, tmp, str(r)))
         log(f"(b) bare run {r}: {res['bare'][-1]['eps']:.0f} ev/s")
+    if "quix" in systems:
+        produce(bootstrap, f"bench.quix.{r}", messages)
+        res["quix"].append(run_quix(bootstrap, f"bench.quix.{r}", n, tmp, str(r)))
+        log(f"(d) quixstreams run {r}: {res['quix'][-1]['eps']:.0f} ev/s")
     if "worker" in systems:
         w = run_worker(bootstrap, n, tmp, f"w{r}", messages, max_ts)
         res["worker"].append(w)
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"building {args.events} events")
     messages, users, max_ts = build_messages(args.events)
     res: dict[str, Any] = {"events": args.events, "users": users, "runs": args.runs}
-    res |= {"machine": machine(), "raw": [], "bare": [], "worker": []}
+    res |= {"machine": machine(), "raw": [], "bare": [], "quix": [], "worker": []}
     with local_broker() as (bootstrap, tmp):
         for r in range(args.runs):
             run_round(r, systems, bootstrap, tmp, res, messages, max_ts)

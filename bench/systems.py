@@ -88,12 +88,18 @@ def bare_env(bootstrap: str, app_id: str, topic: str, datadir: Path) -> dict[str
     }
 
 
-def spawn_bare(env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start bench/bare_app.py as a child in its own session."""
+BARE_ARGV = ("-m", "bench.bare_app", "worker", "-l", "warn")
+QUIX_ARGV = ("-m", "bench.quix_app")
+
+
+def spawn_bare(
+    env: dict[str, str], log_path: Path | None = None, argv: tuple[str, ...] = BARE_ARGV
+) -> subprocess.Popen[bytes]:
+    """Start bench/bare_app.py (or `argv`, e.g. the quixstreams peer) in its own session."""
     out = log_path.open("ab") if log_path else None
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"],
+            [sys.executable, *argv],
             cwd=ROOT,
             env=env,
             stdout=out if out else subprocess.DEVNULL,
@@ -106,25 +112,32 @@ def spawn_bare(env: dict[str, str], log_path: Path | None = None) -> subprocess.
 
 
 def run_bare(
-    bootstrap: str, topic: str, n: int, tmp: Path, tag: str, extra_env: dict[str, str] | None = None
+    bootstrap: str,
+    topic: str,
+    n: int,
+    tmp: Path,
+    tag: str,
+    extra_env: dict[str, str] | None = None,
+    argv: tuple[str, ...] = BARE_ARGV,
+    name: str = "bare",
 ) -> dict[str, float]:
     """(b): the bare app drains `topic`; it writes its first/last event times to a file."""
-    result = tmp / f"bare-{tag}.json"
+    result = tmp / f"{name}-{tag}.json"
     env = {
-        **bare_env(bootstrap, f"bench-bare-{tag}", topic, tmp / f"bare-data-{tag}"),
+        **bare_env(bootstrap, f"bench-{name}-{tag}", topic, tmp / f"{name}-data-{tag}"),
         **(extra_env or {}),
         "BENCH_EXPECT": str(n),
         "BENCH_RESULT": str(result),
     }
-    log_path = tmp / f"bare-{tag}.log"
-    proc = spawn_bare(env, log_path)
+    log_path = tmp / f"{name}-{tag}.log"
+    proc = spawn_bare(env, log_path, argv)
     try:
         deadline = time.monotonic() + max(120.0, n / 200)
         while not result.exists():
             if proc.poll() is not None:
-                raise RuntimeError(f"bare app exited {proc.returncode}, see {log_path}")
+                raise RuntimeError(f"{name} app exited {proc.returncode}, see {log_path}")
             if time.monotonic() > deadline:
-                raise TimeoutError("bare app did not finish")
+                raise TimeoutError(f"{name} app did not finish")
             time.sleep(0.2)
         time.sleep(0.1)
         data = json.loads(result.read_text())
@@ -132,6 +145,13 @@ def run_bare(
         return {"seconds": secs, "events": n, "eps": n / secs}
     finally:
         stop(proc)
+
+
+# --------------------------------------------------------------------------- (d) quixstreams
+def run_quix(bootstrap: str, topic: str, n: int, tmp: Path, tag: str) -> dict[str, float]:
+    """(d): bench/quix_app.py, (b)'s work on quixstreams (RocksDB state, changelog), drains
+    `topic`; timed like (b) from its own first/last event times."""
+    return run_bare(bootstrap, topic, n, tmp, tag, argv=QUIX_ARGV, name="quix")
 
 
 # --------------------------------------------------------------------------- (c) full worker
