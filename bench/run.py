@@ -15,7 +15,16 @@ from typing import Any
 
 from bench import report
 from bench.harness import RESULTS, Message, build_messages, local_broker, log, machine, produce
-from bench.systems import model_micro, run_bare, run_latency, run_quix, run_raw, run_worker
+from bench.systems import (
+    model_micro,
+    run_bare,
+    run_group,
+    run_latency,
+    run_quix,
+    run_raw,
+    run_worker,
+    state_size_bound,
+)
 
 ALL_SYSTEMS = {"raw", "bare", "quix", "worker"}
 
@@ -29,6 +38,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--latency-seconds", type=float, default=20.0, help="length of the paced latency run"
     )
     p.add_argument("--skip-latency", action="store_true")
+    p.add_argument(
+        "--fixed-rate", type=float, default=1000.0, help="second latency run at this rate (ev/s)"
+    )
+    p.add_argument(
+        "--scaleout-runs", type=int, default=1, help="rounds of 1 worker vs 2 in one group"
+    )
     p.add_argument(
         "--systems",
         default="raw,bare,quix,worker",
@@ -75,13 +90,35 @@ def latency_run(
     messages: list[Message],
     max_ts: float,
 ) -> None:
-    """Paced run at half the worker's median rate; stored in res['latency']."""
-    rate = res["summary"]["worker_eps"] / 2
-    count = min(len(messages), max(1000, int(rate * args.latency_seconds)))
-    log(f"latency run: {count} events at {rate:.0f} ev/s")
-    lat = run_latency(bootstrap, tmp, messages[:count], rate, max_ts)
-    report.add_latency(res, lat)
-    log(f"latency p50 {lat['latency_p50_s']:.3f}s p99 {lat['latency_p99_s']:.3f}s")
+    """Paced runs at half the worker's median rate (res['latency']) and at a fixed rate
+    (res['latency_fixed'])."""
+    half = res["summary"]["worker_eps"] / 2
+    for key, rate in (("latency", half), ("latency_fixed", args.fixed_rate)):
+        count = min(len(messages), max(1000, int(rate * args.latency_seconds)))
+        log(f"latency run: {count} events at {rate:.0f} ev/s")
+        lat = run_latency(bootstrap, tmp, messages[:count], rate, max_ts, tag=key)
+        if key == "latency":
+            report.add_latency(res, lat)
+        else:
+            res[key] = lat
+        log(f"latency p50 {lat['latency_p50_s']:.3f}s p99 {lat['latency_p99_s']:.3f}s")
+
+
+def scaleout_runs(
+    args: argparse.Namespace,
+    bootstrap: str,
+    tmp: Path,
+    res: dict[str, Any],
+    messages: list[Message],
+    max_ts: float,
+) -> None:
+    """One worker, then two in one consumer group, on the same events: res['scaleout']."""
+    res["scaleout"] = {"1": [], "2": []}
+    for r in range(args.scaleout_runs):
+        for workers in (1, 2):
+            g = run_group(bootstrap, tmp, f"g{workers}x{r}", messages, max_ts, workers)
+            res["scaleout"][str(workers)].append(g)
+            log(f"scale-out run {r}, {workers} worker(s): {g['eps']:.0f} ev/s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         res["summary"] = report.summary(res)
         if not args.skip_latency:
             latency_run(args, bootstrap, tmp, res, messages, max_ts)
+        if args.scaleout_runs:
+            scaleout_runs(args, bootstrap, tmp, res, messages, max_ts)
+    res["state_bound"] = state_size_bound()
     log("model microbenchmark")
     res["model_micro"] = model_micro()
     print(report.write_results(res, args.out))
