@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from bench.harness import Message, build_messages, local_broker, log, produce
-from bench.systems import run_bare, run_worker
+from bench.systems import run_bare, run_latency, run_worker
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--env", action="append", default=[], help="NAME:KEY=VALUE")
     p.add_argument("--bare-env", action="append", default=[], help="KEY=VALUE for (b)")
     p.add_argument("--no-bare", action="store_true")
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="instead of throughput: paced runs at this rate (ev/s), p99 event→state in ms",
+    )
     return p.parse_args(argv)
 
 
@@ -67,6 +73,16 @@ def run_rounds(
                 eps["bare"].append(bare["eps"])
                 log(f"round {r} bare: {eps['bare'][-1]:.0f} ev/s")
             for name in names[r % len(names) :] + names[: r % len(names)]:
+                if args.latency:
+                    lat = run_latency(
+                        bootstrap, tmp, messages, args.latency, max_ts, f"{name}{r}", variants[name]
+                    )
+                    eps[name].append(1e3 * lat["latency_p99_s"])
+                    log(
+                        f"round {r} {name}: p50 {1e3 * lat['latency_p50_s']:.1f} ms, "
+                        f"p99 {eps[name][-1]:.1f} ms, max {1e3 * lat['latency_max_s']:.1f} ms"
+                    )
+                    continue
                 res = run_worker(
                     bootstrap, args.events, tmp, f"{name}{r}", messages, max_ts, variants[name]
                 )
@@ -96,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     messages, users, max_ts = build_messages(args.events)
     eps = run_rounds(args, variants, messages, max_ts)
     print(f"N={args.events} users={users} runs={args.runs}")
+    if args.latency:
+        print(f"p99 event→state latency (ms) at {args.latency:.0f} ev/s (bare: none)")
     print_medians(eps, next(iter(variants)))
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import subprocess
 import sys
 import time
@@ -29,7 +30,8 @@ from bench.systems import bare_env, spawn_bare
 from stream_app.commands.processes import spawn_worker
 from stream_app.kafka.reading import wait_caught_up
 
-PY_SPY = Path(sys.executable).with_name("py-spy")
+#: The venv's py-spy ([bench] extra), or $PY_SPY (e.g. one installed with pip --target).
+PY_SPY = Path(os.environ.get("PY_SPY") or Path(sys.executable).with_name("py-spy"))
 
 
 def summarize(collapsed: Path, top: int = 30) -> str:

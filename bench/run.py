@@ -1,4 +1,4 @@
-"""Issue 7 benchmark: raw aiokafka vs bare Faust vs the full worker, plus model microbench.
+"""Benchmark: raw aiokafka, bare Faust, quixstreams peer and the full worker; model microbench.
 
     .venv/bin/python -m bench.run [--events N] [--runs R]
 
@@ -15,9 +15,18 @@ from typing import Any
 
 from bench import report
 from bench.harness import RESULTS, Message, build_messages, local_broker, log, machine, produce
-from bench.systems import model_micro, run_bare, run_latency, run_raw, run_worker
+from bench.systems import (
+    model_micro,
+    run_bare,
+    run_group,
+    run_latency,
+    run_quix,
+    run_raw,
+    run_worker,
+    state_size_bound,
+)
 
-ALL_SYSTEMS = {"raw", "bare", "worker"}
+ALL_SYSTEMS = {"raw", "bare", "quix", "worker"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,9 +39,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument(
+        "--fixed-rate", type=float, default=1000.0, help="second latency run at this rate (ev/s)"
+    )
+    p.add_argument(
+        "--scaleout-runs", type=int, default=1, help="rounds of 1 worker vs 2 in one group"
+    )
+    p.add_argument(
         "--systems",
-        default="raw,bare,worker",
-        help="comma list of raw,bare,worker (experiments: measure a subset)",
+        default="raw,bare,quix,worker",
+        help="comma list of raw,bare,quix,worker (experiments: measure a subset)",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
     return p.parse_args(argv)
@@ -57,6 +72,10 @@ def run_round(
         produce(bootstrap, f"bench.bare.{r}", messages)
         res["bare"].append(run_bare(bootstrap, f"bench.bare.{r}", n, tmp, str(r)))
         log(f"(b) bare run {r}: {res['bare'][-1]['eps']:.0f} ev/s")
+    if "quix" in systems:
+        produce(bootstrap, f"bench.quix.{r}", messages)
+        res["quix"].append(run_quix(bootstrap, f"bench.quix.{r}", n, tmp, str(r)))
+        log(f"(d) quixstreams run {r}: {res['quix'][-1]['eps']:.0f} ev/s")
     if "worker" in systems:
         w = run_worker(bootstrap, n, tmp, f"w{r}", messages, max_ts)
         res["worker"].append(w)
@@ -71,13 +90,35 @@ def latency_run(
     messages: list[Message],
     max_ts: float,
 ) -> None:
-    """Paced run at half the worker's median rate; stored in res['latency']."""
-    rate = res["summary"]["worker_eps"] / 2
-    count = min(len(messages), max(1000, int(rate * args.latency_seconds)))
-    log(f"latency run: {count} events at {rate:.0f} ev/s")
-    lat = run_latency(bootstrap, tmp, messages[:count], rate, max_ts)
-    report.add_latency(res, lat)
-    log(f"latency p50 {lat['latency_p50_s']:.3f}s p99 {lat['latency_p99_s']:.3f}s")
+    """Paced runs at half the worker's median rate (res['latency']) and at a fixed rate
+    (res['latency_fixed'])."""
+    half = res["summary"]["worker_eps"] / 2
+    for key, rate in (("latency", half), ("latency_fixed", args.fixed_rate)):
+        count = min(len(messages), max(1000, int(rate * args.latency_seconds)))
+        log(f"latency run: {count} events at {rate:.0f} ev/s")
+        lat = run_latency(bootstrap, tmp, messages[:count], rate, max_ts, tag=key)
+        if key == "latency":
+            report.add_latency(res, lat)
+        else:
+            res[key] = lat
+        log(f"latency p50 {lat['latency_p50_s']:.3f}s p99 {lat['latency_p99_s']:.3f}s")
+
+
+def scaleout_runs(
+    args: argparse.Namespace,
+    bootstrap: str,
+    tmp: Path,
+    res: dict[str, Any],
+    messages: list[Message],
+    max_ts: float,
+) -> None:
+    """One worker, then two in one consumer group, on the same events: res['scaleout']."""
+    res["scaleout"] = {"1": [], "2": []}
+    for r in range(args.scaleout_runs):
+        for workers in (1, 2):
+            g = run_group(bootstrap, tmp, f"g{workers}x{r}", messages, max_ts, workers)
+            res["scaleout"][str(workers)].append(g)
+            log(f"scale-out run {r}, {workers} worker(s): {g['eps']:.0f} ev/s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"building {args.events} events")
     messages, users, max_ts = build_messages(args.events)
     res: dict[str, Any] = {"events": args.events, "users": users, "runs": args.runs}
-    res |= {"machine": machine(), "raw": [], "bare": [], "worker": []}
+    res |= {"machine": machine(), "raw": [], "bare": [], "quix": [], "worker": []}
     with local_broker() as (bootstrap, tmp):
         for r in range(args.runs):
             run_round(r, systems, bootstrap, tmp, res, messages, max_ts)
@@ -99,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         res["summary"] = report.summary(res)
         if not args.skip_latency:
             latency_run(args, bootstrap, tmp, res, messages, max_ts)
+        if args.scaleout_runs:
+            scaleout_runs(args, bootstrap, tmp, res, messages, max_ts)
+    res["state_bound"] = state_size_bound()
     log("model microbenchmark")
     res["model_micro"] = model_micro()
     print(report.write_results(res, args.out))

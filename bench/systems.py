@@ -34,6 +34,7 @@ from bench.harness import (
     worker_settings,
 )
 from stream_app.commands.processes import spawn_worker
+from stream_app.kafka.local import free_port
 from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.model.runtime import CUDA
 from stream_app.paths import DEFAULT_MODEL_PATH
@@ -88,12 +89,18 @@ def bare_env(bootstrap: str, app_id: str, topic: str, datadir: Path) -> dict[str
     }
 
 
-def spawn_bare(env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start bench/bare_app.py as a child in its own session."""
+BARE_ARGV = ("-m", "bench.bare_app", "worker", "-l", "warn")
+QUIX_ARGV = ("-m", "bench.quix_app")
+
+
+def spawn_bare(
+    env: dict[str, str], log_path: Path | None = None, argv: tuple[str, ...] = BARE_ARGV
+) -> subprocess.Popen[bytes]:
+    """Start bench/bare_app.py (or `argv`, e.g. the quixstreams peer) in its own session."""
     out = log_path.open("ab") if log_path else None
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_app", "worker", "-l", "warn"],
+            [sys.executable, *argv],
             cwd=ROOT,
             env=env,
             stdout=out if out else subprocess.DEVNULL,
@@ -106,25 +113,32 @@ def spawn_bare(env: dict[str, str], log_path: Path | None = None) -> subprocess.
 
 
 def run_bare(
-    bootstrap: str, topic: str, n: int, tmp: Path, tag: str, extra_env: dict[str, str] | None = None
+    bootstrap: str,
+    topic: str,
+    n: int,
+    tmp: Path,
+    tag: str,
+    extra_env: dict[str, str] | None = None,
+    argv: tuple[str, ...] = BARE_ARGV,
+    name: str = "bare",
 ) -> dict[str, float]:
     """(b): the bare app drains `topic`; it writes its first/last event times to a file."""
-    result = tmp / f"bare-{tag}.json"
+    result = tmp / f"{name}-{tag}.json"
     env = {
-        **bare_env(bootstrap, f"bench-bare-{tag}", topic, tmp / f"bare-data-{tag}"),
+        **bare_env(bootstrap, f"bench-{name}-{tag}", topic, tmp / f"{name}-data-{tag}"),
         **(extra_env or {}),
         "BENCH_EXPECT": str(n),
         "BENCH_RESULT": str(result),
     }
-    log_path = tmp / f"bare-{tag}.log"
-    proc = spawn_bare(env, log_path)
+    log_path = tmp / f"{name}-{tag}.log"
+    proc = spawn_bare(env, log_path, argv)
     try:
         deadline = time.monotonic() + max(120.0, n / 200)
         while not result.exists():
             if proc.poll() is not None:
-                raise RuntimeError(f"bare app exited {proc.returncode}, see {log_path}")
+                raise RuntimeError(f"{name} app exited {proc.returncode}, see {log_path}")
             if time.monotonic() > deadline:
-                raise TimeoutError("bare app did not finish")
+                raise TimeoutError(f"{name} app did not finish")
             time.sleep(0.2)
         time.sleep(0.1)
         data = json.loads(result.read_text())
@@ -132,6 +146,13 @@ def run_bare(
         return {"seconds": secs, "events": n, "eps": n / secs}
     finally:
         stop(proc)
+
+
+# --------------------------------------------------------------------------- (d) quixstreams
+def run_quix(bootstrap: str, topic: str, n: int, tmp: Path, tag: str) -> dict[str, float]:
+    """(d): bench/quix_app.py, (b)'s work on quixstreams (RocksDB state, changelog), drains
+    `topic`; timed like (b) from its own first/last event times."""
+    return run_bare(bootstrap, topic, n, tmp, tag, argv=QUIX_ARGV, name="quix")
 
 
 # --------------------------------------------------------------------------- (c) full worker
@@ -211,18 +232,95 @@ def run_worker(
         stop(proc)
 
 
+# --------------------------------------------------------------------------- scale-out
+def run_group(
+    bootstrap: str,
+    tmp: Path,
+    tag: str,
+    messages: list[Message],
+    max_ts: float,
+    workers: int,
+    settle_seconds: float = 5.0,
+) -> dict[str, float]:
+    """`workers` worker processes in one consumer group on one topic: aggregate events/s.
+
+    The workers start on the empty topic and are ready (partitions assigned, tables
+    recovered, one rebalance settled) before the events are produced, so the time from the
+    first consumed event to the last excludes start-up and the joining rebalance for any
+    group size; the producer writes far faster than the workers consume.
+    """
+    n = len(messages)
+    base = worker_settings(bootstrap, tag, tmp, max_ts)
+    create_worker_topics(base)
+    group = [
+        base.model_copy(update={"http_port": free_port(), "data_dir": tmp / f"worker-{tag}-{i}"})
+        for i in range(workers)
+    ]
+    procs = [spawn_worker(s, log_path=tmp / f"worker-{tag}-{i}.log") for i, s in enumerate(group)]
+    try:
+        for s, proc in zip(group, procs, strict=True):
+            wait_ready(s.http_port, proc)
+        time.sleep(settle_seconds)
+        produce(bootstrap, base.events_topic, messages)
+        first, last = wait_group_consumed(
+            procs, [s.http_port for s in group], n, max(180.0, n / 50)
+        )
+        per_worker = [metric(scrape(s.http_port), "decay_events_consumed_total") for s in group]
+    finally:
+        for proc in procs:
+            stop(proc)
+    return {
+        "workers": workers,
+        "seconds": last - first,
+        "events": n,
+        "eps": n / (last - first),
+        "per_worker_events_min": min(per_worker),
+        "per_worker_events_max": max(per_worker),
+    }
+
+
+def wait_group_consumed(
+    procs: list[subprocess.Popen[bytes]], ports: list[int], n: int, timeout: float
+) -> tuple[float, float]:
+    """Poll every worker's /metrics until together they consumed `n` events: (first, last)."""
+    first: float | None = None
+    deadline = time.monotonic() + timeout
+    total = 0.0
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a worker of the group exited")
+        try:
+            total = sum(metric(scrape(port), "decay_events_consumed_total") for port in ports)
+        except Exception:
+            time.sleep(0.2)
+            continue
+        now = time.time()
+        if total > 0 and first is None:
+            first = now
+        if first is not None and total >= n:
+            return first, now
+        time.sleep(0.1)
+    raise TimeoutError(f"the group consumed {total} of {n}")
+
+
 # --------------------------------------------------------------------------- latency
 def run_latency(
-    bootstrap: str, tmp: Path, messages: list[Message], rate: float, max_ts: float
+    bootstrap: str,
+    tmp: Path,
+    messages: list[Message],
+    rate: float,
+    max_ts: float,
+    tag: str = "latency",
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Paced produce at `rate` ev/s into a running worker: event→state latency and memory.
 
     Latency = changelog record timestamp (CreateTime, stamped by the worker's producer when the
     table write is sent) minus the event's CreateTime (stamped by our producer at send).
     """
-    s = worker_settings(bootstrap, "latency", tmp, max_ts)
+    s = worker_settings(bootstrap, tag, tmp, max_ts)
     create_worker_topics(s)
-    proc = spawn_worker(s, log_path=tmp / "worker-latency.log")
+    proc = spawn_worker(s, env=env, log_path=tmp / f"worker-{tag}.log")
     try:
         wait_ready(s.http_port, proc)
         time.sleep(2.0)
@@ -248,7 +346,13 @@ def run_latency(
         "rss_before_bytes": rss_before,
         "rss_after_bytes": rss_after,
         "users_tracked": users,
+        "state_bytes_mean": float(np.mean(STATE_SIZES)) if STATE_SIZES else float("nan"),
+        "state_bytes_max": max(STATE_SIZES, default=0),
     }
+
+
+#: Changelog value sizes seen by the last `state_latencies` call (bytes).
+STATE_SIZES: list[int] = []
 
 
 def state_latencies(bootstrap: str, events: str, changelog: str) -> tuple[list[float], int]:
@@ -259,6 +363,7 @@ def state_latencies(bootstrap: str, events: str, changelog: str) -> tuple[list[f
     """
     from stream_app.state.codec import decode_state
 
+    STATE_SIZES.clear()
     produced: dict[bytes, list[int]] = {}
     for rec in read_topic(bootstrap, events, timeout_seconds=60):
         produced.setdefault(rec.key or b"", []).append(rec.timestamp_ms)
@@ -266,6 +371,7 @@ def state_latencies(bootstrap: str, events: str, changelog: str) -> tuple[list[f
     for rec in read_topic(bootstrap, changelog, timeout_seconds=60):
         if rec.value is not None:
             total = decode_state(rec.value).events_total
+            STATE_SIZES.append(len(rec.value))
             writes.setdefault(rec.key or b"", []).append((rec.offset, total, rec.timestamp_ms))
     lat: list[float] = []
     unmatched = 0
@@ -280,6 +386,51 @@ def state_latencies(bootstrap: str, events: str, changelog: str) -> tuple[list[f
                 continue
             lat.append((w[j][2] - ts) / 1000.0)
     return lat, unmatched
+
+
+# --------------------------------------------------------------------------- state size
+def state_size_bound(sequence_length: int = 50) -> dict[str, int]:
+    """Encoded bytes of a worst-case user state: a full ring of `sequence_length` events with
+    ids of the longest length decode accepts, a model state of the served artifact, an open
+    prediction per level and an action time per kind (what the state's size grows with)."""
+    from stream_app.events.decode import MAX_ID_CHARS
+    from stream_app.events.schema import EventType
+    from stream_app.model.heads import model_state
+    from stream_app.model.runtime import ModelRuntime
+    from stream_app.state.outcomes import OpenPrediction
+    from stream_app.state.user_state import RecentEvent, UserState, encode_state
+
+    rt = ModelRuntime(DEFAULT_MODEL_PATH, prefer_cuda=False, intra_op_threads=1)
+    h, c = rt.initial_state(1)
+    num = np.zeros((1, len(_numeric_features())), dtype=np.float32)
+    model = model_state("v" * 64, rt.step([0], [0], num, h, c), 0)
+    long_id = "9" * MAX_ID_CHARS
+    ring = tuple(
+        RecentEvent(1.7e9 + i, EventType.PURCHASE, long_id, long_id, 1e11 + 0.1 * i, long_id)
+        for i in range(sequence_length)
+    )
+    levels = ("warning", "at_risk", "critical")
+    worst = UserState(
+        events_total=2**40,
+        recent=ring,
+        model=model,
+        action_times=tuple((k, 1.7e9) for k in ("re_recommend", "push", "coupon")),
+        predictions=tuple(
+            OpenPrediction(lvl, 0.123456789, "v" * 64, 1.7e9, 1.8e9, (("coupon", True),))
+            for lvl in levels
+        ),
+    )
+    return {
+        "sequence_length": sequence_length,
+        "worst_case_state_bytes": len(encode_state(worst)),
+        "model_only_state_bytes": len(encode_state(UserState(model=model))),
+    }
+
+
+def _numeric_features() -> tuple[str, ...]:
+    from stream_app.model.contract import NUMERIC_FEATURES
+
+    return tuple(NUMERIC_FEATURES)
 
 
 # --------------------------------------------------------------------------- model step

@@ -32,12 +32,31 @@ class DueSchedule:
 
     heaps: dict[int, list[DueEntry]] = field(default_factory=dict)
     live_episode: dict[bytes, float] = field(default_factory=dict)
+    #: Entries scheduled per user for the live episode, and their sum: what `compact()`
+    #: weighs the heaps against (a user has several live entries, one per level to come).
+    live_count: dict[bytes, int] = field(default_factory=dict)
+    live_entries: int = 0
 
     def replace_user(
         self, user_key: bytes, partition: int, episode: float, due: list[tuple[int, float]]
     ) -> None:
         """Schedule a user's levels for an episode, superseding anything scheduled before."""
         self.live_episode[user_key] = episode
+        self.live_entries += len(due) - self.live_count.get(user_key, 0)
+        self.live_count[user_key] = len(due)
+        heap = self.heaps.setdefault(partition, [])
+        for level, due_seconds in due:
+            heapq.heappush(heap, DueEntry(due_seconds, user_key, partition, episode, level))
+
+    def add_entries(
+        self, user_key: bytes, partition: int, episode: float, due: list[tuple[int, float]]
+    ) -> None:
+        """Schedule more entries for a user's live episode (or start it, as `replace_user`)."""
+        if self.live_episode.get(user_key) != episode:
+            self.replace_user(user_key, partition, episode, due)
+            return
+        self.live_entries += len(due)
+        self.live_count[user_key] = self.live_count.get(user_key, 0) + len(due)
         heap = self.heaps.setdefault(partition, [])
         for level, due_seconds in due:
             heapq.heappush(heap, DueEntry(due_seconds, user_key, partition, episode, level))
@@ -45,6 +64,7 @@ class DueSchedule:
     def forget_user(self, user_key: bytes) -> None:
         """Nothing more is due for this user (until the next `replace_user`)."""
         self.live_episode.pop(user_key, None)
+        self.live_entries -= self.live_count.pop(user_key, 0)
 
     def pop_due(self, now_seconds: float) -> list[DueEntry]:
         """Live entries due at or before `now_seconds`, removed from the schedule."""
@@ -54,30 +74,45 @@ class DueSchedule:
                 entry = heapq.heappop(heap)
                 if self.live_episode.get(entry.user_key) == entry.episode:
                     due.append(entry)
+                    self._one_live_entry_gone(entry.user_key)
         return sorted(due)
+
+    def _one_live_entry_gone(self, user_key: bytes) -> None:
+        left = self.live_count.get(user_key, 0)
+        if left > 0:
+            self.live_count[user_key] = left - 1
+            self.live_entries -= 1
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget partitions this worker no longer owns."""
         for partition in partitions:
             for entry in self.heaps.pop(partition, []):
-                self.live_episode.pop(entry.user_key, None)
+                self.forget_user(entry.user_key)
 
     def clear(self) -> None:
         """Forget everything (before a rebuild)."""
         self.heaps.clear()
         self.live_episode.clear()
+        self.live_count.clear()
+        self.live_entries = 0
 
     def __len__(self) -> int:
         return sum(len(heap) for heap in self.heaps.values())
 
     def compact(self) -> None:
-        """Drop stale entries when they outnumber live ones."""
-        if len(self) <= 2 * max(len(self.live_episode), 1024):
+        """Drop stale entries when they outnumber live ones.
+
+        Weighed against live *entries*, not users: a user has up to one entry per level to
+        come, so against users the heaps were always "mostly stale" and every timer tick
+        walked all of them, stalling the event loop (bench/NOTES.md, attempt 10).
+        """
+        if len(self) <= 2 * max(self.live_entries, 1024):
             return
         for partition, heap in self.heaps.items():
             live = [e for e in heap if self.live_episode.get(e.user_key) == e.episode]
             heapq.heapify(live)
             self.heaps[partition] = live
+        self.live_entries = len(self)
 
 
 def schedule_due_times(

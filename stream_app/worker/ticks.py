@@ -175,5 +175,7 @@ class TickHandler:
         deadline = next_deadline(state)
         if deadline is not None:
             entries.append((OUTCOME_DUE, deadline + self.thresholds.outcome_grace_seconds))
-        if entries:
+        if levels:  # the levels to come replace what was scheduled
             self.schedule.replace_user(key, partition, state.last_event_seconds, entries)
+        elif entries:  # the deadline joins the levels still scheduled
+            self.schedule.add_entries(key, partition, state.last_event_seconds, entries)
