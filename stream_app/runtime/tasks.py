@@ -114,12 +114,25 @@ async def refresh_gauges(ctx: WorkerContext) -> None:
 
 
 def assigned_positions(ctx: WorkerContext) -> list[tuple[int, int | None, int | None]]:
-    """(partition, last offset processed, end offset) of each assigned events partition."""
+    """(partition, last offset processed, end offset) of each assigned events partition.
+
+    A partition with nothing processed since the assignment counts as processed up to its
+    committed offset: a worker that took over a caught-up partition has nothing waiting.
+    """
     return [
-        (tp.partition, ctx.pipeline.last_offsets.get(tp.partition), ctx.consumer.highwater(tp))
+        (tp.partition, processed_offset(ctx, tp), ctx.consumer.highwater(tp))
         for tp in ctx.consumer.assignment()
         if tp.topic == ctx.settings.events_topic
     ]
+
+
+def processed_offset(ctx: WorkerContext, tp: Any) -> int | None:
+    """The last offset of the partition processed here, or the one before its committed offset."""
+    processed = ctx.pipeline.last_offsets.get(tp.partition)
+    committed = ctx.consumer.committed_offset(tp)
+    if committed is not None and (processed is None or processed < committed - 1):
+        return int(committed) - 1
+    return processed
 
 
 def refresh_lag(ctx: WorkerContext) -> None:
