@@ -217,9 +217,12 @@ async def _deliver_to_inbox(consumer: Any, tp: Any, message: Any, inbox: Message
         await consumer.commit()
     await consumer.app.flow_control.acquire()
     await inbox.wait_for_space()
-    if not consumer.suspend_flow.is_set():  # else a rebalance began: fetched again after it
+    if not consumer.suspend_flow.is_set():
         consumer.track_message(message)
         inbox.put_nowait(message)
+        consumer.dropped_offsets.pop(tp, None)
+    else:  # a rebalance began: the ordering fetches it again (`dropped_offset`)
+        consumer.dropped_offsets[tp] = offset
     consumer._read_offset[tp] = offset
 
 
@@ -256,6 +259,7 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         if missing:
             raise FaustMismatchError(f"faust Consumer has no {', '.join(missing)}")
         self.requested_seeks: dict[Any, int] = {}
+        self.dropped_offsets: dict[Any, int] = {}
 
     def _new_offset(self, tp: Any) -> int | None:
         return strict_new_offset(self, tp)
@@ -277,6 +281,10 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     def acked_offsets(self, tp: Any) -> Collection[int]:
         """Offsets acknowledged and not yet committed."""
         return acked_offsets(self, tp)
+
+    def dropped_offset(self, tp: Any) -> int | None:
+        """The last offset the fetch loop read and dropped, if none was delivered since."""
+        return self.dropped_offsets.get(tp)
 
     def partitions_in_flight(self) -> set[Any]:
         """Partitions with a message delivered but not yet acknowledged."""

@@ -30,21 +30,29 @@ def stuck_gaps(
     acked: Mapping[TP, Collection[int]],
     committed: Mapping[TP, int | None],
     in_flight: Collection[TP],
+    read_past: Mapping[TP, int | None] | None = None,
 ) -> list[OffsetGap[TP]]:
-    """Partitions whose acknowledged offsets all lie beyond an unacknowledged gap.
+    """Partitions whose acknowledged offsets all lie beyond an unacknowledged gap, and
+    partitions read past their committed offset with nothing acknowledged at all.
 
     `acked` is what waits to be committed, `committed` the next offset to read per partition,
     `in_flight` the partitions with a message delivered but not yet acknowledged (a gap there
-    may still close by itself).
+    may still close by itself). `read_past` holds the last offset the fetch loop read and
+    dropped: when it is at or past the committed offset and nothing was acknowledged, every
+    message from the committed offset on was dropped (the tail of the partition, with no
+    later message to reveal the gap).
     """
     gaps = []
-    for tp, offsets in acked.items():
+    for tp in {**acked, **(read_past or {})}:
         next_offset = committed.get(tp)
-        if not offsets or next_offset is None or tp in in_flight:
+        if next_offset is None or tp in in_flight:
             continue
-        lowest = min(offsets)
-        if lowest > next_offset:
-            gaps.append(OffsetGap(tp, next_offset, lowest))
+        offsets = acked.get(tp, ())
+        last_read = (read_past or {}).get(tp)
+        if offsets and min(offsets) > next_offset:
+            gaps.append(OffsetGap(tp, next_offset, min(offsets)))
+        elif not offsets and last_read is not None and last_read >= next_offset:
+            gaps.append(OffsetGap(tp, next_offset, last_read + 1))
     return gaps
 
 

@@ -46,6 +46,10 @@ class ConsumerView(Protocol):
         """Offsets acknowledged and not yet committed."""
         ...
 
+    def dropped_offset(self, tp: Any) -> int | None:
+        """The last offset the fetch loop read and dropped, if none was delivered since."""
+        ...
+
     def partitions_in_flight(self) -> set[Any]:
         """Partitions with a message delivered but not yet acknowledged."""
         ...
@@ -137,10 +141,12 @@ class OffsetOrdering:
 
     def _dropped(self, tps: set[Any], in_flight: set[Any]) -> dict[Any, int]:
         """Offsets fetched but never delivered, stuck for `patience` checks: from where to fetch."""
+        committed = {tp: self.consumer.committed_offset(tp) for tp in tps}
         gaps = stuck_gaps(
             {tp: self.consumer.acked_offsets(tp) for tp in tps},
-            {tp: self.consumer.committed_offset(tp) for tp in tps},
+            committed,
             in_flight,
+            {tp: self.consumer.dropped_offset(tp) for tp in tps},
         )
         targets = {}
         for gap in self.gap_watch.confirmed(gaps):

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.commands.processes import spawn_worker
+from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka.reading import latest_by_key, read_topic
+from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
 from stream_app.model.survival import Calibration
 from stream_app.schedule.levels import (
     DecayModel,
@@ -63,6 +64,27 @@ def silence_settings(settings: Settings, clock: SimClock) -> Settings:
             "max_future_skew_seconds": 400 * DAY,
             "outcome_grace_seconds": 20 * DAY,  # test events arrive ~5 s (20 d) late at most
         }
+    )
+
+
+def replay_and_wait(
+    settings: Settings, events: list[Event], timeout_seconds: float = 120.0
+) -> None:
+    """Send `events` to the events topic, keyed by user, and wait (progress) until the
+    worker's group has committed every partition to its end."""
+    assert settings.bootstrap_servers
+    replay(
+        events,
+        bootstrap=settings.bootstrap_servers,
+        topic=settings.events_topic,
+        partitions=settings.partitions,
+        progress=False,
+    )
+    wait_caught_up(
+        settings.bootstrap_servers,
+        settings.app_id,
+        settings.events_topic,
+        timeout_seconds=timeout_seconds,
     )
 
 
@@ -239,6 +261,19 @@ class WorkerFactory:
         if wait_ready:
             worker.wait_http()
         return worker
+
+
+def silent_retail(
+    settings: Settings, workers: WorkerFactory, name: str = "worker", timeout_seconds: float = 120.0
+) -> tuple[Settings, SimClock, WorkerProcess]:
+    """A worker on the accelerated clock with the retail sample replayed and taken in; the
+    silence starts (`clock.start`) an hour after the sample's last event."""
+    events = retail_events()
+    clock = SimClock(start=max(e.ts_seconds for e in events) + 3600, anchor=time.time() + 12)
+    settings = silence_settings(settings, clock)
+    worker = workers.start(settings, name)
+    replay_and_wait(settings, events, timeout_seconds)
+    return settings, clock, worker
 
 
 FACTOR = 4 * DAY  # four simulated days per wall second

@@ -287,11 +287,13 @@ def test_prometheus_scrapes_the_worker_during_a_replay(
     # The alert rules load and evaluate on a real server.
     groups = prometheus.get("/api/v1/rules")["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
-    assert len(rules) == len(yaml.safe_load(ALERT_RULES.read_text())["groups"][0]["rules"])
+    declared = yaml.safe_load(ALERT_RULES.read_text())["groups"]
+    assert len(rules) == sum(len(group["rules"]) for group in declared)
     eventually(
         lambda: all(
             rule.get("health") == "ok"
-            for rule in prometheus.get("/api/v1/rules")["data"]["groups"][0]["rules"]
+            for group in prometheus.get("/api/v1/rules")["data"]["groups"]
+            for rule in group["rules"]
         ),
         15,
     )

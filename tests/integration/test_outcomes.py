@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_app.commands.replay import encode_event, replay
+from stream_app.commands.replay import encode_event
 from stream_app.events.schema import Event, EventType, utc_from_seconds
 from stream_app.kafka.clients import new_producer
 from stream_app.kafka.reading import wait_caught_up
@@ -23,12 +23,11 @@ from stream_app.schedule.outcomes import probability_bucket
 from stream_app.settings import Settings
 from tests.integration.support import (
     DAY,
-    SimClock,
     WorkerFactory,
     WorkerProcess,
     read_alerts,
     retail_events,
-    silence_settings,
+    silent_retail,
     sim_seconds,
     table,
 )
@@ -135,22 +134,8 @@ def run_and_count(
 ) -> tuple[Counter[OutcomeKey], Counter[OutcomeKey]]:
     """Replay, watch the silence (some users come back), optionally kill -9 once; then every
     user comes back, which resolves every open prediction; both counts."""
-    events = retail_events()
-    start = max(e.ts_seconds for e in events) + 3600
-    clock = SimClock(start=start, anchor=time.time() + 12)
-    settings = silence_settings(settings, clock)
-    worker = workers.start(settings, "first")
-    assert settings.bootstrap_servers
-    replay(
-        events,
-        bootstrap=settings.bootstrap_servers,
-        topic=settings.events_topic,
-        partitions=settings.partitions,
-        progress=False,
-    )
-    wait_caught_up(
-        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
-    )
+    settings, clock, worker = silent_retail(settings, workers, "first")
+    start = clock.start
     returns: dict[str, list[float]] = {}
     kill_at = None if kill_at_days is None else start + kill_at_days * DAY
     while clock.now() < start + 90 * DAY:
@@ -165,7 +150,7 @@ def run_and_count(
         for user in back:
             returns.setdefault(user, []).append(now)
         time.sleep(1.0)
-    everyone = sorted({e.user_id for e in events})
+    everyone = sorted({e.user_id for e in retail_events()})
     final = clock.now()
     send_returns(settings, everyone, final)
     for user in everyone:

@@ -7,14 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka.reading import wait_caught_up
 from stream_app.model.survival import return_probability
 from stream_app.schedule.levels import probability_after_silence
 from stream_app.settings import Settings
-from tests.integration.support import WorkerFactory, decay_model, table
+from tests.integration.support import WorkerFactory, decay_model, replay_and_wait, table
 from tests.offline_model import STEP_GRAPH, SequenceGraph
 
 pytestmark = [
@@ -31,16 +29,7 @@ def test_table_state_matches_the_sequence_graph(
     settings = settings.model_copy(update={"clock_start_seconds": end, "clock_factor": 1.0})
     workers.start(settings)
     assert settings.bootstrap_servers
-    replay(
-        events,
-        bootstrap=settings.bootstrap_servers,
-        topic=settings.events_topic,
-        partitions=settings.partitions,
-        progress=False,
-    )
-    wait_caught_up(
-        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
-    )
+    replay_and_wait(settings, events)
     states = table(settings)
 
     by_user: dict[str, list[Event]] = {}

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from stream_app.commands.replay import encode_event, replay
+from stream_app.commands.replay import encode_event
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import Event, EventType, utc_from_seconds
 from stream_app.kafka.clients import new_producer
-from stream_app.kafka.reading import wait_caught_up
 from stream_app.schedule.levels import (
     AlertLevel,
     due_times,
@@ -29,13 +28,11 @@ from tests.integration.support import (
     FACTOR,
     THRESHOLDS,
     TICK_SECONDS,
-    SimClock,
     WorkerFactory,
     covering_alerts,
     decay_model,
     read_alerts,
-    retail_events,
-    silence_settings,
+    silent_retail,
     sim_seconds,
     table,
 )
@@ -60,22 +57,8 @@ def expected_schedule(states: dict[str, UserState]) -> dict[str, list[tuple[Aler
 def test_quiet_users_are_alerted_on_time_exactly_once(
     settings: Settings, workers: WorkerFactory
 ) -> None:
-    events = retail_events()
-    start = max(e.ts_seconds for e in events) + 3600
-    clock = SimClock(start=start, anchor=time.time() + 12)
-    settings = silence_settings(settings, clock)
-    workers.start(settings)
-    assert settings.bootstrap_servers
-    replay(
-        events,
-        bootstrap=settings.bootstrap_servers,
-        topic=settings.events_topic,
-        partitions=settings.partitions,
-        progress=False,
-    )
-    wait_caught_up(
-        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=60
-    )
+    settings, clock, _ = silent_retail(settings, workers, timeout_seconds=60)
+    start = clock.start
     caught_up_sim = clock.now()
     assert caught_up_sim < start, (
         "worker too slow to start: the silence began before the data was in"
@@ -154,29 +137,15 @@ def test_quiet_users_are_alerted_on_time_exactly_once(
 def test_restarted_worker_still_emits_a_scheduled_alert_once(
     settings: Settings, workers: WorkerFactory
 ) -> None:
-    events = retail_events()
-    start = max(e.ts_seconds for e in events) + 3600
-    clock = SimClock(start=start, anchor=time.time() + 12)
-    settings = silence_settings(settings, clock)
-    first = workers.start(settings, "first")
-    assert settings.bootstrap_servers
-    replay(
-        events,
-        bootstrap=settings.bootstrap_servers,
-        topic=settings.events_topic,
-        partitions=settings.partitions,
-        progress=False,
-    )
-    wait_caught_up(
-        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=60
-    )
+    settings, clock, first = silent_retail(settings, workers, "first", timeout_seconds=60)
+    start = clock.start
     schedule = expected_schedule(table(settings))
-    kill_at = start + 10 * DAY
+    kill_at = start + 30 * DAY  # before the first due times (about 40 days into the silence)
     later = [
         (u, lv, t)
         for u, due in schedule.items()
         for lv, t in due
-        if kill_at + 3 * DAY < t < start + 40 * DAY
+        if kill_at + 3 * DAY < t < start + 60 * DAY
     ]
     assert later, "no alert due after the kill: nothing to prove"
     while clock.now() < kill_at:
@@ -185,7 +154,7 @@ def test_restarted_worker_still_emits_a_scheduled_alert_once(
     workers.start(
         settings.model_copy(update={"data_dir": settings.data_dir.parent / "second"}), "second"
     )
-    time.sleep(max(clock.wall_at(start + 45 * DAY) - time.time(), 0) + 2)
+    time.sleep(max(clock.wall_at(start + 65 * DAY) - time.time(), 0) + 2)
     states = table(settings)
 
     def uncovered(alerts: list[dict[str, object]]) -> list[tuple[str, AlertLevel]]:

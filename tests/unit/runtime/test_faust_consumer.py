@@ -183,6 +183,7 @@ class BulkFetchLoopConsumer(FetchLoopConsumer):
         self.tracked: list[tuple[TopicPartition, int]] = []
         self.gaps: list[tuple[TopicPartition, int, int]] = []
         self.suspend_flow = asyncio.Event()
+        self.dropped_offsets: dict[TopicPartition, int] = {}
         self.app.topics = SimpleNamespace(add=lambda topic: None, acks_enabled_for=lambda t: True)
         self.app.flow_control = SimpleNamespace(acquire=_no_wait, manage_queue=lambda q: None)
 
@@ -223,3 +224,4 @@ def test_bulk_delivery_records_gaps_and_drops_during_a_rebalance() -> None:
     deliver(c, seek_at={})
     assert [m.offset for m in asyncio.run(inbox.take(10, within=0.0))] == [10, 14]
     assert c.tracked == [(P0, 10), (P0, 14)]
+    assert c.dropped_offsets == {P0: 15}  # what the offset ordering fetches again

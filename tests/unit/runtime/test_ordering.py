@@ -22,6 +22,17 @@ def test_nothing_acked_or_nothing_committed_is_no_gap() -> None:
     assert stuck_gaps({"p0": [], "p1": [5]}, {"p0": 3, "p1": None}, in_flight=()) == []
 
 
+def test_a_tail_read_and_dropped_with_nothing_acked_is_a_gap() -> None:
+    gaps = stuck_gaps({"p0": []}, {"p0": 20, "p1": 5}, in_flight=(), read_past={"p0": 24, "p1": 4})
+    assert gaps == [OffsetGap("p0", 20, 25)]
+
+
+def test_a_dropped_tail_is_no_gap_while_a_message_is_in_flight_or_acks_wait() -> None:
+    committed, dropped = {"p0": 20}, {"p0": 24}
+    assert stuck_gaps({"p0": []}, committed, in_flight={"p0"}, read_past=dropped) == []
+    assert stuck_gaps({"p0": [20, 21]}, committed, in_flight=(), read_past=dropped) == []
+
+
 def test_a_gap_is_confirmed_only_after_patience_checks_in_a_row() -> None:
     watch: GapWatch[str] = GapWatch(patience=3)
     gap = OffsetGap("p3", 371, 440)

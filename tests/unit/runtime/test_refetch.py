@@ -27,6 +27,7 @@ class StandInConsumer:
     earliest: dict[Any, int] = field(default_factory=dict)
     acked: dict[Any, list[int]] = field(default_factory=dict)
     in_flight: set[Any] = field(default_factory=set)
+    dropped: dict[Any, int] = field(default_factory=dict)
     forgotten: list[int] = field(default_factory=list)
     seeks: list[tuple[Any, int]] = field(default_factory=list)
 
@@ -44,6 +45,9 @@ class StandInConsumer:
 
     def acked_offsets(self, tp: Any) -> Collection[int]:
         return self.acked.get(tp, [])
+
+    def dropped_offset(self, tp: Any) -> int | None:
+        return self.dropped.get(tp)
 
     def partitions_in_flight(self) -> set[Any]:
         return self.in_flight
@@ -137,6 +141,16 @@ def test_offsets_fetched_but_never_delivered_are_fetched_again_after_three_check
     assert consumer.seeks == []
     asyncio.run(order.refetch())
     assert consumer.seeks == [(P0, 10)]
+
+
+def test_a_dropped_tail_with_nothing_after_it_is_fetched_again_after_three_checks() -> None:
+    consumer = StandInConsumer({P0, P1}, committed={P0: 10, P1: 7}, dropped={P0: 14, P1: 6})
+    order, _ = ordering(consumer)
+    for _ in range(2):
+        asyncio.run(order.refetch())
+    assert consumer.seeks == []
+    asyncio.run(order.refetch())
+    assert consumer.seeks == [(P0, 10)]  # P1's dropped offset was committed since
 
 
 def test_a_partition_with_a_message_in_flight_is_left_alone() -> None:
