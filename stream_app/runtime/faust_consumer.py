@@ -63,6 +63,8 @@ PRIVATE_ATTRIBUTES = (
     "_gap",
     "_commit_every",
     "_n_acked",
+    "_active_partitions",
+    "_paused_partitions",
 )
 _YIELD_EVERY = 256
 _IDLE_FETCH_SECONDS = 0.2
@@ -125,6 +127,23 @@ def acked_offsets(consumer: Any, tp: Any) -> Collection[int]:
     """Offsets acknowledged and not yet committed."""
     acked: Collection[int] = consumer._acked.get(tp, ())
     return acked
+
+
+def fetch_state(consumer: Any, tp: Any) -> str:
+    """How the fetch loop sees a partition: fetched or paused, offsets read, dropped, committed."""
+    active = consumer._active_partitions
+    return ", ".join(
+        f"{name}={value}"
+        for name, value in (
+            ("flow", "active" if consumer.flow_active else "stopped"),
+            ("fetched", active is None or tp in active),
+            ("paused", tp in consumer._paused_partitions),
+            ("read", consumer._read_offset.get(tp)),
+            ("dropped", consumer.dropped_offsets.get(tp)),
+            ("committed", consumer._committed_offset.get(tp)),
+            ("in_flight", tp in partitions_in_flight(consumer)),
+        )
+    )
 
 
 def partitions_in_flight(consumer: Any) -> set[Any]:
@@ -281,6 +300,10 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     def acked_offsets(self, tp: Any) -> Collection[int]:
         """Offsets acknowledged and not yet committed."""
         return acked_offsets(self, tp)
+
+    def fetch_state(self, tp: Any) -> str:
+        """How the fetch loop sees a partition (for the stall log line)."""
+        return fetch_state(self, tp)
 
     def dropped_offset(self, tp: Any) -> int | None:
         """The last offset the fetch loop read and dropped, if none was delivered since."""

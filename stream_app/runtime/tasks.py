@@ -146,13 +146,30 @@ def refresh_lag(ctx: WorkerContext) -> None:
 
 
 def observe_progress(ctx: WorkerContext) -> None:
-    """A partition with messages waiting and no progress makes the worker unhealthy."""
+    """A partition with messages waiting and no progress makes the worker unhealthy.
+
+    A newly stalled partition is also fetched again from its committed offset (harmless when
+    it was only slow: what is fetched twice is recognised as a redelivery), and the line says
+    how the fetch loop saw it, for the on-call.
+    """
     now = time.monotonic()
+    tps = {
+        tp.partition: tp
+        for tp in ctx.consumer.assignment()
+        if tp.topic == ctx.settings.events_topic
+    }
     for partition, processed, highwater in assigned_positions(ctx):
         stall = ctx.progress.observe(partition, processed, highwater, now)
-        if stall is not None:
-            ctx.metrics.partition_stalls_total.inc()
-            log.error("worker unhealthy: %s", stall.reason(now))
+        if stall is None:
+            continue
+        ctx.metrics.partition_stalls_total.inc()
+        tp = tps[partition]
+        fetch = ctx.consumer.fetch_state(tp)
+        log.error("worker unhealthy: %s (fetch loop: %s)", stall.reason(now), fetch)
+        committed = ctx.consumer.committed_offset(tp)
+        if committed is not None:
+            ctx.metrics.partition_refetches_total.inc()
+            ctx.consumer.request_seek(tp, committed)
 
 
 def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:

@@ -7,22 +7,31 @@ from typing import Any
 
 from faust.types import tuples as faust_tuples
 
-from stream_app.runtime.tasks import assigned_positions
+from stream_app.runtime.tasks import assigned_positions, observe_progress
+from stream_app.worker.metrics import Metrics
 from stream_app.worker.progress import ProgressWatch
 
 P0, P1 = faust_tuples.TP("events", 0), faust_tuples.TP("events", 1)
 
 
-def context(processed: dict[int, int], committed: dict[Any, int], highwater: int) -> Any:
+def context(
+    processed: dict[int, int], committed: dict[Any, int], highwater: int, stall_seconds: float = 120
+) -> Any:
+    seeks: list[tuple[Any, int]] = []
     consumer = SimpleNamespace(
         assignment=lambda: {P0, P1, faust_tuples.TP("ticks", 0)},
         committed_offset=committed.get,
         highwater=lambda tp: highwater,
+        fetch_state=lambda tp: "flow=active",
+        request_seek=lambda tp, offset: seeks.append((tp, offset)),
+        seeks=seeks,
     )
     return SimpleNamespace(
         consumer=consumer,
         pipeline=SimpleNamespace(last_offsets=processed),
         settings=SimpleNamespace(events_topic="events"),
+        progress=ProgressWatch(stall_seconds=stall_seconds),
+        metrics=Metrics(),
     )
 
 
@@ -38,3 +47,11 @@ def test_a_caught_up_partition_taken_over_has_nothing_waiting() -> None:
 def test_processed_offsets_beyond_the_commit_are_the_position() -> None:
     ctx = context(processed={0: 850}, committed={P0: 800}, highwater=900)
     assert sorted(assigned_positions(ctx)) == [(0, 850, 900), (1, None, 900)]
+
+
+def test_a_newly_stalled_partition_is_fetched_again_from_its_committed_offset() -> None:
+    ctx = context(processed={}, committed={P0: 800, P1: 900}, highwater=900, stall_seconds=0.0)
+    observe_progress(ctx)
+    assert ctx.consumer.seeks == [(P0, 800)]  # P1 has nothing waiting
+    observe_progress(ctx)
+    assert ctx.consumer.seeks == [(P0, 800)]  # once per stall, not on every check
