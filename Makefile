@@ -52,7 +52,7 @@ fmt: setup-dev ## format the code
 	$(BIN)/ruff format stream_app export tests bench
 	$(BIN)/ruff check --fix stream_app export tests bench
 
-typecheck: setup-dev ## mypy --strict on stream_app and export
+typecheck: setup-dev ## mypy --strict on stream_app, export and bench
 	$(BIN)/mypy
 
 check: lint typecheck test ## everything CI runs

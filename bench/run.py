@@ -10,6 +10,7 @@ bench/results/latest.json and bench/results/latest.md.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,18 +65,17 @@ def run_round(
 ) -> None:
     """Round `r`: each selected system once, on fresh topics; appends to res[system]."""
     n = len(messages)
-    if "raw" in systems:
-        produce(bootstrap, f"bench.raw.{r}", messages)
-        res["raw"].append(run_raw(bootstrap, f"bench.raw.{r}", n))
-        log(f"(a) raw run {r}: {res['raw'][-1]['eps']:.0f} ev/s")
-    if "bare" in systems:
-        produce(bootstrap, f"bench.bare.{r}", messages)
-        res["bare"].append(run_bare(bootstrap, f"bench.bare.{r}", n, tmp, str(r)))
-        log(f"(b) bare run {r}: {res['bare'][-1]['eps']:.0f} ev/s")
-    if "quix" in systems:
-        produce(bootstrap, f"bench.quix.{r}", messages)
-        res["quix"].append(run_quix(bootstrap, f"bench.quix.{r}", n, tmp, str(r)))
-        log(f"(d) quixstreams run {r}: {res['quix'][-1]['eps']:.0f} ev/s")
+    peers: dict[str, tuple[str, Callable[[str], dict[str, float]]]] = {
+        "raw": ("(a) raw", lambda topic: run_raw(bootstrap, topic, n)),
+        "bare": ("(b) bare", lambda topic: run_bare(bootstrap, topic, n, tmp, str(r))),
+        "quix": ("(d) quixstreams", lambda topic: run_quix(bootstrap, topic, n, tmp, str(r))),
+    }
+    for system, (label, run) in peers.items():
+        if system in systems:
+            topic = f"bench.{system}.{r}"
+            produce(bootstrap, topic, messages)
+            res[system].append(run(topic))
+            log(f"{label} run {r}: {res[system][-1]['eps']:.0f} ev/s")
     if "worker" in systems:
         w = run_worker(bootstrap, n, tmp, f"w{r}", messages, max_ts)
         res["worker"].append(w)

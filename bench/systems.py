@@ -160,24 +160,7 @@ def wait_consumed(
     proc: subprocess.Popen[bytes], port: int, n: int, timeout: float
 ) -> tuple[float, float]:
     """Poll /metrics until the worker has consumed `n` events: (first, last) wall times."""
-    first: float | None = None
-    consumed = 0.0
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited {proc.returncode}")
-        try:
-            consumed = metric(scrape(port), "decay_events_consumed_total")
-        except Exception:
-            time.sleep(0.2)
-            continue
-        now = time.time()
-        if consumed > 0 and first is None:
-            first = now
-        if first is not None and consumed >= n:
-            return first, now
-        time.sleep(0.1)
-    raise TimeoutError(f"worker consumed {consumed} of {n}")
+    return wait_group_consumed([proc], [port], n, timeout)
 
 
 def worker_result(m: dict[str, float], n: int, first: float, last: float) -> dict[str, float]:
@@ -398,7 +381,8 @@ def state_size_bound(sequence_length: int = 50) -> dict[str, int]:
     from stream_app.model.heads import model_state
     from stream_app.model.runtime import ModelRuntime
     from stream_app.state.outcomes import OpenPrediction
-    from stream_app.state.user_state import RecentEvent, UserState, encode_state
+    from stream_app.state.codec import encode_state
+    from stream_app.state.user_state import RecentEvent, UserState
 
     rt = ModelRuntime(DEFAULT_MODEL_PATH, prefer_cuda=False, intra_op_threads=1)
     h, c = rt.initial_state(1)
