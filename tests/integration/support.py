@@ -67,11 +67,8 @@ def silence_settings(settings: Settings, clock: SimClock) -> Settings:
     )
 
 
-def replay_and_wait(
-    settings: Settings, events: list[Event], timeout_seconds: float = 120.0
-) -> None:
-    """Send `events` to the events topic, keyed by user, and wait (progress) until the
-    worker's group has committed every partition to its end."""
+def send_events(settings: Settings, events: list[Event]) -> None:
+    """Send `events` to the events topic, keyed by user, as `decay-stream replay` does."""
     assert settings.bootstrap_servers
     replay(
         events,
@@ -80,6 +77,15 @@ def replay_and_wait(
         partitions=settings.partitions,
         progress=False,
     )
+
+
+def replay_and_wait(
+    settings: Settings, events: list[Event], timeout_seconds: float = 120.0
+) -> None:
+    """Send `events` and wait (progress) until the worker's group has committed every
+    partition to its end."""
+    assert settings.bootstrap_servers
+    send_events(settings, events)
     wait_caught_up(
         settings.bootstrap_servers,
         settings.app_id,

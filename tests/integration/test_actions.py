@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
 from stream_app.kafka.reading import Record, read_topic, wait_caught_up
@@ -36,6 +35,7 @@ from tests.integration.support import (
     WorkerFactory,
     expected_action_id,
     kinds_for,
+    send_events,
     silence_settings,
     sim_seconds,
     table,
@@ -197,13 +197,7 @@ def run_worker(
     policy_path.write_text(policy_text)
     first, last = events[0].ts_seconds, max(e.ts_seconds for e in events)
     assert settings.bootstrap_servers
-    replay(
-        events,
-        bootstrap=settings.bootstrap_servers,
-        topic=settings.events_topic,
-        partitions=settings.partitions,
-        progress=False,
-    )
+    send_events(settings, events)
     # The simulated clock reaches the slice's first day LEAD_SECONDS after now, then runs at
     # four days per second: every alert falls due after the worker has taken the whole slice in.
     clock = SimClock(start=first - DAY, anchor=time.time() + LEAD_SECONDS)
