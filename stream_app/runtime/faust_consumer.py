@@ -25,6 +25,14 @@ and acknowledgement), which costs more per event than the worker's whole batched
 `MessageInbox` that one task drains a batch at a time; the offset bookkeeping (read offsets,
 gaps, pending acknowledgements, flow control during rebalances) is the same as for a stream.
 
+Recovery: when a recovery completes, Faust resumes the stream partitions, seeks them to their
+committed offsets and then clears the buffers, the inbox included, of what was fetched in
+between. aiokafka seeks only to a committed offset above 0, so a partition never committed
+(or committed at 0) kept a fetch position past the messages just cleared, and nothing fetched
+them again (the partition stalled with messages waiting). Such partitions of a bulk topic are
+sought to their beginning there (`seek_uncommitted_to_beginning`), as `auto_offset_reset`
+would.
+
 The module-level functions take the consumer as an argument, so unit tests drive them with
 Faust's real fetch loop over a scripted stand-in.
 """
@@ -35,7 +43,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from typing import Any, ClassVar
 
 import faust
@@ -65,6 +73,7 @@ PRIVATE_ATTRIBUTES = (
     "_n_acked",
     "_active_partitions",
     "_paused_partitions",
+    "_thread",
 )
 _YIELD_EVERY = 256
 _IDLE_FETCH_SECONDS = 0.2
@@ -266,6 +275,22 @@ async def _apply_requested_seeks(consumer: Any) -> set[Any]:
     return set(seeks)
 
 
+async def seek_uncommitted_to_beginning(consumer: Any, committed: Mapping[Any, int | None]) -> None:
+    """After Faust's seek to the committed offsets: bulk-topic partitions without a committed
+    offset above 0, which aiokafka did not seek, start again from their beginning."""
+    bulk = set(consumer.app.bulk_inboxes)
+    tps = sorted(
+        (tp for tp, offset in committed.items() if tp.topic in bulk and not (offset or 0) > 0),
+        key=lambda tp: (tp.topic, tp.partition),
+    )
+    if not tps:
+        return
+    await consumer._thread.seek_to_beginning(*tps)  # in the consumer thread
+    for tp in tps:
+        consumer._read_offset.pop(tp, None)
+        consumer.dropped_offsets.pop(tp, None)
+
+
 # -- the classes Faust instantiates ----------------------------------------------------------
 
 
@@ -282,6 +307,14 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
 
     def _new_offset(self, tp: Any) -> int | None:
         return strict_new_offset(self, tp)
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        """Faust's seek to the committed offsets, and never-committed bulk partitions to their
+        beginning (see the module docstring, Recovery)."""
+        self.requested_seeks.clear()  # asked for under the assignment this seek supersedes
+        committed: Mapping[Any, int] = await super().seek_to_committed()
+        await seek_uncommitted_to_beginning(self, committed)
+        return committed
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         async for item in fetch_between_seeks(self, timeout):

@@ -148,9 +148,9 @@ def refresh_lag(ctx: WorkerContext) -> None:
 def observe_progress(ctx: WorkerContext) -> None:
     """A partition with messages waiting and no progress makes the worker unhealthy.
 
-    A newly stalled partition is also fetched again from its committed offset (harmless when
-    it was only slow: what is fetched twice is recognised as a redelivery), and the line says
-    how the fetch loop saw it, for the on-call.
+    A newly stalled partition is also fetched again from its committed offset (what is fetched
+    twice is recognised as a redelivery by the state; a dead letter of that range may be
+    written again), and the line says how the fetch loop saw it, for the on-call.
     """
     now = time.monotonic()
     tps = {

@@ -22,6 +22,7 @@ from stream_app.runtime.faust_consumer import (
     deliver_in_bulk,
     fetch_between_seeks,
     request_seek,
+    seek_uncommitted_to_beginning,
     strict_new_offset,
 )
 from stream_app.runtime.inbox import MessageInbox
@@ -225,3 +226,23 @@ def test_bulk_delivery_records_gaps_and_drops_during_a_rebalance() -> None:
     assert [m.offset for m in asyncio.run(inbox.take(10, within=0.0))] == [10, 14]
     assert c.tracked == [(P0, 10), (P0, 14)]
     assert c.dropped_offsets == {P0: 15}  # what the offset ordering fetches again
+
+
+def test_never_committed_bulk_partitions_start_again_from_their_beginning() -> None:
+    """aiokafka seeks only to committed offsets above 0; the others start over."""
+    ticks = TopicPartition("ticks", 0)
+    sought: list[Any] = []
+
+    async def seek_to_beginning(*tps: Any) -> None:
+        sought.extend(tps)
+
+    consumer = SimpleNamespace(
+        app=SimpleNamespace(bulk_inboxes={"events": object()}),
+        _thread=SimpleNamespace(seek_to_beginning=seek_to_beginning),
+        _read_offset={P0: 40, P1: 12},
+        dropped_offsets={P1: 12},
+    )
+    committed = {P0: 41, P1: None, TopicPartition("events", 2): 0, ticks: None}
+    asyncio.run(seek_uncommitted_to_beginning(consumer, committed))
+    assert sought == [P1, TopicPartition("events", 2)]
+    assert consumer._read_offset == {P0: 40} and consumer.dropped_offsets == {}
