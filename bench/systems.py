@@ -380,8 +380,8 @@ def state_size_bound(sequence_length: int = 50) -> dict[str, int]:
     from stream_app.events.schema import EventType
     from stream_app.model.heads import model_state
     from stream_app.model.runtime import ModelRuntime
-    from stream_app.state.outcomes import OpenPrediction
     from stream_app.state.codec import encode_state
+    from stream_app.state.outcomes import OpenPrediction
     from stream_app.state.user_state import RecentEvent, UserState
 
     rt = ModelRuntime(DEFAULT_MODEL_PATH, prefer_cuda=False, intra_op_threads=1)
