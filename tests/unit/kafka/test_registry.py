@@ -1,0 +1,149 @@
+"""`schemas register` over HTTP against a local stand-in of the Confluent-compatible REST API.
+
+Not an integration test: no registry that runs here was found (see the README's
+Compatibility section). The stand-in answers as the Confluent API documents and records
+every request, so the client's paths, bodies, headers and error handling are checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from stream_app.cli import main
+from stream_app.contracts import contracts
+from stream_app.settings import Settings
+
+PASSWORD = "registry-secret-7f3a"
+
+
+@dataclass
+class StandInRegistry:
+    """Subjects with their versions and compatibility levels; every request as received."""
+
+    requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
+    versions: dict[str, list[str]] = field(default_factory=dict)
+    levels: dict[str, str] = field(default_factory=dict)
+    refuse: str | None = None  # a subject whose registration is refused (HTTP 409)
+
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        parts = path.strip("/").split("/")
+        if method == "PUT" and parts[0] == "config":
+            self.levels[parts[1]] = body["compatibility"]
+            return 200, {"compatibility": body["compatibility"]}
+        if method == "POST" and parts[0] == "subjects" and parts[2] == "versions":
+            subject = parts[1]
+            if subject == self.refuse:
+                return 409, {
+                    "error_code": 409,
+                    "message": "Schema being registered is incompatible",
+                }
+            known = self.versions.setdefault(subject, [])
+            if body["schema"] not in known:
+                known.append(body["schema"])
+            return 200, {"id": 100 + known.index(body["schema"])}
+        return 404, {"error_code": 40401, "message": "Subject not found"}
+
+
+@pytest.fixture
+def registry() -> Iterator[tuple[StandInRegistry, str]]:
+    state = StandInRegistry()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            state.requests.append((self.command, self.path, dict(self.headers), body))
+            status, answer = state.answer(self.command, self.path, body)
+            payload = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_PUT(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_register_sets_each_level_then_registers_each_schema(
+    registry: tuple[StandInRegistry, str], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    state, url = registry
+    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_USERNAME", "svc")
+    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_PASSWORD", PASSWORD)
+    assert main(["schemas", "register", "--registry", url]) == 0
+    expected = contracts(Settings())
+    assert state.levels == {c.subject: c.compatibility for c in expected}
+    assert {s: v[0] for s, v in state.versions.items()} == {
+        c.subject: c.schema_text() for c in expected
+    }
+    for method, _, headers, body in state.requests:
+        assert headers["Content-Type"] == "application/vnd.schemaregistry.v1+json"
+        token = base64.b64encode(f"svc:{PASSWORD}".encode()).decode()
+        assert headers["Authorization"] == f"Basic {token}"
+        if method == "POST":
+            assert body["schemaType"] == "JSON"
+    # Each subject's level is set before its first version (the order the API needs).
+    assert [m for m, *_ in state.requests] == ["PUT", "POST"] * len(expected)
+    out = capsys.readouterr().out
+    assert out.count(" id 100, ") == len(expected) and PASSWORD not in out
+
+    # Registering again is idempotent: the same ids, no new version.
+    assert main(["schemas", "register", "--registry", url]) == 0
+    assert all(len(v) == 1 for v in state.versions.values())
+
+
+def test_a_refused_schema_is_one_line_exit_2_and_no_secret(
+    registry: tuple[StandInRegistry, str], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    state, url = registry
+    state.refuse = contracts(Settings())[1].subject
+    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_USERNAME", "svc")
+    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_PASSWORD", PASSWORD)
+    assert main(["schemas", "register", "--registry", url]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "HTTP 409" in lines[0] and "incompatible" in lines[0]
+    assert PASSWORD not in captured.err + captured.out
+
+
+def test_an_unreachable_registry_is_one_line_exit_2(capsys: Any) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    assert main(["schemas", "register", "--registry", url]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: schema registry at {url}")
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound once, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
