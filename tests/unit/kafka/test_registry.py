@@ -7,6 +7,7 @@ every request, so the client's paths, bodies, headers and error handling are che
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import socket
@@ -17,8 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from stream_app.cli import main
+from stream_app.commands.schemas import run_schemas
 from stream_app.contracts import contracts
 from stream_app.settings import Settings
 
@@ -92,13 +94,20 @@ def registry() -> Iterator[tuple[StandInRegistry, str]]:
         server.server_close()
 
 
+def register(url: str) -> int:
+    """`decay-stream schemas register --registry URL` with basic-auth credentials (the command
+    without the CLI's logging set-up, which would outlive the test)."""
+    settings = Settings(
+        schema_registry_username="svc", schema_registry_password=SecretStr(PASSWORD)
+    )
+    return run_schemas(settings, argparse.Namespace(registry=url))
+
+
 def test_register_sets_each_level_then_registers_each_schema(
-    registry: tuple[StandInRegistry, str], monkeypatch: pytest.MonkeyPatch, capsys: Any
+    registry: tuple[StandInRegistry, str], capsys: Any
 ) -> None:
     state, url = registry
-    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_USERNAME", "svc")
-    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_PASSWORD", PASSWORD)
-    assert main(["schemas", "register", "--registry", url]) == 0
+    assert register(url) == 0
     expected = contracts(Settings())
     assert state.levels == {c.subject: c.compatibility for c in expected}
     assert {s: v[0] for s, v in state.versions.items()} == {
@@ -116,18 +125,16 @@ def test_register_sets_each_level_then_registers_each_schema(
     assert out.count(" id 100, ") == len(expected) and PASSWORD not in out
 
     # Registering again is idempotent: the same ids, no new version.
-    assert main(["schemas", "register", "--registry", url]) == 0
+    assert register(url) == 0
     assert all(len(v) == 1 for v in state.versions.values())
 
 
 def test_a_refused_schema_is_one_line_exit_2_and_no_secret(
-    registry: tuple[StandInRegistry, str], monkeypatch: pytest.MonkeyPatch, capsys: Any
+    registry: tuple[StandInRegistry, str], capsys: Any
 ) -> None:
     state, url = registry
     state.refuse = contracts(Settings())[1].subject
-    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_USERNAME", "svc")
-    monkeypatch.setenv("DECAY_SCHEMA_REGISTRY_PASSWORD", PASSWORD)
-    assert main(["schemas", "register", "--registry", url]) == 2
+    assert register(url) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "HTTP 409" in lines[0] and "incompatible" in lines[0]
@@ -136,7 +143,7 @@ def test_a_refused_schema_is_one_line_exit_2_and_no_secret(
 
 def test_an_unreachable_registry_is_one_line_exit_2(capsys: Any) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    assert main(["schemas", "register", "--registry", url]) == 2
+    assert register(url) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: schema registry at {url}")
 
