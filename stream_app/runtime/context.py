@@ -80,7 +80,11 @@ class WorkerContext:
         if not self.recovered():
             await self.recovery_completed.wait()
 
+    def assigned_events(self) -> list[Any]:
+        """Faust's topic-partitions of the events topic assigned to this worker now."""
+        events = self.settings.events_topic
+        return [tp for tp in self.consumer.assignment() if tp.topic == events]
+
     def assigned_partitions(self) -> set[int]:
         """Partitions of the events topic assigned to this worker now."""
-        events = self.settings.events_topic
-        return {tp.partition for tp in self.consumer.assignment() if tp.topic == events}
+        return {tp.partition for tp in self.assigned_events()}

@@ -42,13 +42,14 @@ def stuck_gaps(
     message from the committed offset on was dropped (the tail of the partition, with no
     later message to reveal the gap).
     """
+    read_past = read_past or {}
     gaps = []
-    for tp in {**acked, **(read_past or {})}:
+    for tp in {**acked, **read_past}:
         next_offset = committed.get(tp)
         if next_offset is None or tp in in_flight:
             continue
         offsets = acked.get(tp, ())
-        last_read = (read_past or {}).get(tp)
+        last_read = read_past.get(tp)
         if offsets and min(offsets) > next_offset:
             gaps.append(OffsetGap(tp, next_offset, min(offsets)))
         elif not offsets and last_read is not None and last_read >= next_offset:

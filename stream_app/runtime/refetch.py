@@ -141,10 +141,9 @@ class OffsetOrdering:
 
     def _dropped(self, tps: set[Any], in_flight: set[Any]) -> dict[Any, int]:
         """Offsets fetched but never delivered, stuck for `patience` checks: from where to fetch."""
-        committed = {tp: self.consumer.committed_offset(tp) for tp in tps}
         gaps = stuck_gaps(
             {tp: self.consumer.acked_offsets(tp) for tp in tps},
-            committed,
+            {tp: self.consumer.committed_offset(tp) for tp in tps},
             in_flight,
             {tp: self.consumer.dropped_offset(tp) for tp in tps},
         )

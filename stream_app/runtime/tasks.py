@@ -119,11 +119,12 @@ def assigned_positions(ctx: WorkerContext) -> list[tuple[int, int | None, int | 
     A partition with nothing processed since the assignment counts as processed up to its
     committed offset: a worker that took over a caught-up partition has nothing waiting.
     """
-    return [
-        (tp.partition, processed_offset(ctx, tp), ctx.consumer.highwater(tp))
-        for tp in ctx.consumer.assignment()
-        if tp.topic == ctx.settings.events_topic
-    ]
+    return [position(ctx, tp) for tp in ctx.assigned_events()]
+
+
+def position(ctx: WorkerContext, tp: Any) -> tuple[int, int | None, int | None]:
+    """(partition, last offset processed, end offset) of one events partition."""
+    return tp.partition, processed_offset(ctx, tp), ctx.consumer.highwater(tp)
 
 
 def processed_offset(ctx: WorkerContext, tp: Any) -> int | None:
@@ -153,17 +154,11 @@ def observe_progress(ctx: WorkerContext) -> None:
     written again), and the line says how the fetch loop saw it, for the on-call.
     """
     now = time.monotonic()
-    tps = {
-        tp.partition: tp
-        for tp in ctx.consumer.assignment()
-        if tp.topic == ctx.settings.events_topic
-    }
-    for partition, processed, highwater in assigned_positions(ctx):
-        stall = ctx.progress.observe(partition, processed, highwater, now)
+    for tp in ctx.assigned_events():
+        stall = ctx.progress.observe(*position(ctx, tp), now)
         if stall is None:
             continue
         ctx.metrics.partition_stalls_total.inc()
-        tp = tps[partition]
         fetch = ctx.consumer.fetch_state(tp)
         log.error("worker unhealthy: %s (fetch loop: %s)", stall.reason(now), fetch)
         committed = ctx.consumer.committed_offset(tp)

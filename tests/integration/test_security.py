@@ -44,6 +44,7 @@ from tests.integration.support import (
     WorkerFactory,
     WorkerProcess,
     decay_model,
+    read_alerts,
     sim_seconds,
 )
 from tests.offline_model import STEP_GRAPH
@@ -161,16 +162,9 @@ def read_alerts_until(
 ) -> list[dict[str, object]]:
     """The alerts on the alerts topic, once every id in `wanted` is among them (progress), or
     as they are at the timeout."""
-    assert settings.bootstrap_servers
     deadline = time.monotonic() + timeout_seconds
     while True:
-        records = read_topic(
-            settings.bootstrap_servers,
-            settings.alerts_topic,
-            timeout_seconds=10,
-            client_config=settings.kafka_python_config(),
-        )
-        bodies = [r.json() for r in records]
+        bodies = read_alerts(settings, settings.kafka_python_config())
         if wanted <= {str(b["alert_id"]) for b in bodies} or time.monotonic() > deadline:
             return bodies
         time.sleep(1.0)

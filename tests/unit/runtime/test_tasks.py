@@ -7,6 +7,7 @@ from typing import Any
 
 from faust.types import tuples as faust_tuples
 
+from stream_app.runtime.context import WorkerContext
 from stream_app.runtime.tasks import assigned_positions, observe_progress
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.progress import ProgressWatch
@@ -26,13 +27,15 @@ def context(
         request_seek=lambda tp, offset: seeks.append((tp, offset)),
         seeks=seeks,
     )
-    return SimpleNamespace(
+    ctx = SimpleNamespace(
         consumer=consumer,
         pipeline=SimpleNamespace(last_offsets=processed),
         settings=SimpleNamespace(events_topic="events"),
         progress=ProgressWatch(stall_seconds=stall_seconds),
         metrics=Metrics(),
     )
+    ctx.assigned_events = lambda: WorkerContext.assigned_events(ctx)  # the ticks topic is left out
+    return ctx
 
 
 def test_a_caught_up_partition_taken_over_has_nothing_waiting() -> None:
