@@ -136,8 +136,12 @@ class OffsetOrdering:
             if offset is not None:
                 targets[tp] = min(targets.get(tp, offset), offset)
         for tp, offset in targets.items():
-            self.metrics.partition_refetches_total.inc()
-            self.consumer.request_seek(tp, offset)
+            self.fetch_again(tp, offset)
+
+    def fetch_again(self, tp: Any, offset: int) -> None:
+        """Ask the fetch loop to fetch the partition again from `offset` (counted)."""
+        self.metrics.partition_refetches_total.inc()
+        self.consumer.request_seek(tp, offset)
 
     def _dropped(self, tps: set[Any], in_flight: set[Any]) -> dict[Any, int]:
         """Offsets fetched but never delivered, stuck for `patience` checks: from where to fetch."""

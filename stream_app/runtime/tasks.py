@@ -163,8 +163,7 @@ def observe_progress(ctx: WorkerContext) -> None:
         log.error("worker unhealthy: %s (fetch loop: %s)", stall.reason(now), fetch)
         committed = ctx.consumer.committed_offset(tp)
         if committed is not None:
-            ctx.metrics.partition_refetches_total.inc()
-            ctx.consumer.request_seek(tp, committed)
+            ctx.ordering.fetch_again(tp, committed)
 
 
 def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from faust.types import tuples as faust_tuples
 
 from stream_app.runtime.context import WorkerContext
+from stream_app.runtime.refetch import OffsetOrdering
 from stream_app.runtime.tasks import assigned_positions, observe_progress
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.progress import ProgressWatch
@@ -27,12 +28,18 @@ def context(
         request_seek=lambda tp, offset: seeks.append((tp, offset)),
         seeks=seeks,
     )
+    metrics = Metrics()
+
+    async def first_offset(tp: Any, offset: int) -> int | None:
+        return offset
+
     ctx = SimpleNamespace(
         consumer=consumer,
         pipeline=SimpleNamespace(last_offsets=processed),
         settings=SimpleNamespace(events_topic="events"),
         progress=ProgressWatch(stall_seconds=stall_seconds),
-        metrics=Metrics(),
+        metrics=metrics,
+        ordering=OffsetOrdering("events", lambda: consumer, first_offset, metrics),
     )
     ctx.assigned_events = lambda: WorkerContext.assigned_events(ctx)  # the ticks topic is left out
     return ctx
