@@ -166,12 +166,14 @@ def _category_rows(
 def evaluate(
     enc: EncodedLog,
     split: Split,
-    heads_val: HeadArrays,
-    heads_test: HeadArrays,
+    heads: tuple[HeadArrays, HeadArrays],
+    covariates_test: F64,
     calibration: Calibration,
     seed: int,
 ) -> Evaluation:
-    """All test metrics: the model (calibrated on val) and every baseline."""
+    """All test metrics: the model (calibrated on val, heads at val and test, its covariates at
+    test) and every baseline."""
+    heads_val, heads_test = heads
     horizon = split.horizon_days
     val = cutoff_labels(enc, split.val_cutoff, horizon)
     test = cutoff_labels(enc, split.test_cutoff, horizon)
@@ -182,7 +184,7 @@ def evaluate(
     )  # fmt: skip
     ev.test_prob["model_uncalibrated"] = raw
     ev.return_rows["model_uncalibrated"] = _test_row(test, raw)
-    ev.test_prob["model"] = calibration.apply(raw)
+    ev.test_prob["model"] = calibration.apply(raw, covariates_test)
     ev.return_rows["model"] = _test_row(test, ev.test_prob["model"])
     _return_baselines(enc, split, val, test, seed, ev)
     ev.category_blend = _category_rows(enc, val, test, (heads_val, heads_test), ev)

@@ -21,6 +21,7 @@ from stream_app.model.contract import (
     META_CATEGORY_BLEND,
     META_COMPONENTS,
     META_CONTRACT,
+    META_COVARIATES,
     META_DATA_FINGERPRINT,
     META_GRAPH_KIND,
     META_HIDDEN_SIZE,
@@ -31,7 +32,9 @@ from stream_app.model.contract import (
     OPSET,
     OUTPUT_NAMES,
     contract_dict,
+    covariates_metadata,
 )
+from stream_app.model.survival import Calibration
 
 STEP_FILE = "decay_step.onnx"
 SEQUENCE_FILE = "decay_sequence.onnx"
@@ -43,25 +46,28 @@ class ExportInfo:
 
     model_version: str
     horizon_days: float
-    calibration: tuple[float, float]
+    calibration: Calibration
     data_fingerprint: str
     category_blend: CategoryBlend = field(default_factory=CategoryBlend)
 
 
 def metadata(model: DecayModel, info: ExportInfo, graph_kind: str) -> dict[str, str]:
     """ONNX custom metadata of one graph."""
-    return {
+    meta = {
         META_CONTRACT: json.dumps(contract_dict(), sort_keys=True),
         META_MODEL_VERSION: info.model_version,
         META_GRAPH_KIND: graph_kind,
         META_HIDDEN_SIZE: str(model.cfg.hidden_size),
         META_COMPONENTS: str(model.cfg.components),
         META_HORIZON_DAYS: repr(float(info.horizon_days)),
-        META_CALIBRATION: json.dumps(list(info.calibration)),
+        META_CALIBRATION: json.dumps([info.calibration.a, info.calibration.b]),
         META_DATA_FINGERPRINT: info.data_fingerprint,
         META_CATEGORY_BLEND: info.category_blend.to_json(),
         META_KERNEL_SHAPES: json.dumps(list(model.cfg.shapes)),
     }
+    if info.calibration.weights:
+        meta[META_COVARIATES] = covariates_metadata(info.calibration.weights)
+    return meta
 
 
 def _dummy(batch: int, steps: int | None, hidden: int) -> tuple[torch.Tensor, ...]:

@@ -31,6 +31,7 @@ from export.rolling import (
 from export.train import TrainConfig, predict_return
 from stream_app.data.eventlogs import read_log
 from stream_app.model.contract import contract_dict
+from stream_app.model.covariates import COVARIATE_NAMES, covariates
 from stream_app.model.eventlog import EventLog
 from stream_app.model.runtime import ModelRuntime
 from stream_app.model.scoring import score
@@ -120,7 +121,8 @@ def onnx_score_gap(step_path: Path, log_: EventLog, final: Trained) -> float:
     cutoff = final.split.val_cutoff.timestamp()
     scores = score(runtime, log_, cutoff)
     horizon = final.split.horizon_days
-    torch_p = final.calibration.apply(predict_return(final.heads_val, final.val.tau_days, horizon))
+    raw = predict_return(final.heads_val, final.val.tau_days, horizon)
+    torch_p = final.calibration.apply(raw, covariates(final.history_val, final.val.tau_days))
     return float(np.max(np.abs(scores.p_return - torch_p)))
 
 
@@ -138,8 +140,7 @@ def run(cfg: RunConfig, reproduce: str = "") -> dict[str, Any]:
     ]
     final = train_for(enc, plan.final_split(), cfg.model, cfg.train, cfg.progress)
     blend = tune_blend(enc, final.val, final.heads_val)
-    info = ExportInfo(f"3.0+{fp[:10]}", plan.horizon_days,
-                      (final.calibration.a, final.calibration.b), fp, blend)  # fmt: skip
+    info = ExportInfo(f"3.1+{fp[:10]}", plan.horizon_days, final.calibration, fp, blend)
     step_path, _ = export_onnx(final.model, info, cfg.out_dir)
     metrics = build_metrics(cfg, plan, enc, origins, final, info)
     metrics["onnx_score_max_abs_diff"] = onnx_score_gap(step_path, enc.log, final)
@@ -186,9 +187,14 @@ def build_metrics(
         "targets": targets(origins, comp),
         "segments": segments(enc, origins, comp["best_auc_baseline"]),
         "calibration": {
-            "kind": "platt_on_logit",
+            "kind": "platt_on_logit_with_covariates"
+            if final.calibration.weights
+            else "platt_on_logit",
             "a": final.calibration.a,
             "b": final.calibration.b,
+            "covariates": dict(zip(COVARIATE_NAMES, final.calibration.weights, strict=True))
+            if final.calibration.weights
+            else {},
             "fitted_at": plan.latest.isoformat(),
         },
         "category_blend": asdict(info.category_blend),
@@ -210,6 +216,7 @@ def cutoff_entry(o: Origin) -> dict[str, Any]:
         "return_within_h": o.ev.return_rows,
         "next_category_recall_at_10": o.ev.category_rows,
         "calibration": [o.trained.calibration.a, o.trained.calibration.b],
+        "covariate_weights": list(o.trained.calibration.weights),
         "best_val_logloss": min(h["val_logloss"] for h in o.trained.history),
         "epochs": len(o.trained.history),
         "tuned_parameters": o.ev.params,

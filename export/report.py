@@ -14,10 +14,9 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 from export.evaluate import Evaluation
-from export.labels import CutoffLabels
 from export.rolling import Origin
-from export.train import HeadArrays
-from stream_app.model.survival import Calibration, return_probability
+from stream_app.model.covariates import covariates
+from stream_app.model.survival import return_probability
 
 REPRODUCE = "python -m export train --data online-retail --out models"
 _COLS = ("roc_auc", "pr_auc", "brier", "ece", "c_index")
@@ -51,10 +50,9 @@ def _plot_calibration(out: Path, ev: Evaluation, baseline: str) -> None:
     plt.close(fig)
 
 
-def _plot_decay(
-    out: Path, heads: HeadArrays, test: CutoffLabels, cal: Calibration, horizon: float
-) -> None:
+def _plot_decay(out: Path, last: Origin, horizon: float) -> None:
     """P(return within H | silent τ) of a few real test users (by history length quantile)."""
+    heads, test, cal = last.heads_test, last.test, last.trained.calibration
     order = np.argsort(test.position, kind="stable")
     picks = order[np.linspace(0, len(order) - 1, 5).astype(int)[1:]]
     grid = np.linspace(0.0, 180.0, 181)
@@ -68,6 +66,7 @@ def _plot_decay(
             horizon,
             cal,
             heads.shape,
+            covariates(last.history_test.take(np.full(len(grid), i)), grid),
         )
         line = ax.plot(grid, p, label=f"{test.position[i] + 1} events, returned={test.label[i]}")
         ax.axvline(test.tau_days[i], color=line[0].get_color(), ls=":", lw=0.8)
@@ -149,8 +148,7 @@ def write_report(out_dir: Path, metrics: dict[str, Any], last: Origin) -> None:
     ev, best = last.ev, metrics["comparison"]["best_auc_baseline"]
     _plot_roc(out_dir / "roc.png", ev)
     _plot_calibration(out_dir / "calibration.png", ev, best)
-    _plot_decay(out_dir / "decay_curves.png", last.heads_test, last.test,
-                last.trained.calibration, horizon)  # fmt: skip
+    _plot_decay(out_dir / "decay_curves.png", last, horizon)
     split = metrics["split"]
     text = f"""# Evaluation: interest-decay model `{metrics["model_version"]}`
 

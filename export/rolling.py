@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from export.calibrate import fit_platt
+from export.calibrate import Scored, fit_with_covariates, history_at
 from export.dataset import EncodedLog, visit_starts
 from export.evaluate import Evaluation, evaluate
 from export.intervals import Cutoff, difference_interval, segment_of, segment_table
@@ -16,6 +16,7 @@ from export.labels import CutoffLabels, Split, cutoff_labels
 from export.model import DecayModel, ModelConfig
 from export.train import HeadArrays, TrainConfig, heads_at_cutoff, predict_return, train_model
 from stream_app.clock import SECONDS_PER_DAY
+from stream_app.model.covariates import History, covariates
 from stream_app.model.survival import Calibration
 
 F64 = npt.NDArray[np.float64]
@@ -32,17 +33,32 @@ class Trained:
     calibration: Calibration
     val: CutoffLabels
     heads_val: HeadArrays
+    history_val: History
+
+
+def scored_at(
+    model: DecayModel, enc: EncodedLog, lbl: CutoffLabels, horizon: float
+) -> tuple[HeadArrays, History, Scored]:
+    """The heads, the covariate history and the raw P of the labelled users at one cutoff."""
+    heads = heads_at_cutoff(model, enc, lbl)
+    history = history_at(enc, lbl)
+    p_raw = predict_return(heads, lbl.tau_days, horizon)
+    return heads, history, Scored(p_raw, covariates(history, lbl.tau_days), lbl.label)
 
 
 def train_for(
     enc: EncodedLog, split: Split, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool
 ) -> Trained:
-    """Train on the split, calibrate (Platt) on its validation cutoff."""
+    """Train on the split; fit the covariate term on its training cutoffs and calibrate on its
+    validation cutoff (`export.calibrate.fit_with_covariates`)."""
     model, history = train_model(enc, split, mcfg, tcfg, progress)
-    val = cutoff_labels(enc, split.val_cutoff, split.horizon_days)
-    heads_val = heads_at_cutoff(model, enc, val)
-    cal = fit_platt(predict_return(heads_val, val.tau_days, split.horizon_days), val.label)
-    return Trained(split, model, history, cal, val, heads_val)
+    horizon = split.horizon_days
+    val = cutoff_labels(enc, split.val_cutoff, horizon)
+    heads_val, history_val, scored_val = scored_at(model, enc, val, horizon)
+    train = [scored_at(model, enc, cutoff_labels(enc, c, horizon), horizon)[2]
+             for c in split.train_cutoffs]  # fmt: skip
+    cal = fit_with_covariates(train, scored_val)
+    return Trained(split, model, history, cal, val, heads_val, history_val)
 
 
 @dataclass
@@ -52,6 +68,7 @@ class Origin:
     trained: Trained
     test: CutoffLabels
     heads_test: HeadArrays
+    history_test: History
     ev: Evaluation
 
 
@@ -61,9 +78,10 @@ def evaluate_origin(
     """Train for one test cutoff and evaluate the model and every baseline there."""
     trained = train_for(enc, split, mcfg, tcfg, progress)
     test = cutoff_labels(enc, split.test_cutoff, split.horizon_days)
-    heads_test = heads_at_cutoff(trained.model, enc, test)
-    ev = evaluate(enc, split, trained.heads_val, heads_test, trained.calibration, tcfg.seed)
-    return Origin(trained, test, heads_test, ev)
+    heads_test, history_test, scored_test = scored_at(trained.model, enc, test, split.horizon_days)
+    ev = evaluate(enc, split, (trained.heads_val, heads_test), scored_test.covariates,
+                  trained.calibration, tcfg.seed)  # fmt: skip
+    return Origin(trained, test, heads_test, history_test, ev)
 
 
 def mean_rows(origins: list[Origin]) -> dict[str, dict[str, float]]:

@@ -8,11 +8,13 @@ loads and refuses a model built for another contract.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from stream_app.events.schema import EVENT_TYPES
+from stream_app.model.covariates import COVARIATE_NAMES
 
 #: Bump when feature meaning, order or graph signature changes.
 CONTRACT_VERSION = "2"
@@ -83,6 +85,9 @@ META_DATA_FINGERPRINT = "decay_stream.training_data_fingerprint"
 META_KERNEL_SHAPES = "decay_stream.kernel_shapes"
 #: Optional: JSON of `stream_app.model.categories.CategoryBlend` (absent: rank by the head alone).
 META_CATEGORY_BLEND = "decay_stream.category_blend"
+#: Optional: JSON {"names": [...], "weights": [...]} of the calibration's logistic term over
+#: `stream_app.model.covariates.COVARIATE_NAMES` (absent: Platt's map on logit P alone).
+META_COVARIATES = "decay_stream.covariates"
 GRAPH_STEP = "step"
 GRAPH_SEQUENCE = "sequence"
 
@@ -118,6 +123,7 @@ class ModelSpec:
     data_fingerprint: str
     category_blend: str = ""  # JSON of the served category blend; "" = head alone
     kernel_shapes: tuple[int, ...] = ()  # gamma shape k_r per component; () = all exponential
+    covariate_weights: tuple[float, ...] = ()  # over COVARIATE_NAMES; () = none
 
 
 def _require(meta: Mapping[str, str], key: str) -> str:
@@ -156,7 +162,29 @@ def check_model(
         data_fingerprint=meta.get(META_DATA_FINGERPRINT, ""),
         category_blend=meta.get(META_CATEGORY_BLEND, ""),
         kernel_shapes=_kernel_shapes(meta),
+        covariate_weights=_covariate_weights(meta),
     )
+
+
+def covariates_metadata(weights: Sequence[float]) -> str:
+    """The `META_COVARIATES` value for weights over `COVARIATE_NAMES`."""
+    if len(weights) != len(COVARIATE_NAMES):
+        raise ValueError(f"{len(weights)} covariate weights for {len(COVARIATE_NAMES)} names")
+    return json.dumps({"names": list(COVARIATE_NAMES), "weights": [float(w) for w in weights]})
+
+
+def _covariate_weights(meta: Mapping[str, str]) -> tuple[float, ...]:
+    if META_COVARIATES not in meta:
+        return ()
+    declared = json.loads(meta[META_COVARIATES])
+    names, weights = declared.get("names"), declared.get("weights")
+    if names != list(COVARIATE_NAMES) or not isinstance(weights, list):
+        raise ContractError(
+            f"model covariates are {names!r}, this code computes {list(COVARIATE_NAMES)!r}"
+        )
+    if len(weights) != len(names) or not all(math.isfinite(float(w)) for w in weights):
+        raise ContractError("model covariate weights must be one finite number per name")
+    return tuple(float(w) for w in weights)
 
 
 def _kernel_shapes(meta: Mapping[str, str]) -> tuple[int, ...]:

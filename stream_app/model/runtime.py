@@ -109,7 +109,7 @@ class ModelRuntime:
         if self.spec.graph_kind != GRAPH_STEP:
             raise ContractError(f"{self.path} is a {self.spec.graph_kind!r} graph, not 'step'")
         self.provider: str = self.session.get_providers()[0]
-        self.calibration = Calibration(*self.spec.calibration)
+        self.calibration = Calibration(*self.spec.calibration, self.spec.covariate_weights)
         blend = self.spec.category_blend
         #: How `stream_app.model.categories.rank_categories` blends head and recent categories.
         self.category_blend = CategoryBlend.from_json(blend) if blend else CategoryBlend()

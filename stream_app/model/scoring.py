@@ -2,7 +2,8 @@
 
 Each user's events before the cutoff go through the worker's code path: the numeric features of
 `stream_app.model.features`, one batched `ModelRuntime.step` per event position, then the
-closed-form survival of `stream_app.model.survival` at the silence τ = cutoff − last event.
+closed-form survival of `stream_app.model.survival` at the silence τ = cutoff − last event, with
+the covariates of `stream_app.model.covariates` when the calibration has covariate weights.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.clock import SECONDS_PER_DAY
+from stream_app.model.covariates import covariates, history_of_log
 from stream_app.model.eventlog import EventLog
-from stream_app.model.features import category_buckets, log_numeric_features
+from stream_app.model.features import category_buckets, log_numeric_features, spend_deltas
 from stream_app.model.runtime import ModelRuntime
 from stream_app.model.survival import return_probability
 
@@ -68,5 +70,9 @@ def score(
     shape = (
         np.asarray(runtime.spec.kernel_shapes, np.float64) if runtime.spec.kernel_shapes else None
     )
-    p = return_probability(mu, alpha, beta, tau, horizon, runtime.calibration, shape)
+    x = None
+    if runtime.calibration.weights:
+        deltas = spend_deltas(before.event_type, before.price)
+        x = covariates(history_of_log(before.ts_seconds, before.event_type, deltas, starts), tau)
+    p = return_probability(mu, alpha, beta, tau, horizon, runtime.calibration, shape, x)
     return Scores(users, p, tau)

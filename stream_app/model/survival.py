@@ -8,8 +8,10 @@ category distributions `pi` of shape (..., R, K). With τ the silence in days:
 - cumulative hazard   Λ(τ)   = Σ_r μ_r·τ + (α_r/β_r)·(1 − exp(−β_r·τ))
 - return within H     P(τ)   = 1 − exp(−[Λ(τ+H) − Λ(τ)]), falling to 1 − exp(−H·Σμ_r)
 
-A monotone calibration `σ(a·logit(P) + b)` with a > 0 (fitted on validation data) may be
-applied on top; it keeps P decreasing in τ, so threshold crossings stay a 1-D monotone root.
+A calibration `σ(a·logit(P) + b + w·x(τ))` with a > 0 may be applied on top: Platt's map plus
+a logistic term over closed-form covariates x(τ) (`stream_app.model.covariates`). With the
+covariates, P need not be monotone in τ; the schedule finds its crossings on a grid
+(`stream_app.schedule.levels`).
 """
 
 from __future__ import annotations
@@ -26,27 +28,42 @@ _EPS = 1e-12
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """Platt map on the logit of P: `σ(a·logit(P) + b)`; identity is (1, 0)."""
+    """`σ(a·logit(P) + b + w·x(τ))`: Platt's map on the logit of P, plus an optional logistic
+    term over the covariates x(τ) of `stream_app.model.covariates` (`weights` in the order of
+    `COVARIATE_NAMES`; () = none). Identity is (1, 0, ())."""
 
     a: float = 1.0
     b: float = 0.0
+    weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.a > 0:
             raise ValueError("calibration slope must be positive to stay monotone")
 
-    def apply(self, p: Array) -> Array:
-        """Calibrated probability."""
-        q = np.clip(np.asarray(p, np.float64), _EPS, 1 - _EPS)
-        z = self.a * (np.log(q) - np.log1p(-q)) + self.b
+    def apply(self, p: Array, covariates: Array | None = None) -> Array:
+        """Calibrated probability; `covariates` (..., F) are needed when there are weights."""
+        z = self.a * logit(p) + self.b
+        if self.weights:
+            if covariates is None:
+                raise ValueError("this calibration has covariate weights: pass the covariates")
+            z = z + covariates @ np.asarray(self.weights, np.float64)
         out: Array = 1.0 / (1.0 + np.exp(-z))
         return out
 
     def invert(self, p: float) -> float:
-        """Raw probability whose calibrated value is `p`."""
+        """Raw probability whose calibrated value is `p` (a calibration without covariates)."""
+        if self.weights:
+            raise ValueError("a calibration with covariates has no single inverse")
         q = min(max(p, _EPS), 1 - _EPS)
         z = (math.log(q) - math.log1p(-q) - self.b) / self.a
         return 1.0 / (1.0 + math.exp(-z))
+
+
+def logit(p: Array) -> Array:
+    """log(p / (1 − p)), with p clipped into [1e-12, 1 − 1e-12] (as `Calibration.apply` reads it)."""
+    q = np.clip(np.asarray(p, np.float64), _EPS, 1 - _EPS)
+    out: Array = np.log(q) - np.log1p(-q)
+    return out
 
 
 def _tau(tau: Array | float) -> Array:
@@ -148,10 +165,12 @@ def return_probability(
     horizon: float,
     calibration: Calibration | None = None,
     shape: Array | None = None,
+    covariates: Array | None = None,
 ) -> Array:
-    """P(any event within `horizon` days | silent for τ days)."""
+    """P(any event within `horizon` days | silent for τ days); `covariates` at the same τ feed
+    the calibration's logistic term (`stream_app.model.covariates.covariates`)."""
     p: Array = -np.expm1(-horizon_hazard(mu, alpha, beta, tau, horizon, shape))
-    return p if calibration is None else calibration.apply(p)
+    return p if calibration is None else calibration.apply(p, covariates)
 
 
 def return_probability_floor(

@@ -68,8 +68,8 @@ def alerts_due(
     if reached <= state.alert_level:
         return [], state.alert_level
     silent = now_seconds - state.last_event_seconds
-    probability = probability_after_silence(state.model, decay, silent)
-    peak = max(float(peak_probabilities([state.model], decay)[0]), probability)
+    probability = probability_after_silence(state, decay, silent)
+    peak = max(float(peak_probabilities([state], decay)[0]), probability)
     names = {**known_categories, **user_category_names(state)}
     level = AlertLevel(reached).label
     alert = Alert(

@@ -10,6 +10,7 @@ from enum import IntEnum
 import numpy as np
 
 from stream_app.clock import SECONDS_PER_DAY
+from stream_app.model.covariates import covariates, history_of_states
 from stream_app.model.survival import Calibration, return_probability
 from stream_app.state import ModelState, UserState
 
@@ -96,22 +97,11 @@ _REFINE_POINTS = 8
 _REFINE_ROUNDS = 7
 
 
-def _head(model: ModelState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (
-        np.asarray(model.mu, np.float64),
-        np.asarray(model.alpha, np.float64),
-        np.asarray(model.beta, np.float64),
-    )
-
-
-def probability_after_silence(model: ModelState, decay: DecayModel, silent_seconds: float) -> float:
-    """P(any event within H | silent for `silent_seconds`)."""
-    mu, alpha, beta = _head(model)
-    tau = max(silent_seconds, 0.0) / SECONDS_PER_DAY
-    p = return_probability(
-        mu, alpha, beta, tau, decay.horizon_days, decay.calibration, decay.shape_for(model)
-    )
-    return float(p)
+def probability_after_silence(state: UserState, decay: DecayModel, silent_seconds: float) -> float:
+    """P(any event within H | silent for `silent_seconds`) of a user with a model state."""
+    heads = _Heads([state], decay)
+    tau = np.array([max(silent_seconds, 0.0) / SECONDS_PER_DAY])
+    return float(heads.probability(np.arange(1), tau)[0])
 
 
 def usual_gap_seconds(state: UserState) -> float | None:
@@ -123,9 +113,11 @@ def usual_gap_seconds(state: UserState) -> float | None:
 
 
 class _Heads:
-    """Head parameters of N users, (N, R) each, and P on a grid of silences for all of them."""
+    """Head parameters of N users, (N, R) each, their covariate history when the calibration
+    has covariate weights, and P on a grid of silences for all of them."""
 
-    def __init__(self, models: Sequence[ModelState], decay: DecayModel) -> None:
+    def __init__(self, states: Sequence[UserState], decay: DecayModel) -> None:
+        models = [_model_of(s) for s in states]
         self.mu = np.array([m.mu for m in models], np.float64)
         self.alpha = np.array([m.alpha for m in models], np.float64)
         self.beta = np.array([m.beta for m in models], np.float64)
@@ -134,28 +126,36 @@ class _Heads:
             [s if (s := decay.shape_for(m)) is not None else exponential for m in models],
             np.float64,
         ).reshape(self.beta.shape)
+        self.history = history_of_states(states) if decay.calibration.weights else None
         self.decay = decay
 
     def probability(self, rows: np.ndarray, tau_days: np.ndarray) -> np.ndarray:
         """P of the users `rows` at silences `tau_days` (same length, or a grid of shape (n, G))."""
         shape = (slice(None),) + (None,) * (tau_days.ndim - 1) + (slice(None),)
         mu, alpha, beta, k = (x[rows][shape] for x in (self.mu, self.alpha, self.beta, self.shape))
+        x = None if self.history is None else covariates(self.history.take(rows), tau_days)
         return return_probability(
-            mu, alpha, beta, tau_days, self.decay.horizon_days, self.decay.calibration, k
+            mu, alpha, beta, tau_days, self.decay.horizon_days, self.decay.calibration, k, x
         )
 
 
-def peak_probabilities(models: Sequence[ModelState], decay: DecayModel) -> np.ndarray:
+def _model_of(state: UserState) -> ModelState:
+    if state.model is None:
+        raise ValueError("a user without a model state has no return probability")
+    return state.model
+
+
+def peak_probabilities(states: Sequence[UserState], decay: DecayModel) -> np.ndarray:
     """max over τ ≥ 0 of each user's P(return within H | silent τ) (on `TAU_GRID_DAYS`)."""
-    heads = _Heads(models, decay)
-    rows = np.arange(len(models))
-    grid = np.broadcast_to(TAU_GRID_DAYS, (len(models), TAU_GRID_DAYS.size))
+    heads = _Heads(states, decay)
+    rows = np.arange(len(states))
+    grid = np.broadcast_to(TAU_GRID_DAYS, (len(states), TAU_GRID_DAYS.size))
     out: np.ndarray = heads.probability(rows, grid).max(axis=-1)
     return out
 
 
 def crossing_days(
-    models: Sequence[ModelState], decay: DecayModel, ratios: Sequence[float]
+    states: Sequence[UserState], decay: DecayModel, ratios: Sequence[float]
 ) -> np.ndarray:
     """(N, L): the silence (days) at which each user's P first falls to `ratio`·peak after its
     peak, for every ratio; NaN where it never does.
@@ -163,8 +163,8 @@ def crossing_days(
     Every row is computed element-wise, so a user's result does not depend on the other users
     of the batch (the worker's batch and its tick handler agree to the bit).
     """
-    heads = _Heads(models, decay)
-    n, size = len(models), TAU_GRID_DAYS.size
+    heads = _Heads(states, decay)
+    n, size = len(states), TAU_GRID_DAYS.size
     rows = np.arange(n)
     p = heads.probability(rows, np.broadcast_to(TAU_GRID_DAYS, (n, size)))
     peak_at = p.argmax(axis=-1)
@@ -212,7 +212,7 @@ def due_times_batch(
     if not scored:
         return [[] for _ in states]
     crossings = crossing_days(
-        [s.model for s in scored if s.model is not None],
+        scored,
         decay,
         [thresholds.of(level) for level in AlertLevel],
     ).tolist()

@@ -1,9 +1,10 @@
-"""The table value of a user: `encode_state` / `decode_state` (format 3: a header, compact JSON of the counters, the ring and the outcomes, the model's floats as one binary array; format 2, all JSON, still read), and the bound of its size."""
+"""The table value of a user: `encode_state` / `decode_state` (format 3: a header, compact JSON of the counters, the ring and the outcomes, the model's floats as one binary array, then the decayed counts as float64; format 2, all JSON, still read), and the bound of its size."""
 
 from __future__ import annotations
 
 import json
 import struct
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from stream_app.state.outcomes import (
     OpenPrediction,
     Outcomes,
 )
-from stream_app.state.user_state import ModelState, RecentEvent, UserState
+from stream_app.state.user_state import DECAYED_SIZE, ModelState, RecentEvent, UserState
 
 STATE_FORMAT_VERSION = 3
 
@@ -80,6 +81,9 @@ def encode_state(state: UserState) -> bytes:
         if np.array_equal(narrow, values):  # NaN never compares equal: stays float64
             values, width = narrow, 4
         floats = values.tobytes()
+    if state.decayed:  # float64 after the model's floats (a reader that predates it skips them)
+        body["dec"] = len(state.decayed)
+        floats += np.array(state.decayed, "<f8").tobytes()
     text = json.dumps(body, separators=(",", ":")).encode("utf-8")
     return _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, width, len(text)) + text + floats
 
@@ -95,8 +99,12 @@ def decode_state(raw: bytes) -> UserState:
         raise ValueError(f"unknown user state format {magic!r}/{version}/{width}")
     start = _HEADER.size
     body = json.loads(raw[start : start + length])
-    floats = np.frombuffer(raw, "<f4" if width == 4 else "<f8", offset=start + length)
-    return _state_from_body(body, _model_from_floats(body.get("model"), floats.tolist()))
+    end = len(raw) - 8 * int(body.get("dec", 0))
+    floats = np.frombuffer(raw[start + length : end], "<f4" if width == 4 else "<f8")
+    state = _state_from_body(body, _model_from_floats(body.get("model"), floats.tolist()))
+    if end < len(raw):
+        state = replace(state, decayed=tuple(np.frombuffer(raw, "<f8", offset=end).tolist()))
+    return state
 
 
 def _model_from_floats(body: dict[str, Any] | None, floats: list[float]) -> ModelState | None:
@@ -208,7 +216,7 @@ def state_bytes_bound(
     the model state has a fixed shape (`hidden_size`, `components`, a few top buckets each).
     """
     numbers = 2 * hidden_size + 3 * components + 2 * 8 * components
-    model = numbers * (_NUMBER_BYTES + 1) + 12 * version_chars + 64
+    model = numbers * (_NUMBER_BYTES + 1) + 12 * version_chars + 64 + 8 * DECAYED_SIZE
     ring = sequence_length * (RECENT_EVENT_MAX_BYTES + 1)
     return ring + model + outcome_bytes_bound(version_chars) + _FIXED_MAX_BYTES
 

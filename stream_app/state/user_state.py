@@ -7,9 +7,11 @@ mutation).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 from stream_app.state.outcomes import (
     NO_OUTCOMES,
@@ -18,6 +20,12 @@ from stream_app.state.outcomes import (
 )
 
 _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
+
+#: Time scales (days) of the decayed event counts kept per type: an event of age a days counts
+#: exp(−a/s). They are kept at the last event's time, so in silence each is one product.
+DECAY_SCALES_DAYS: tuple[float, ...] = (7.0, 30.0, 90.0)
+#: Length of `UserState.decayed`: one count per (event type, scale), type-major.
+DECAYED_SIZE = len(EVENT_TYPES) * len(DECAY_SCALES_DAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,9 @@ class UserState:
     #: Alerts of the current silence not yet resolved, and the outcomes resolved so far.
     predictions: tuple[OpenPrediction, ...] = ()
     outcomes: Outcomes = NO_OUTCOMES
+    #: Decayed counts per (type, scale) at `last_event_seconds` (`DECAY_SCALES_DAYS`); () in a
+    #: state written before they were kept (`decayed_counts` rebuilds them from the ring).
+    decayed: tuple[float, ...] = ()
 
     def count(self, event_type: EventType) -> int:
         """Events seen of one type."""
@@ -123,6 +134,9 @@ def apply_event(
         first_event_seconds=_min(current.first_event_seconds, ts),
         last_event_seconds=last_event,
         recent=(*current.recent, RecentEvent.of(event))[-sequence_length:],
+        decayed=decayed_after(
+            decayed_counts(current), current.last_event_seconds, ts, _TYPE_INDEX[event.type]
+        ),
         last_offset=offset,
         alert_level=0 if last_event != current.last_event_seconds else current.alert_level,
     )
@@ -138,6 +152,50 @@ def spend_delta(event: Event) -> float:
     if event.type is EventType.CANCEL:
         return -event.price
     return 0.0
+
+
+def decayed_after(
+    decayed: tuple[float, ...], last_seconds: float | None, ts_seconds: float, type_index: int
+) -> tuple[float, ...]:
+    """Decayed counts at the later of the last event and `ts_seconds`, with one more event.
+
+    Counts are kept at the last event's time: a later event decays them to its own time first;
+    a late event (before the last) adds its weight at its age instead.
+    """
+    scales = len(DECAY_SCALES_DAYS)
+    counts = list(decayed) if decayed else [0.0] * DECAYED_SIZE
+    if last_seconds is not None and ts_seconds > last_seconds:
+        elapsed = (ts_seconds - last_seconds) / SECONDS_PER_DAY
+        factors = [math.exp(-elapsed / s) for s in DECAY_SCALES_DAYS]
+        counts = [c * factors[i % scales] for i, c in enumerate(counts)]
+        added = [1.0] * scales
+    elif last_seconds is not None:
+        age = (last_seconds - ts_seconds) / SECONDS_PER_DAY
+        added = [math.exp(-age / s) for s in DECAY_SCALES_DAYS]
+    else:
+        added = [1.0] * scales
+    for j, weight in enumerate(added):
+        counts[type_index * scales + j] += weight
+    return tuple(counts)
+
+
+def decayed_counts(state: UserState) -> tuple[float, ...]:
+    """The state's decayed counts; for a state written before they were kept, rebuilt from its
+    ring of recent events (older events, beyond the ring, are missing from them)."""
+    if state.decayed or state.last_event_seconds is None:
+        return state.decayed
+    counts: tuple[float, ...] = ()
+    last: float | None = None
+    for r in sorted(state.recent, key=lambda r: r.ts_seconds):
+        counts = decayed_after(counts, last, r.ts_seconds, _TYPE_INDEX[r.type])
+        last = r.ts_seconds if last is None else max(last, r.ts_seconds)
+    if last is None:
+        return (0.0,) * DECAYED_SIZE
+    factor = [
+        math.exp(-(state.last_event_seconds - last) / SECONDS_PER_DAY / s)
+        for s in DECAY_SCALES_DAYS
+    ]
+    return tuple(c * factor[i % len(factor)] for i, c in enumerate(counts))
 
 
 def _min(a: float | None, b: float) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,6 @@ import numpy.typing as npt
 
 from stream_app.model.features import EncodedEvents
 from stream_app.model.runtime import CUDA, ModelRuntime, StepOutput
-from stream_app.model.survival import Calibration
 from stream_app.schedule.levels import DecayModel
 from stream_app.worker.log_fields import set_model_version
 from stream_app.worker.metrics import Metrics
@@ -66,7 +65,7 @@ class ServingModel:
         assert self.runtime is not None
         calibration = self.runtime.calibration
         if self.intercept_shift:
-            calibration = Calibration(calibration.a, calibration.b + self.intercept_shift)
+            calibration = replace(calibration, b=calibration.b + self.intercept_shift)
         return DecayModel(
             self.runtime.spec.horizon_days,
             calibration,

@@ -14,6 +14,7 @@ from stream_app.commands.score import main as score_main
 from stream_app.data.eventlogs import read_log
 from stream_app.model.contract import INPUT_NAMES, OUTPUT_NAMES
 from stream_app.model.runtime import ModelRuntime
+from stream_app.model.survival import Calibration
 
 pytestmark = pytest.mark.model
 torch = pytest.importorskip("torch")
@@ -68,7 +69,7 @@ def _torch_model(out: Path):
 
     torch.manual_seed(3)
     model = DecayModel(ModelConfig(hidden_size=24, components=3)).eval()
-    step, seq = export_onnx(model, ExportInfo("test", 30.0, (1.0, 0.0), "fp"), out)
+    step, seq = export_onnx(model, ExportInfo("test", 30.0, Calibration(), "fp"), out)
     return model, step, seq
 
 

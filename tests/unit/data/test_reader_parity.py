@@ -16,6 +16,7 @@ from export.dataset import encode_log
 from stream_app.data.eventlogs import read_log
 from stream_app.data.sources import DATASETS, load_events
 from stream_app.events.schema import EVENT_TYPES, EventType
+from stream_app.model.covariates import covariates, history_of_log, history_of_states
 from stream_app.model.features import encode_events, spend_deltas
 from stream_app.model.heads import previous_event
 from stream_app.model.runtime import ModelRuntime
@@ -78,6 +79,12 @@ def test_worker_features_and_state_equal_training_columns(
         assert state.first_event_seconds == enc.log.ts_seconds[a]
         assert state.last_event_seconds == enc.log.ts_seconds[b - 1]
         assert state.spend_total == float(np.cumsum(deltas[a:b])[-1])
+    online = history_of_states([states[str(u)] for u in enc.users])
+    offline = history_of_log(enc.log.ts_seconds, enc.log.event_type, deltas, enc.starts)
+    tau = np.linspace(0.0, 400.0, len(enc.users))  # the head's covariates, at any silence
+    np.testing.assert_allclose(
+        covariates(online, tau), covariates(offline, tau), rtol=1e-9, atol=1e-9
+    )
 
 
 @pytest.mark.skipif(not STEP_GRAPH.exists(), reason="no committed model in models/")
@@ -96,6 +103,6 @@ async def test_worker_scores_equal_score_command() -> None:
         assert state.model is not None and state.last_event_seconds is not None
         silent = cutoff - state.last_event_seconds
         worst = max(
-            worst, abs(probability_after_silence(state.model, model.decay, silent) - p_offline)
+            worst, abs(probability_after_silence(state, model.decay, silent) - p_offline)
         )
     assert worst < 1e-6, worst

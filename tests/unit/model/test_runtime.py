@@ -85,3 +85,30 @@ def test_category_blend_comes_from_metadata_and_defaults_to_the_head(tmp_path: P
     older = tmp_path / "no_blend.onnx"
     onnx.save(model, str(older))
     assert ModelRuntime(older, prefer_cuda=False).category_blend == CategoryBlend()
+
+
+def _with_meta(tmp_path: Path, key: str, value: str) -> Path:
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(STEP))
+    kept = [p for p in model.metadata_props if p.key != key]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in kept}, key: value})
+    dest = tmp_path / "with_meta.onnx"
+    onnx.save(model, str(dest))
+    return dest
+
+
+def test_covariate_weights_come_from_metadata_and_must_match_the_code(tmp_path: Path) -> None:
+    from stream_app.model.contract import META_COVARIATES, covariates_metadata
+    from stream_app.model.covariates import COVARIATE_NAMES
+
+    weights = [0.01 * i for i in range(len(COVARIATE_NAMES))]
+    path = _with_meta(tmp_path, META_COVARIATES, covariates_metadata(weights))
+    assert ModelRuntime(path, prefer_cuda=False).calibration.weights == tuple(weights)
+    renamed = json.dumps({"names": ["recency", *COVARIATE_NAMES[1:]], "weights": weights})
+    with pytest.raises(ContractError, match="covariates"):
+        ModelRuntime(_with_meta(tmp_path, META_COVARIATES, renamed), prefer_cuda=False)
+    broken = json.dumps({"names": list(COVARIATE_NAMES), "weights": [float("nan")] * 30})
+    with pytest.raises(ContractError, match="finite"):
+        ModelRuntime(_with_meta(tmp_path, META_COVARIATES, broken), prefer_cuda=False)

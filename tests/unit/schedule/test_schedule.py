@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from stream_app.events.alert import alert_id
+from stream_app.model.covariates import COVARIATE_NAMES
 from stream_app.model.survival import Calibration
 from stream_app.schedule.alerts import alerts_due, top_categories
 from stream_app.schedule.due_schedule import DueSchedule
@@ -19,6 +20,7 @@ from stream_app.schedule.levels import (
     probability_after_silence,
 )
 from stream_app.state import ModelState, UserState
+from stream_app.state.user_state import DECAYED_SIZE
 
 DAY = 86_400.0
 DECAY = DecayModel(horizon_days=30.0, calibration=Calibration())
@@ -44,7 +46,7 @@ def model(mu: float = 0.001, alpha: float = 0.2, beta: float = 0.1) -> ModelStat
 
 def test_probability_falls_to_the_floor() -> None:
     m = model()
-    ps = [probability_after_silence(m, DECAY, d * DAY) for d in (0, 1, 10, 100, 1000)]
+    ps = [probability_after_silence(silent(m), DECAY, d * DAY) for d in (0, 1, 10, 100, 1000)]
     assert all(a > b for a, b in itertools.pairwise(ps))
     floor = 1 - math.exp(-30 * 0.002)
     assert ps[-1] == pytest.approx(floor, abs=1e-6)
@@ -52,12 +54,12 @@ def test_probability_falls_to_the_floor() -> None:
 
 def test_due_times_hit_the_shares_of_the_peak() -> None:
     m = model()
-    peak = probability_after_silence(m, DECAY, 0.0)  # a decaying head peaks right after the event
-    assert peak_probabilities([m], DECAY)[0] == pytest.approx(peak)
+    peak = probability_after_silence(silent(m), DECAY, 0.0)  # a decaying head peaks right after the event
+    assert peak_probabilities([silent(m)], DECAY)[0] == pytest.approx(peak)
     due = due_times(silent(m), DECAY, T)
     assert [lv for lv, _ in due] == [AlertLevel.WARNING, AlertLevel.AT_RISK, AlertLevel.CRITICAL]
     for level, t in due:
-        p = probability_after_silence(m, DECAY, t - 1000.0)
+        p = probability_after_silence(silent(m), DECAY, t - 1000.0)
         assert p / peak == pytest.approx(T.of(level), abs=1e-6)
     assert [t for _, t in due] == sorted(t for _, t in due)
 
@@ -88,15 +90,15 @@ def test_a_head_that_rises_after_the_event_is_alerted_only_after_its_peak() -> N
     # a negative kernel on top of a slow one: P dips right after the event, peaks, then decays
     dip = ModelState("v", (0.0,), (0.0,), (0.0005, 0.0005), (0.05, -0.049), (0.005, 0.03))
     thresholds = Thresholds(0.7, 0.5, 0.3, min_silence_gaps=(0.0, 0.0, 0.0))
-    p0 = probability_after_silence(dip, DECAY, 0.0)
-    peak = peak_probabilities([dip], DECAY)[0]
+    p0 = probability_after_silence(silent(dip), DECAY, 0.0)
+    peak = peak_probabilities([silent(dip)], DECAY)[0]
     assert p0 < thresholds.warning * peak  # below the warning share right after the event
     peak_days = max(
-        np.linspace(0, 200, 2001), key=lambda d: probability_after_silence(dip, DECAY, d * DAY)
+        np.linspace(0, 200, 2001), key=lambda d: probability_after_silence(silent(dip), DECAY, d * DAY)
     )
     (_, warning_at), *_ = due_times(silent(dip, 0.0), DECAY, thresholds)
     assert warning_at / DAY > peak_days  # the crossing after the peak, not the dip before it
-    ratio = probability_after_silence(dip, DECAY, warning_at) / peak
+    ratio = probability_after_silence(silent(dip), DECAY, warning_at) / peak
     assert ratio == pytest.approx(thresholds.warning, abs=1e-6)
 
 
@@ -174,23 +176,23 @@ def test_category_ranking_drifts_to_slow_components() -> None:
 def test_calibration_keeps_due_times_consistent() -> None:
     calibrated = DecayModel(30.0, Calibration(a=1.3, b=-0.2))
     m = model()
-    peak = probability_after_silence(m, calibrated, 0.0)
+    peak = probability_after_silence(silent(m), calibrated, 0.0)
     for level, t in due_times(silent(m, 0.0), calibrated, T):
-        ratio = probability_after_silence(m, calibrated, t) / peak
+        ratio = probability_after_silence(silent(m), calibrated, t) / peak
         assert ratio == pytest.approx(T.of(level), abs=1e-6)
-    assert np.isfinite(probability_after_silence(m, calibrated, 0.0))
+    assert np.isfinite(probability_after_silence(silent(m), calibrated, 0.0))
 
 
 def test_a_gamma_head_is_due_after_its_peak_never_in_the_dip_after_the_event() -> None:
     gamma = DecayModel(horizon_days=30.0, calibration=Calibration(), kernel_shapes=(0, 4))
     m = ModelState("v", (0.0,), (0.0,), (1e-4, 4e-4), (1e-3, 0.05), (0.5, 0.02))
-    p0 = probability_after_silence(m, gamma, 0.0)
-    peak = peak_probabilities([m], gamma)[0]
+    p0 = probability_after_silence(silent(m), gamma, 0.0)
+    peak = peak_probabilities([silent(m)], gamma)[0]
     assert p0 < T.warning * peak  # low in the dip right after the event, yet not due there
     due = due_times(silent(m), gamma, T)
     assert due and due[0][1] - 1000.0 > 150 * DAY  # the dip before the ~200-day peak is skipped
     for level, t in due:
-        ratio = probability_after_silence(m, gamma, t - 1000.0) / peak
+        ratio = probability_after_silence(silent(m), gamma, t - 1000.0) / peak
         assert ratio == pytest.approx(T.of(level), abs=1e-6)
 
 
@@ -239,3 +241,28 @@ def test_entries_added_to_a_live_episode_keep_the_ones_scheduled() -> None:
     ]
     schedule.add_entries(b"a", 0, 2.0, [(1, 50.0)])  # a new silence: as replace_user
     assert schedule.live_entries == 1 and schedule.live_episode[b"a"] == 2.0
+
+
+def test_covariates_in_the_calibration_move_p_and_due_times_follow_it() -> None:
+    weights = [0.0] * len(COVARIATE_NAMES)
+    weights[COVARIATE_NAMES.index("log1p_tau_over_gap")] = -0.8  # a long silence lowers P
+    weights[COVARIATE_NAMES.index("log1p_events")] = 0.5
+    with_covariates = DecayModel(30.0, Calibration(1.1, -0.1, tuple(weights)))
+    state = UserState(
+        events_total=4,
+        first_event_seconds=0.0,
+        last_event_seconds=30 * DAY,
+        model=model(),
+        decayed=(0.0,) * DECAYED_SIZE,
+    )
+    plain = probability_after_silence(state, DecayModel(30.0, Calibration(1.1, -0.1)), 5 * DAY)
+    p = probability_after_silence(state, with_covariates, 5 * DAY)
+    z = math.log(plain / (1 - plain)) - 0.8 * math.log1p(5 / 10) + 0.5 * math.log1p(4)
+    assert p == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-9)
+    peak = peak_probabilities([state], with_covariates)[0]
+    due = due_times(state, with_covariates, T)
+    assert [lv for lv, _ in due] == list(AlertLevel)
+    for level, t in due:
+        silence = t - 30 * DAY
+        ratio = probability_after_silence(state, with_covariates, silence) / peak
+        assert ratio == pytest.approx(T.of(level), abs=1e-6)

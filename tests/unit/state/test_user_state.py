@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stream_app.events.decode import MAX_ID_CHARS
-from stream_app.events.schema import Event, EventType, utc_from_seconds
+from stream_app.events.schema import EVENT_TYPES, Event, EventType, utc_from_seconds
 from stream_app.state import (
     ModelState,
     UpdateOutcome,
@@ -16,6 +16,7 @@ from stream_app.state import (
     encode_state,
     state_bytes_bound,
 )
+from stream_app.state.user_state import DECAY_SCALES_DAYS, decayed_counts
 
 
 def event(
@@ -134,7 +135,7 @@ def test_binary_state_is_smaller_than_json() -> None:
 
 
 def test_json_format_2_of_older_changelogs_still_decodes() -> None:
-    state = _with_model((0.1, -0.2, 0.3))
+    state = replace(_with_model((0.1, -0.2, 0.3)), decayed=())  # format 2 had no decayed counts
     assert decode_state(_json_v2(state)) == state
     assert decode_state(_json_v2(replace(state, model=None))) == replace(state, model=None)
 
@@ -178,3 +179,39 @@ def _json_v2(state: UserState) -> bytes:
         ],
     }
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def _fold(events: list[Event], sequence_length: int = 50) -> UserState:
+    state: UserState | None = None
+    for offset, e in enumerate(events):
+        state, _ = apply_event(state, e, offset, sequence_length)
+    assert state is not None
+    return state
+
+
+def test_decayed_counts_are_the_sum_of_each_events_weight_at_the_last_event() -> None:
+    day = 86_400.0
+    times = [0.0, 3 * day, 1.5 * day, 40 * day, 40 * day]  # one late event, one tie
+    kinds = [EventType.VIEW, EventType.PURCHASE, EventType.VIEW, EventType.CART, EventType.VIEW]
+    state = _fold([event(t, k) for t, k in zip(times, kinds, strict=True)])
+    last = max(times)
+    for ti, kind in enumerate(EVENT_TYPES):
+        for si, scale in enumerate(DECAY_SCALES_DAYS):
+            expected = sum(
+                math.exp(-(last - t) / day / scale)
+                for t, k in zip(times, kinds, strict=True)
+                if k is kind
+            )
+            got = state.decayed[ti * len(DECAY_SCALES_DAYS) + si]
+            assert got == pytest.approx(expected, rel=1e-12, abs=1e-300)
+
+
+def test_decayed_counts_round_trip_and_old_states_rebuild_them_from_the_ring() -> None:
+    state = _fold([event(t * 86_400.0) for t in (0, 1, 5)])
+    assert decode_state(encode_state(state)) == state
+    older = replace(state, decayed=())  # written before the counts were kept
+    assert decode_state(encode_state(older)).decayed == ()
+    assert decayed_counts(older) == pytest.approx(state.decayed, rel=1e-12)
+    # with a model, the counts follow its float32 block
+    with_model = replace(_with_model((0.25, -0.5)), decayed=(1.5, 0.1))
+    assert decode_state(encode_state(with_model)) == with_model
