@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
 from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
+from stream_app.model.contract import check_model
 from stream_app.model.survival import Calibration
 from stream_app.schedule.levels import (
     DecayModel,
@@ -123,10 +123,14 @@ def read_alerts(
 
 
 def decay_model() -> DecayModel:
-    meta = SequenceGraph().session.get_modelmeta().custom_metadata_map
-    a, b = json.loads(meta["decay_stream.calibration"])
-    shapes = tuple(json.loads(meta.get("decay_stream.kernel_shapes", "[]")))
-    return DecayModel(float(meta["decay_stream.horizon_days"]), Calibration(a, b), shapes)
+    session = SequenceGraph().session
+    spec = check_model(
+        session.get_modelmeta().custom_metadata_map,
+        [i.name for i in session.get_inputs()],
+        [o.name for o in session.get_outputs()],
+    )
+    calibration = Calibration(*spec.calibration, spec.covariate_weights)
+    return DecayModel(spec.horizon_days, calibration, spec.kernel_shapes)
 
 
 def sim_seconds(iso_text: object) -> float:

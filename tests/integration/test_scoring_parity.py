@@ -9,6 +9,7 @@ import pytest
 
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
+from stream_app.model.covariates import covariates, history_of_states
 from stream_app.model.survival import return_probability
 from stream_app.schedule.levels import probability_after_silence
 from stream_app.settings import Settings
@@ -48,7 +49,8 @@ def test_table_state_matches_the_sequence_graph(
                 float(np.max(np.abs(np.array(getattr(stored, name)) - getattr(offline, name)))),
             )
         for silent_days in (0.0, 3.0, 30.0):
-            online_p = probability_after_silence(stored, decay, silent_days * 86_400)
+            online_p = probability_after_silence(states[user], decay, silent_days * 86_400)
+            x = covariates(history_of_states([states[user]]), np.array([silent_days]))[0]
             offline_p = float(
                 return_probability(
                     offline.mu,
@@ -58,6 +60,7 @@ def test_table_state_matches_the_sequence_graph(
                     decay.horizon_days,
                     decay.calibration,
                     decay.shape(),
+                    x,
                 )
             )
             worst["p_return"] = max(worst["p_return"], abs(online_p - offline_p))

@@ -102,7 +102,5 @@ async def test_worker_scores_equal_score_command() -> None:
         state = decode_state(store[str(user).encode()])
         assert state.model is not None and state.last_event_seconds is not None
         silent = cutoff - state.last_event_seconds
-        worst = max(
-            worst, abs(probability_after_silence(state, model.decay, silent) - p_offline)
-        )
+        worst = max(worst, abs(probability_after_silence(state, model.decay, silent) - p_offline))
     assert worst < 1e-6, worst

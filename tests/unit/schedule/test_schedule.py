@@ -54,7 +54,9 @@ def test_probability_falls_to_the_floor() -> None:
 
 def test_due_times_hit_the_shares_of_the_peak() -> None:
     m = model()
-    peak = probability_after_silence(silent(m), DECAY, 0.0)  # a decaying head peaks right after the event
+    peak = probability_after_silence(
+        silent(m), DECAY, 0.0
+    )  # a decaying head peaks right after the event
     assert peak_probabilities([silent(m)], DECAY)[0] == pytest.approx(peak)
     due = due_times(silent(m), DECAY, T)
     assert [lv for lv, _ in due] == [AlertLevel.WARNING, AlertLevel.AT_RISK, AlertLevel.CRITICAL]
@@ -94,7 +96,8 @@ def test_a_head_that_rises_after_the_event_is_alerted_only_after_its_peak() -> N
     peak = peak_probabilities([silent(dip)], DECAY)[0]
     assert p0 < thresholds.warning * peak  # below the warning share right after the event
     peak_days = max(
-        np.linspace(0, 200, 2001), key=lambda d: probability_after_silence(silent(dip), DECAY, d * DAY)
+        np.linspace(0, 200, 2001),
+        key=lambda d: probability_after_silence(silent(dip), DECAY, d * DAY),
     )
     (_, warning_at), *_ = due_times(silent(dip, 0.0), DECAY, thresholds)
     assert warning_at / DAY > peak_days  # the crossing after the peak, not the dip before it
