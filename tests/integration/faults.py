@@ -14,6 +14,7 @@ import threading
 import time
 import tomllib
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from stream_app.kafka.clients import KafkaConnectError, ensure_topic, new_admin,
 from stream_app.kafka.reading import read_topic, wait_caught_up
 from stream_app.schedule.levels import due_times
 from stream_app.settings import Settings
-from stream_app.state import ModelState, UserState
+from stream_app.state import ModelState, UserState, apply_event
 from tests.integration.support import (
     DAY,
     TEST_POLICY,
@@ -236,11 +237,11 @@ def expected_alerts(by_user: dict[str, list[Event]]) -> dict[str, tuple[str, str
     for user, events in by_user.items():
         final = graph.final_state(events)
         head = ModelState("offline", (), (), tuple(final.mu), tuple(final.alpha), tuple(final.beta))
-        last = max(e.ts_seconds for e in events)
-        first = min(e.ts_seconds for e in events)
-        state = UserState(
-            len(events), first_event_seconds=first, last_event_seconds=last, model=head
-        )
+        folded: UserState | None = None
+        for offset, event in enumerate(events):  # the worker's pure state path, in log order
+            folded, _ = apply_event(folded, event, offset, len(events))
+        assert folded is not None and folded.last_event_seconds is not None
+        state, last = replace(folded, model=head), folded.last_event_seconds
         for level, due in due_times(state, decay, THRESHOLDS):
             expected[alert_id(user, level.label, last)] = (user, level.label, due)
     return expected
