@@ -74,36 +74,27 @@ def covariates(history: History, tau_days: F64) -> F64:
     def per_user(x: F64) -> F64:
         return x.reshape(x.shape + (1,) * (tau.ndim - 1))
 
-    n, buys = per_user(history.events), per_user(history.purchases)
-    span = per_user(history.span_days)
-    gap = span / np.maximum(n - 1.0, 1.0)
-    spend = np.maximum(per_user(history.spend), 0.0)
+    n, buys = history.events, history.purchases
+    gap = history.span_days / np.maximum(n - 1.0, 1.0)
+    spend = np.maximum(history.spend, 0.0)
+    out = np.empty((*tau.shape, len(COVARIATE_NAMES)))
+    out[..., 0] = np.log1p(tau)
+    out[..., 1] = np.log1p(per_user(history.span_days) + tau)
+    out[..., 2] = per_user(np.log1p(n))
+    out[..., 3] = per_user(np.log1p(buys))
+    out[..., 4] = per_user(np.log1p(history.cancels))
+    out[..., 5] = per_user(np.log1p(spend))
+    out[..., 6] = per_user(np.log1p(spend / np.maximum(buys, 1.0)))
+    out[..., 7] = per_user(np.log1p(gap))
+    out[..., 8] = np.log1p(tau / per_user(np.maximum(gap, 1.0)))
     scales = np.asarray(DECAY_SCALES_DAYS, np.float64)
-    by_type = history.decayed.reshape(len(history.events), len(EVENT_TYPES), scales.size)
     fade = np.exp(-tau[..., None] / scales)  # (N[, G], S)
+    by_type = history.decayed.reshape(len(n), len(EVENT_TYPES), scales.size)
     expand = (slice(None),) + (None,) * (tau.ndim - 1)
     decayed = by_type[expand] * fade[..., None, :]  # (N[, G], T, S)
-    columns = [
-        np.log1p(tau),
-        np.log1p(span + tau),
-        np.log1p(n),
-        np.log1p(buys),
-        np.log1p(per_user(history.cancels)),
-        np.log1p(spend),
-        np.log1p(spend / np.maximum(buys, 1.0)),
-        np.log1p(gap),
-        np.log1p(tau / np.maximum(gap, 1.0)),
-    ]
-    total = decayed.sum(axis=-2)  # (N[, G], S)
-    shape = tau.shape
-    out = np.concatenate(
-        [
-            np.stack([np.broadcast_to(c, shape) for c in columns], axis=-1),
-            total,
-            np.log1p(decayed.reshape((*shape, DECAYED_SIZE))),
-        ],
-        axis=-1,
-    )
+    first = 9 + scales.size
+    out[..., 9:first] = by_type.sum(axis=1)[expand] * fade
+    np.log1p(decayed.reshape((*tau.shape, DECAYED_SIZE)), out=out[..., first:])
     return out
 
 
