@@ -10,7 +10,7 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from export.dataset import EncodedLog, restrict
+from export.dataset import EncodedLog, restrict_to_rows
 from export.labels import CutoffLabels
 from stream_app.model.covariates import History, history_of_log
 from stream_app.model.features import spend_deltas
@@ -54,9 +54,7 @@ class Scored:
 
 def history_at(enc: EncodedLog, lbl: CutoffLabels) -> History:
     """The labelled users' covariate history at their last event before the cutoff."""
-    sub = restrict(enc, lbl.cutoff_seconds)
-    index = {u: i for i, u in enumerate(sub.users)}
-    rows = np.array([index[u] for u in enc.users[lbl.rows]], np.int64)
+    sub, rows = restrict_to_rows(enc, lbl.cutoff_seconds, lbl.rows)
     deltas = spend_deltas(sub.event_type, sub.log.price)
     return history_of_log(sub.log.ts_seconds, sub.event_type, deltas, sub.starts).take(rows)
 

@@ -90,6 +90,13 @@ def restrict(enc: EncodedLog, end_seconds: float) -> EncodedLog:
                       enc.numeric[keep], enc.is_return[keep])  # fmt: skip
 
 
+def restrict_to_rows(enc: EncodedLog, end_seconds: float, rows: I64) -> tuple[EncodedLog, I64]:
+    """`restrict(enc, end_seconds)` and where the users `rows` of `enc` are in it."""
+    sub = restrict(enc, end_seconds)
+    index = {u: i for i, u in enumerate(sub.users)}
+    return sub, np.array([index[u] for u in enc.users[rows]], np.int64)
+
+
 @dataclass(frozen=True)
 class Padded:
     """Padded (U, T) arrays of some users' sequences, plus the next-gap targets."""

@@ -11,7 +11,14 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
-from export.dataset import EncodedLog, length_batches, pad_users, restrict, token_batches
+from export.dataset import (
+    EncodedLog,
+    length_batches,
+    pad_users,
+    restrict,
+    restrict_to_rows,
+    token_batches,
+)
 from export.labels import CutoffLabels, Split, cutoff_labels
 from export.model import DecayModel, HeadOut, ModelConfig
 from export.objective import return_bce, return_probability, sequence_nll
@@ -106,9 +113,7 @@ def heads_at_cutoff(
 ) -> HeadArrays:
     """Head parameters after each labelled user's last event before the cutoff."""
     model.eval()
-    sub = restrict(enc, labels.cutoff_seconds)
-    index = {u: i for i, u in enumerate(sub.users)}
-    sub_rows = np.array([index[u] for u in enc.users[labels.rows]], np.int64)
+    sub, sub_rows = restrict_to_rows(enc, labels.cutoff_seconds, labels.rows)
     parts: list[list[F64]] = [[], [], [], []]
     for rows in token_batches(sub_rows, sub.lengths, batch_users, 16384):
         head = _run(model, _tensors(sub, rows, labels.cutoff_seconds))
