@@ -98,6 +98,61 @@ def covariates(history: History, tau_days: F64) -> F64:
     return out
 
 
+#: The columns of `COVARIATE_NAMES` that do not depend on τ (indices).
+_STATIC_COLUMNS = slice(2, 8)
+
+
+def covariate_logit(history: History, tau_days: F64, weights: Sequence[float]) -> F64:
+    """w·x(τ) for `covariates` x, shape of τ, without building x: the τ-free columns once per
+    user, the τ-dependent ones only where their weight is not 0 (what the worker evaluates on
+    every grid point and refinement of the schedule)."""
+    tau = np.maximum(np.asarray(tau_days, np.float64), 0.0)
+    w = np.asarray(weights, np.float64)
+    if w.shape != (len(COVARIATE_NAMES),):
+        raise ValueError(f"{w.size} covariate weights for {len(COVARIATE_NAMES)} covariates")
+
+    def per_user(x: F64) -> F64:
+        return x.reshape(x.shape + (1,) * (tau.ndim - 1))
+
+    n, buys = history.events, history.purchases
+    gap = history.span_days / np.maximum(n - 1.0, 1.0)
+    spend = np.maximum(history.spend, 0.0)
+    static = (
+        np.stack(
+            [
+                np.log1p(n),
+                np.log1p(buys),
+                np.log1p(history.cancels),
+                np.log1p(spend),
+                np.log1p(spend / np.maximum(buys, 1.0)),
+                np.log1p(gap),
+            ],
+            axis=-1,
+        )
+        @ w[_STATIC_COLUMNS]
+    )
+    out = np.broadcast_to(per_user(static), tau.shape).copy()
+    if w[0]:
+        out += w[0] * np.log1p(tau)
+    if w[1]:
+        out += w[1] * np.log1p(per_user(history.span_days) + tau)
+    if w[8]:
+        out += w[8] * np.log1p(tau / per_user(np.maximum(gap, 1.0)))
+    scales = DECAY_SCALES_DAYS
+    by_type = history.decayed.reshape(len(n), len(EVENT_TYPES), len(scales))
+    first = 9 + len(scales)
+    for s, scale in enumerate(scales):
+        type_weights = w[first + s :: len(scales)]
+        if not (w[9 + s] or type_weights.any()):
+            continue
+        fade = np.exp(-tau / scale)
+        if w[9 + s]:
+            out += w[9 + s] * per_user(by_type[:, :, s].sum(axis=1)) * fade
+        for t in np.flatnonzero(type_weights):
+            out += type_weights[t] * np.log1p(per_user(by_type[:, t, s]) * fade)
+    return out
+
+
 def history_of_states(states: Sequence[UserState]) -> History:
     """The `History` of users from their table states (each with at least one event)."""
     first = np.array([s.first_event_seconds or 0.0 for s in states], np.float64)

@@ -76,7 +76,7 @@ def top_buckets(pi: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]
     neg = -pi
     if count >= neg.shape[-1]:
         return np.argsort(neg, axis=-1)[..., :count]
-    part = np.argpartition(neg, count - 1, axis=-1)[..., :count]
+    part = _top_candidates(neg, count)
     values = np.take_along_axis(neg, part, axis=-1)
     order = np.argsort(values, axis=-1)
     top = np.take_along_axis(part, order, axis=-1)
@@ -87,6 +87,29 @@ def top_buckets(pi: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]
     if not unique.all():
         top[~unique] = np.argsort(neg[~unique], axis=-1)[..., :count]
     return top
+
+
+def _top_candidates(neg: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
+    """`count` indices of the smallest entries of each row of `neg` (in no order; ties broken
+    arbitrarily, which `top_buckets` checks for).
+
+    With K = count·G buckets, bucket k is in group k mod G; a top entry's group has its minimum
+    among the `count` smallest group minima, so only those groups' `count`² buckets are
+    partitioned: a contiguous element-wise minimum and two small partitions instead of a
+    partition of all K buckets (~6× faster at K = 1024, count = 8).
+    """
+    size = neg.shape[-1]
+    groups = size // count
+    if size % count or groups <= count:
+        return np.argpartition(neg, count - 1, axis=-1)[..., :count]
+    lead = neg.shape[:-1]
+    minima = neg.reshape(*lead, count, groups).min(axis=-2)  # (..., G)
+    best = np.argpartition(minima, count - 1, axis=-1)[..., :count]  # (..., count)
+    candidates = (best[..., :, None] + groups * np.arange(count)).reshape(*lead, count * count)
+    values = np.take_along_axis(neg, candidates, axis=-1)
+    part = np.argpartition(values, count - 1, axis=-1)[..., :count]
+    chosen: npt.NDArray[np.intp] = np.take_along_axis(candidates, part, axis=-1)
+    return chosen
 
 
 def _rows(out: StepOutput, row: int) -> StepOutput:

@@ -40,13 +40,16 @@ class Calibration:
         if not self.a > 0:
             raise ValueError("calibration slope must be positive to stay monotone")
 
-    def apply(self, p: Array, covariates: Array | None = None) -> Array:
-        """Calibrated probability; `covariates` (..., F) are needed when there are weights."""
+    def apply(
+        self, p: Array, covariates: Array | None = None, *, term: Array | None = None
+    ) -> Array:
+        """Calibrated probability. With weights it needs `covariates` (..., F), or `term`, the
+        sum w·x already taken (`stream_app.model.covariates.covariate_logit`)."""
         z = self.a * logit(p) + self.b
         if self.weights:
-            if covariates is None:
+            if term is None and covariates is None:
                 raise ValueError("this calibration has covariate weights: pass the covariates")
-            z = z + covariates @ np.asarray(self.weights, np.float64)
+            z = z + (term if term is not None else covariates @ np.asarray(self.weights))
         out: Array = 1.0 / (1.0 + np.exp(-z))
         return out
 
@@ -166,11 +169,13 @@ def return_probability(
     calibration: Calibration | None = None,
     shape: Array | None = None,
     covariates: Array | None = None,
+    term: Array | None = None,
 ) -> Array:
     """P(any event within `horizon` days | silent for τ days); `covariates` at the same τ feed
-    the calibration's logistic term (`stream_app.model.covariates.covariates`)."""
+    the calibration's logistic term (`stream_app.model.covariates.covariates`), or `term`, that
+    term already summed."""
     p: Array = -np.expm1(-horizon_hazard(mu, alpha, beta, tau, horizon, shape))
-    return p if calibration is None else calibration.apply(p, covariates)
+    return p if calibration is None else calibration.apply(p, covariates, term=term)
 
 
 def return_probability_floor(

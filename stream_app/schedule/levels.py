@@ -10,7 +10,7 @@ from enum import IntEnum
 import numpy as np
 
 from stream_app.clock import SECONDS_PER_DAY
-from stream_app.model.covariates import covariates, history_of_states
+from stream_app.model.covariates import covariate_logit, history_of_states
 from stream_app.model.survival import Calibration, return_probability
 from stream_app.state import ModelState, UserState
 
@@ -133,9 +133,14 @@ class _Heads:
         """P of the users `rows` at silences `tau_days` (same length, or a grid of shape (n, G))."""
         shape = (slice(None),) + (None,) * (tau_days.ndim - 1) + (slice(None),)
         mu, alpha, beta, k = (x[rows][shape] for x in (self.mu, self.alpha, self.beta, self.shape))
-        x = None if self.history is None else covariates(self.history.take(rows), tau_days)
+        calibration = self.decay.calibration
+        term = (
+            None
+            if self.history is None
+            else covariate_logit(self.history.take(rows), tau_days, calibration.weights)
+        )
         return return_probability(
-            mu, alpha, beta, tau_days, self.decay.horizon_days, self.decay.calibration, k, x
+            mu, alpha, beta, tau_days, self.decay.horizon_days, calibration, k, term=term
         )
 
 

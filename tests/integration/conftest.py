@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,21 @@ from stream_app.settings import Settings
 from tests.integration.support import WorkerFactory
 
 pytestmark = pytest.mark.integration
+
+WORKERS_KEY = pytest.StashKey[WorkerFactory]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, None]:
+    """A failing test's report ends with the tail of each worker's log it started."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    factory = item.stash.get(WORKERS_KEY, None)
+    if report.failed and factory is not None:
+        for worker in factory.started:
+            if worker.log_path.exists():
+                tail = worker.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+                report.sections.append((f"worker log {worker.log_path.name}", tail))
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +61,15 @@ def settings(kafka: LocalKafka, tmp_path: Path) -> Settings:
     )
 
 
+#: How much of each worker's log a failing test's report shows.
+LOG_TAIL_CHARS = 6000
+
+
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[WorkerFactory]:
+def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkerFactory]:
     """Start workers; all are stopped at the end of the test."""
     factory = WorkerFactory(tmp_path)
+    request.node.stash[WORKERS_KEY] = factory
     yield factory
     for worker in factory.started:
         worker.stop(signal.SIGKILL)
