@@ -157,13 +157,13 @@ def history_of_states(states: Sequence[UserState]) -> History:
     """The `History` of users from their table states (each with at least one event)."""
     first = np.array([s.first_event_seconds or 0.0 for s in states], np.float64)
     last = np.array([s.last_event_seconds or 0.0 for s in states], np.float64)
-    counts = np.array([s.type_counts for s in states], np.float64).reshape(len(states), -1)
+    counts = np.array([s.type_counts for s in states], np.float64).reshape(-1, len(EVENT_TYPES))
     decayed = np.array([decayed_counts(s) or (0.0,) * DECAYED_SIZE for s in states], np.float64)
     return History(
         span_days=(last - first) / SECONDS_PER_DAY,
         events=np.array([s.events_total for s in states], np.float64),
-        purchases=counts[:, _PURCHASE] if len(states) else np.zeros(0),
-        cancels=counts[:, _CANCEL] if len(states) else np.zeros(0),
+        purchases=counts[:, _PURCHASE],
+        cancels=counts[:, _CANCEL],
         spend=np.array([s.spend_total for s in states], np.float64),
         decayed=decayed.reshape(len(states), DECAYED_SIZE),
     )

@@ -152,6 +152,8 @@ def _model_of(state: UserState) -> ModelState:
 
 def peak_probabilities(states: Sequence[UserState], decay: DecayModel) -> np.ndarray:
     """max over τ ≥ 0 of each user's P(return within H | silent τ) (on `TAU_GRID_DAYS`)."""
+    if not states:
+        return np.zeros(0)
     heads = _Heads(states, decay)
     rows = np.arange(len(states))
     grid = np.broadcast_to(TAU_GRID_DAYS, (len(states), TAU_GRID_DAYS.size))
@@ -168,6 +170,8 @@ def crossing_days(
     Every row is computed element-wise, so a user's result does not depend on the other users
     of the batch (the worker's batch and its tick handler agree to the bit).
     """
+    if not states:
+        return np.zeros((0, len(ratios)))
     heads = _Heads(states, decay)
     n, size = len(states), TAU_GRID_DAYS.size
     rows = np.arange(n)

@@ -13,6 +13,7 @@ from stream_app.schedule.levels import (
     AlertLevel,
     DecayModel,
     Thresholds,
+    crossing_days,
     due_times,
     due_times_batch,
     level_reached,
@@ -269,3 +270,10 @@ def test_covariates_in_the_calibration_move_p_and_due_times_follow_it() -> None:
         silence = t - 30 * DAY
         ratio = probability_after_silence(state, with_covariates, silence) / peak
         assert ratio == pytest.approx(T.of(level), abs=1e-6)
+
+
+def test_no_users_give_no_peaks_and_no_crossings_with_covariates() -> None:
+    with_covariates = DecayModel(30.0, Calibration(1.0, 0.0, (0.1,) * len(COVARIATE_NAMES)))
+    assert peak_probabilities([], with_covariates).shape == (0,)
+    assert crossing_days([], with_covariates, [0.5]).shape == (0, 1)
+    assert due_times_batch([], with_covariates, T) == []
