@@ -67,6 +67,33 @@ class History:
 _FIELDS = ("span_days", "events", "purchases", "cancels", "spend", "decayed")
 
 
+#: The columns of `COVARIATE_NAMES` that do not depend on τ (indices).
+_STATIC_COLUMNS = slice(2, 8)
+
+
+def _mean_gap_days(history: History) -> F64:
+    """(N,) mean days between a user's events (0 before a second one)."""
+    gap: F64 = history.span_days / np.maximum(history.events - 1.0, 1.0)
+    return gap
+
+
+def _static_columns(history: History) -> F64:
+    """(N, 6): the columns `_STATIC_COLUMNS` of `COVARIATE_NAMES`, the same at every τ."""
+    buys = history.purchases
+    spend = np.maximum(history.spend, 0.0)
+    return np.stack(
+        [
+            np.log1p(history.events),
+            np.log1p(buys),
+            np.log1p(history.cancels),
+            np.log1p(spend),
+            np.log1p(spend / np.maximum(buys, 1.0)),
+            np.log1p(_mean_gap_days(history)),
+        ],
+        axis=-1,
+    )
+
+
 def covariates(history: History, tau_days: F64) -> F64:
     """The columns of `COVARIATE_NAMES` at silences τ: shape (N, F) or (N, G, F) for τ (N, G)."""
     tau = np.maximum(np.asarray(tau_days, np.float64), 0.0)
@@ -74,18 +101,14 @@ def covariates(history: History, tau_days: F64) -> F64:
     def per_user(x: F64) -> F64:
         return x.reshape(x.shape + (1,) * (tau.ndim - 1))
 
-    n, buys = history.events, history.purchases
-    gap = history.span_days / np.maximum(n - 1.0, 1.0)
-    spend = np.maximum(history.spend, 0.0)
+    n = history.events
+    gap = _mean_gap_days(history)
     out = np.empty((*tau.shape, len(COVARIATE_NAMES)))
     out[..., 0] = np.log1p(tau)
     out[..., 1] = np.log1p(per_user(history.span_days) + tau)
-    out[..., 2] = per_user(np.log1p(n))
-    out[..., 3] = per_user(np.log1p(buys))
-    out[..., 4] = per_user(np.log1p(history.cancels))
-    out[..., 5] = per_user(np.log1p(spend))
-    out[..., 6] = per_user(np.log1p(spend / np.maximum(buys, 1.0)))
-    out[..., 7] = per_user(np.log1p(gap))
+    out[..., _STATIC_COLUMNS] = _static_columns(history).reshape(
+        n.shape + (1,) * (tau.ndim - 1) + (-1,)
+    )
     out[..., 8] = np.log1p(tau / per_user(np.maximum(gap, 1.0)))
     scales = np.asarray(DECAY_SCALES_DAYS, np.float64)
     fade = np.exp(-tau[..., None] / scales)  # (N[, G], S)
@@ -96,10 +119,6 @@ def covariates(history: History, tau_days: F64) -> F64:
     out[..., 9:first] = by_type.sum(axis=1)[expand] * fade
     np.log1p(decayed.reshape((*tau.shape, DECAYED_SIZE)), out=out[..., first:])
     return out
-
-
-#: The columns of `COVARIATE_NAMES` that do not depend on τ (indices).
-_STATIC_COLUMNS = slice(2, 8)
 
 
 def covariate_logit(history: History, tau_days: F64, weights: Sequence[float]) -> F64:
@@ -114,23 +133,9 @@ def covariate_logit(history: History, tau_days: F64, weights: Sequence[float]) -
     def per_user(x: F64) -> F64:
         return x.reshape(x.shape + (1,) * (tau.ndim - 1))
 
-    n, buys = history.events, history.purchases
-    gap = history.span_days / np.maximum(n - 1.0, 1.0)
-    spend = np.maximum(history.spend, 0.0)
-    static = (
-        np.stack(
-            [
-                np.log1p(n),
-                np.log1p(buys),
-                np.log1p(history.cancels),
-                np.log1p(spend),
-                np.log1p(spend / np.maximum(buys, 1.0)),
-                np.log1p(gap),
-            ],
-            axis=-1,
-        )
-        @ w[_STATIC_COLUMNS]
-    )
+    n = history.events
+    gap = _mean_gap_days(history)
+    static = _static_columns(history) @ w[_STATIC_COLUMNS]
     out = np.broadcast_to(per_user(static), tau.shape).copy()
     if w[0]:
         out += w[0] * np.log1p(tau)

@@ -27,8 +27,7 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
     if report.failed and factory is not None:
         for worker in factory.started:
             if worker.log_path.exists():
-                tail = worker.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
-                report.sections.append((f"worker log {worker.log_path.name}", tail))
+                report.sections.append((f"worker log {worker.log_path.name}", worker.log()))
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +58,6 @@ def settings(kafka: LocalKafka, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "worker",
         log_level="INFO",
     )
-
-
-#: How much of each worker's log a failing test's report shows.
-LOG_TAIL_CHARS = 6000
 
 
 @pytest.fixture
