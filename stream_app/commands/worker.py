@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import sys
 
 from stream_app.commands.broker import embedded_broker
 from stream_app.commands.errors import UsageError
@@ -22,6 +23,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Create the topics the worker does not own, then run it in the foreground."""
     from stream_app.runtime.app import create_app
 
+    line_buffered_output()
     if settings.http_enabled:
         check_port_free(settings.http_host, settings.http_port)
     with embedded_broker(settings) as bootstrap:
@@ -42,6 +44,18 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         json_logs = settings.log_format == "json"
         engine.run(logging_config(settings.log_level, "json") if json_logs else None)
     return 0
+
+
+def line_buffered_output() -> None:
+    """Write each log line through at once, also when stdout is a file or a pipe.
+
+    Faust logs to stdout, which Python buffers in 8 KiB blocks when it is not a terminal: a
+    container's or a supervisor's log would otherwise lag behind the worker by minutes.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -151,6 +151,9 @@ def fetch_state(consumer: Any, tp: Any) -> str:
             ("dropped", consumer.dropped_offsets.get(tp)),
             ("committed", consumer._committed_offset.get(tp)),
             ("in_flight", tp in partitions_in_flight(consumer)),
+            ("seek_requested", consumer.requested_seeks.get(tp)),
+            ("generation", consumer.app.consumer_generation_id),
+            ("rebalancing", consumer.app.rebalancing),
         )
     )
 

@@ -19,6 +19,9 @@ from stream_app.worker.pipeline import RawMessage, SourcePosition
 
 log = logging.getLogger(__name__)
 
+#: Fetches again in a row from one offset after which the line says how the fetch loop sees it.
+REFETCHES_BEFORE_DIAGNOSIS = 3
+
 #: The first offset that exists in a partition at or after an offset (a broker round trip).
 FirstOffsetLookup = Callable[[Any, int], Awaitable[int | None]]
 
@@ -62,6 +65,10 @@ class ConsumerView(Protocol):
         """Fetch the partition again from the offset."""
         ...
 
+    def fetch_state(self, tp: Any) -> str:
+        """How the fetch loop sees the partition, for a log line."""
+        ...
+
 
 @dataclass
 class OffsetOrdering:
@@ -77,6 +84,8 @@ class OffsetOrdering:
     stale: bool = True
     #: Partition → the expected offset seen at the last check while events are held back.
     held_behind: dict[Any, int] = field(default_factory=dict)
+    #: Partition → how many times in a row it was fetched again from the same offset.
+    refetched_from: dict[Any, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def consumer(self) -> ConsumerView:
@@ -167,6 +176,7 @@ class OffsetOrdering:
         held, expected = self.cursor.held_back(tp.partition), self.cursor.expected(tp.partition)
         if held is None or expected is None:
             self.held_behind.pop(tp, None)
+            self.refetched_from.pop(tp, None)
             return None
         if self.held_behind.get(tp, expected) != expected:
             self.held_behind[tp] = expected  # still moving: the events may arrive by themselves
@@ -189,4 +199,20 @@ class OffsetOrdering:
             held,
             expected,
         )
+        self._count_refetch(tp, expected)
         return expected
+
+    def _count_refetch(self, tp: Any, offset: int) -> None:
+        """Count fetches again from one offset; the third in a row says how the loop sees it."""
+        last, times = self.refetched_from.get(tp, (offset, 0))
+        times = times + 1 if last == offset else 1
+        self.refetched_from[tp] = (offset, times)
+        if times == REFETCHES_BEFORE_DIAGNOSIS:
+            log.error(
+                "partition %d: fetched again %d times from offset %d, which never arrived"
+                " (fetch loop: %s)",
+                tp.partition,
+                times,
+                offset,
+                self.consumer.fetch_state(tp),
+            )

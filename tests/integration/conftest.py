@@ -20,14 +20,14 @@ WORKERS_KEY = pytest.StashKey[WorkerFactory]()
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, None]:
-    """A failing test's report ends with the tail of each worker's log it started."""
+    """A failing test's report ends with each worker's warnings and the tail of its log."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     factory = item.stash.get(WORKERS_KEY, None)
     if report.failed and factory is not None:
         for worker in factory.started:
             if worker.log_path.exists():
-                report.sections.append((f"worker log {worker.log_path.name}", worker.log()))
+                report.sections.append((f"worker log {worker.log_path.name}", worker.report()))
 
 
 @pytest.fixture(scope="session")

@@ -256,6 +256,28 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
+    def report(self) -> str:
+        """For a failing test: each distinct warning or error of the whole log, then its tail."""
+        text = self.log_path.read_text(errors="replace")
+        return f"{notable_lines(text)}\n--- last lines ---\n{text[-5000:]}"
+
+
+def notable_lines(log_text: str, limit: int = 80) -> str:
+    """The log's WARNING and ERROR lines, each distinct message once with how often it came."""
+    counts: dict[str, int] = {}
+    first_seen: dict[str, str] = {}
+    for line in log_text.splitlines():
+        if "[WARNING]" not in line and "[ERROR]" not in line:
+            continue
+        message = line.split("] ", 3)[-1]  # without the timestamp and pid
+        counts[message] = counts.get(message, 0) + 1
+        first_seen.setdefault(message, line)
+    lines = [
+        f"{first_seen[message]}  (x{count})" if count > 1 else first_seen[message]
+        for message, count in list(counts.items())[:limit]
+    ]
+    return "\n".join(lines) or "(no warnings or errors)"
+
 
 @dataclass
 class WorkerFactory:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.types import tuples as faust_tuples
 
-from stream_app.runtime.refetch import OffsetOrdering
+from stream_app.runtime.refetch import REFETCHES_BEFORE_DIAGNOSIS, OffsetOrdering
 from stream_app.worker.metrics import Metrics
 
 TopicPartition = faust_tuples.TP
@@ -57,6 +59,9 @@ class StandInConsumer:
 
     def request_seek(self, tp: Any, offset: int) -> None:
         self.seeks.append((tp, offset))
+
+    def fetch_state(self, tp: Any) -> str:
+        return f"stand-in, seeks={len(self.seeks)}"
 
 
 def message(tp: Any, offset: int) -> Any:
@@ -117,6 +122,23 @@ def test_a_partition_still_moving_is_not_fetched_again_yet() -> None:
     assert consumer.seeks == [(P0, 0)]  # moved since the last check: wait
     asyncio.run(order.refetch())
     assert consumer.seeks == [(P0, 0), (P0, 1)]
+
+
+def test_a_third_fetch_again_from_the_same_offset_says_how_the_fetch_loop_sees_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer = StandInConsumer({P0}, committed={P0: 10})
+    order, _ = ordering(consumer)
+    asyncio.run(order.admit([message(P0, 12)]))
+    for _ in range(REFETCHES_BEFORE_DIAGNOSIS):
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        asyncio.run(order.refetch())
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert consumer.seeks == [(P0, 10)] * REFETCHES_BEFORE_DIAGNOSIS
+    assert errors == [
+        f"partition 0: fetched again {REFETCHES_BEFORE_DIAGNOSIS} times from offset 10, which"
+        f" never arrived (fetch loop: stand-in, seeks={REFETCHES_BEFORE_DIAGNOSIS - 1})"
+    ]
 
 
 def test_a_never_committed_partition_starts_at_its_earliest_offset() -> None:
