@@ -18,6 +18,11 @@ seek fetches again as already read (and the seek itself reaches into the consume
 client from the wrong thread). `request_seek` instead hands the seek to the fetch loop, which
 applies it in the consumer thread between two messages.
 
+A seek to the committed offsets (Faust's, when a recovery completes) runs while the fetch
+loop may be delivering a batch fetched before it: that batch would overwrite the read offsets
+the seek set and record the offsets in between as a gap, which Faust then commits past. The
+loop drops the rest of such a batch (`seek_epoch`).
+
 Bulk delivery: Faust hands every fetched message to its streams one at a time (a task pair
 per message in the fetch loop, a lock, decoding, a queue per channel, the stream's iteration
 and acknowledgement), which costs more per event than the worker's whole batched pipeline.
@@ -107,8 +112,18 @@ def check_faust() -> None:
 
 
 def strict_new_offset(consumer: Any, tp: Any) -> int | None:
-    """Faust's next offset to commit, or None while the acked offsets start past a gap."""
+    """Faust's next offset to commit, or None while the acked offsets start past a gap.
+
+    An offset acknowledged twice is counted once: Faust adds the offsets of its gap record to
+    the acknowledged ones, and an offset it took for missing that was delivered after all is
+    acknowledged again. Faust's run of consecutive offsets would stop at each such duplicate,
+    and the commits would crawl one offset at a time.
+    """
     acked = consumer._acked.get(tp)
+    if acked:
+        unique = set(acked)
+        if len(unique) < len(acked):
+            acked[:] = sorted(unique)
     committed = consumer._committed_offset.get(tp)
     if acked and committed is not None and min(acked) > committed:
         known_missing = consumer._gap.get(tp)
@@ -147,7 +162,7 @@ def fetch_state(consumer: Any, tp: Any) -> str:
             ("flow", "active" if consumer.flow_active else "stopped"),
             ("fetched", active is None or tp in active),
             ("paused", tp in consumer._paused_partitions),
-            ("read", consumer._read_offset.get(tp)),
+            ("read", read_offset(consumer, tp)),
             ("dropped", consumer.dropped_offsets.get(tp)),
             ("committed", consumer._committed_offset.get(tp)),
             ("in_flight", tp in partitions_in_flight(consumer)),
@@ -156,6 +171,12 @@ def fetch_state(consumer: Any, tp: Any) -> str:
             ("rebalancing", consumer.app.rebalancing),
         )
     )
+
+
+def read_offset(consumer: Any, tp: Any) -> int | None:
+    """The last offset the fetch loop read (a seek sets it to the seek's offset)."""
+    offset: int | None = consumer._read_offset.get(tp)
+    return offset
 
 
 def partitions_in_flight(consumer: Any) -> set[Any]:
@@ -218,8 +239,11 @@ async def fetch_between_seeks(consumer: Any, timeout: float) -> AsyncIterator[tu
     await _apply_requested_seeks(consumer)
     inboxes: dict[str, MessageInbox[Any]] = consumer.app.bulk_inboxes
     sought: set[Any] = set()  # partitions whose rest of this batch predates their seek
+    epoch = consumer.seek_epoch
     diverted = 0
     async for tp, message in FaustConsumer.getmany(consumer, min(timeout, _IDLE_FETCH_SECONDS)):
+        if consumer.seek_epoch != epoch:
+            return  # all partitions sought to their committed offsets since: the rest is stale
         if consumer.requested_seeks:
             sought |= await _apply_requested_seeks(consumer)
         if tp in sought:
@@ -307,6 +331,8 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             raise FaustMismatchError(f"faust Consumer has no {', '.join(missing)}")
         self.requested_seeks: dict[Any, int] = {}
         self.dropped_offsets: dict[Any, int] = {}
+        #: Counts seeks of every partition to its committed offset (Faust's, at recovery).
+        self.seek_epoch = 0
 
     def _new_offset(self, tp: Any) -> int | None:
         return strict_new_offset(self, tp)
@@ -315,7 +341,9 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         """Faust's seek to the committed offsets, and never-committed bulk partitions to their
         beginning (see the module docstring, Recovery)."""
         self.requested_seeks.clear()  # asked for under the assignment this seek supersedes
+        self.seek_epoch += 1  # the batch being delivered predates the seek: the loop drops it
         committed: Mapping[Any, int] = await super().seek_to_committed()
+        self.seek_epoch += 1  # and so does one fetched while the seek ran
         await seek_uncommitted_to_beginning(self, committed)
         return committed
 
@@ -344,6 +372,14 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     def dropped_offset(self, tp: Any) -> int | None:
         """The last offset the fetch loop read and dropped, if none was delivered since."""
         return self.dropped_offsets.get(tp)
+
+    def read_offset(self, tp: Any) -> int | None:
+        """The last offset the fetch loop read (a seek sets it to the seek's offset)."""
+        return read_offset(self, tp)
+
+    def seek_pending(self, tp: Any) -> bool:
+        """True while a requested seek waits for the fetch loop."""
+        return tp in self.requested_seeks
 
     def partitions_in_flight(self) -> set[Any]:
         """Partitions with a message delivered but not yet acknowledged."""

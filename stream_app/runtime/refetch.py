@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 #: Fetches again in a row from one offset after which the line says how the fetch loop sees it.
 REFETCHES_BEFORE_DIAGNOSIS = 3
+#: Checks a fetch again may take to arrive while the fetch loop reads nothing past its offset
+#: (a loop busy with another topic's messages applies a seek late and fetches slowly).
+REFETCH_PATIENCE_CHECKS = 30
 
 #: The first offset that exists in a partition at or after an offset (a broker round trip).
 FirstOffsetLookup = Callable[[Any, int], Awaitable[int | None]]
@@ -69,6 +72,14 @@ class ConsumerView(Protocol):
         """How the fetch loop sees the partition, for a log line."""
         ...
 
+    def read_offset(self, tp: Any) -> int | None:
+        """The last offset the fetch loop read (a seek sets it to the seek's offset)."""
+        ...
+
+    def seek_pending(self, tp: Any) -> bool:
+        """True while a requested seek waits for the fetch loop."""
+        ...
+
 
 @dataclass
 class OffsetOrdering:
@@ -86,6 +97,8 @@ class OffsetOrdering:
     held_behind: dict[Any, int] = field(default_factory=dict)
     #: Partition → how many times in a row it was fetched again from the same offset.
     refetched_from: dict[Any, tuple[int, int]] = field(default_factory=dict)
+    #: Partition → checks waited since its last fetch again, with nothing read past it.
+    refetch_waits: dict[Any, int] = field(default_factory=dict)
 
     @property
     def consumer(self) -> ConsumerView:
@@ -177,9 +190,12 @@ class OffsetOrdering:
         if held is None or expected is None:
             self.held_behind.pop(tp, None)
             self.refetched_from.pop(tp, None)
+            self.refetch_waits.pop(tp, None)
             return None
         if self.held_behind.get(tp, expected) != expected:
             self.held_behind[tp] = expected  # still moving: the events may arrive by themselves
+            return None
+        if self._refetch_under_way(tp, expected):
             return None
         first = await self.first_offset(tp, expected)
         if first is not None and first > expected:
@@ -202,11 +218,28 @@ class OffsetOrdering:
         self._count_refetch(tp, expected)
         return expected
 
+    def _refetch_under_way(self, tp: Any, expected: int) -> bool:
+        """True while the last fetch again from `expected` may still arrive.
+
+        Asking again then would undo it: a new seek drops what the fetch loop fetched since the
+        last one. It is asked again once the loop read past `expected` without delivering it
+        (the seek did not take), or after `REFETCH_PATIENCE_CHECKS` checks.
+        """
+        last = self.refetched_from.get(tp)
+        if last is None or last[0] != expected:
+            return False
+        read = None if self.consumer.seek_pending(tp) else self.consumer.read_offset(tp)
+        if read is not None and read > expected:
+            return False
+        waited = self.refetch_waits[tp] = self.refetch_waits.get(tp, 0) + 1
+        return waited < REFETCH_PATIENCE_CHECKS
+
     def _count_refetch(self, tp: Any, offset: int) -> None:
         """Count fetches again from one offset; the third in a row says how the loop sees it."""
         last, times = self.refetched_from.get(tp, (offset, 0))
         times = times + 1 if last == offset else 1
         self.refetched_from[tp] = (offset, times)
+        self.refetch_waits[tp] = 0
         if times == REFETCHES_BEFORE_DIAGNOSIS:
             log.error(
                 "partition %d: fetched again %d times from offset %d, which never arrived"

@@ -55,6 +55,12 @@ def test_offsets_known_not_to_exist_do_not_hold_the_commit_back() -> None:
     assert strict_new_offset(consumer(10, [11, 12], gap), TP) == 13
 
 
+def test_an_offset_acknowledged_twice_is_committed_past_as_one() -> None:
+    c = consumer(10, [10, 11, 11, 12, 13, 12])  # 11, 12: in Faust's gap record, then delivered
+    assert strict_new_offset(c, TP) == 14
+    assert c._acked[TP] == []
+
+
 def test_the_installed_faust_is_the_one_the_consumer_was_written_against() -> None:
     check_faust()
 
@@ -92,6 +98,7 @@ class FetchLoopConsumer:
         self.seeks: list[dict[TopicPartition, int]] = []
         self.timeouts: list[float] = []
         self.requested_seeks: dict[TopicPartition, int] = {}
+        self.seek_epoch = 0
         self.app = SimpleNamespace(
             bulk_inboxes={},
             consumer_generation_id=1,
@@ -147,6 +154,20 @@ def test_a_seek_requested_mid_batch_drops_the_rest_of_that_partitions_batch() ->
     delivered = deliver(c, seek_at={2: (P0, 7)})  # asked while (p1, 50) is being delivered
     assert c.seeks == [{P0: 7}]
     assert delivered == [(P0, 10), (P1, 50), (P1, 51)]  # p0's 11, 12 come again from 7
+
+
+def test_a_seek_to_the_committed_offsets_mid_batch_drops_the_rest_of_the_batch() -> None:
+    c = FetchLoopConsumer([[(P0, 10), (P1, 50), (P0, 11)], [(P0, 7)]], assigned={P0, P1})
+
+    async def run() -> list[object]:
+        delivered: list[object] = []
+        async for _tp, message in fetch_between_seeks(c, 1.0):
+            delivered.append(message)
+            c.seek_epoch += 1  # recovery sought every partition while (p0, 10) was delivered
+        return delivered
+
+    assert asyncio.run(run()) == [(P0, 10)]
+    assert deliver(c, seek_at={}) == [(P0, 7)]  # the next fetch is from the new positions
 
 
 def test_a_seek_requested_between_fetches_runs_before_the_next_fetch() -> None:

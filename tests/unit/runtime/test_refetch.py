@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 from faust.types import tuples as faust_tuples
 
-from stream_app.runtime.refetch import REFETCHES_BEFORE_DIAGNOSIS, OffsetOrdering
+from stream_app.runtime.refetch import (
+    REFETCH_PATIENCE_CHECKS,
+    REFETCHES_BEFORE_DIAGNOSIS,
+    OffsetOrdering,
+)
 from stream_app.worker.metrics import Metrics
 
 TopicPartition = faust_tuples.TP
@@ -32,6 +36,7 @@ class StandInConsumer:
     dropped: dict[Any, int] = field(default_factory=dict)
     forgotten: list[int] = field(default_factory=list)
     seeks: list[tuple[Any, int]] = field(default_factory=list)
+    read: dict[Any, int] = field(default_factory=dict)
 
     def assignment(self) -> set[Any]:
         return self.assigned
@@ -59,6 +64,13 @@ class StandInConsumer:
 
     def request_seek(self, tp: Any, offset: int) -> None:
         self.seeks.append((tp, offset))
+        self.read[tp] = offset  # as the fetch loop's seek leaves it
+
+    def read_offset(self, tp: Any) -> int | None:
+        return self.read.get(tp)
+
+    def seek_pending(self, tp: Any) -> bool:
+        return False
 
     def fetch_state(self, tp: Any) -> str:
         return f"stand-in, seeks={len(self.seeks)}"
@@ -133,12 +145,38 @@ def test_a_third_fetch_again_from_the_same_offset_says_how_the_fetch_loop_sees_i
     for _ in range(REFETCHES_BEFORE_DIAGNOSIS):
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         asyncio.run(order.refetch())
+        consumer.read[P0] = 12  # the fetch loop read past 10 again without delivering it
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert consumer.seeks == [(P0, 10)] * REFETCHES_BEFORE_DIAGNOSIS
     assert errors == [
         f"partition 0: fetched again {REFETCHES_BEFORE_DIAGNOSIS} times from offset 10, which"
         f" never arrived (fetch loop: stand-in, seeks={REFETCHES_BEFORE_DIAGNOSIS - 1})"
     ]
+
+
+def test_a_fetch_again_under_way_is_not_undone_by_another() -> None:
+    consumer = StandInConsumer({P0}, committed={P0: 10})
+    order, _ = ordering(consumer)
+    asyncio.run(order.admit([message(P0, 12)]))
+    asyncio.run(order.refetch())
+    for _ in range(5):  # the fetch loop read nothing past 10 yet: the seek is on its way
+        asyncio.run(order.refetch())
+    assert consumer.seeks == [(P0, 10)]
+    consumer.read[P0] = 12  # it read past 10 and 10 never came: the seek did not take
+    asyncio.run(order.refetch())
+    assert consumer.seeks == [(P0, 10), (P0, 10)]
+
+
+def test_a_fetch_again_that_never_arrives_is_asked_again_after_the_patience() -> None:
+    consumer = StandInConsumer({P0}, committed={P0: 10})
+    order, _ = ordering(consumer)
+    asyncio.run(order.admit([message(P0, 12)]))
+    asyncio.run(order.refetch())
+    for _ in range(REFETCH_PATIENCE_CHECKS - 1):
+        asyncio.run(order.refetch())
+    assert consumer.seeks == [(P0, 10)]
+    asyncio.run(order.refetch())
+    assert consumer.seeks == [(P0, 10), (P0, 10)]
 
 
 def test_a_never_committed_partition_starts_at_its_earliest_offset() -> None:
