@@ -215,6 +215,10 @@ def expected_action_id(user: str, kind: str, basis: str) -> str:
     return hashlib.sha256(f"action|{user}|{kind}|{basis}".encode()).hexdigest()[:32]
 
 
+#: How much of a worker's log its failure messages and reports end with.
+LOG_TAIL_CHARS = 5000
+
+
 @dataclass
 class WorkerProcess:
     """A `decay-stream worker` child process and its log."""
@@ -254,12 +258,12 @@ class WorkerProcess:
         raise TimeoutError(f"worker HTTP not up:\n{self.log()}")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+        return self.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
 
     def report(self) -> str:
         """For a failing test: each distinct warning or error of the whole log, then its tail."""
         text = self.log_path.read_text(errors="replace")
-        return f"{notable_lines(text)}\n--- last lines ---\n{text[-5000:]}"
+        return f"{notable_lines(text)}\n--- last lines ---\n{text[-LOG_TAIL_CHARS:]}"
 
 
 def notable_lines(log_text: str, limit: int = 80) -> str:
