@@ -22,6 +22,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[train,dev]"
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[bench]"
+	touch $@ $(VENV)/.installed
+
 $(JARS): deploy/kafka-local/pom.xml
 	mvn -q -B -f deploy/kafka-local/pom.xml dependency:copy-dependencies
 	touch $@
@@ -84,7 +88,7 @@ k8s-rules: setup-dev ## regenerate deploy/k8s/base/prometheusrule.yaml from depl
 gpu-check: setup ## CUDA provider check: install [gpu] wheels, parity, step and worker GPU vs CPU (no GPU: CPU part, exit 0)
 	$(BIN)/python -m bench.gpu_check --install $(if $(QUICK),--quick)
 
-bench: setup ## benchmark: raw aiokafka vs bare Faust vs worker + model microbench (EVENTS=200000 RUNS=3)
+bench: $(VENV)/.installed-bench $(JARS) ## benchmark: raw aiokafka vs bare Faust vs worker + model microbench (EVENTS=200000 RUNS=3)
 	$(BIN)/python -m bench.run --events $(or $(EVENTS),200000) --runs $(or $(RUNS),3)
 
 .PHONY: lock
