@@ -39,7 +39,7 @@ events = app.topic(
 progress: dict[str, Any] = {"n": 0, "first": None}
 
 
-def count(raw: bytes, state: State) -> None:
+def count(raw: bytes, state: State[Any, Any]) -> None:
     """(b)'s per-event work: decode, read the user's count, write it back plus one."""
     if progress["first"] is None:
         progress["first"] = time.time()

@@ -147,6 +147,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     )
     context = worker_context(app, settings, clock, metrics, model, faust_table)
     deliver_in_bulk(app, events_topic, context.inbox)
-    register_tasks(context, ticks_topic)
+    if context.tick_inbox is not None:
+        deliver_in_bulk(app, ticks_topic, context.tick_inbox)
+    register_tasks(context)
     register_pages(context)
     return Engine(app=app, context=context)

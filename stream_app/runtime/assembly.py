@@ -140,6 +140,7 @@ def worker_context(
         thresholds=thresholds,
         known_categories=known_categories,
         activation=activation,
+        states_written=table.send,
     )
     tick_handler = None
     if model is not None:
@@ -161,6 +162,7 @@ def worker_context(
         pipeline=pipeline,
         tick_handler=tick_handler,
         inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
+        tick_inbox=None if model is None else MessageInbox(maxsize=4 * settings.batch_max_events),
         calibration=online_calibration(settings, model),
         progress=ProgressWatch(settings.stall_seconds),
         ordering=OffsetOrdering(

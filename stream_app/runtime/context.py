@@ -39,11 +39,13 @@ class WorkerContext:
     tick_handler: TickHandler | None
     inbox: MessageInbox[Any]
     ordering: OffsetOrdering
+    #: The ticks, delivered in bulk like the events (None without a model: no ticks).
+    tick_inbox: MessageInbox[Any] | None = None
     #: The online intercept correction (`DECAY_CALIBRATION_ONLINE`), None when off.
     calibration: OnlineCalibration | None = None
     #: Progress per partition of the events topic (a stalled one makes the worker unhealthy).
     progress: ProgressWatch = field(default_factory=lambda: ProgressWatch(120.0))
-    #: The batch task and the tick agent read-modify-write the same users: one at a time.
+    #: The batch task and the tick task read-modify-write the same users: one at a time.
     state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The schedule must be rebuilt from the table (after an assignment or a new model).
     rebuild_needed: bool = True

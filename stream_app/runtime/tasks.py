@@ -1,12 +1,10 @@
-"""The worker's batch task, tick agent and timers, registered on the Faust app."""
+"""The worker's batch tasks (events, ticks) and timers, registered on the Faust app."""
 
 from __future__ import annotations
 
 import logging
 import time
 from typing import Any
-
-import faust
 
 from stream_app.kafka import outage
 from stream_app.runtime.context import WorkerContext
@@ -32,17 +30,25 @@ async def process_events(ctx: WorkerContext) -> None:
         ctx.consumer.acknowledge(messages)
 
 
-async def process_ticks(ctx: WorkerContext, stream: faust.StreamT[bytes]) -> None:
-    """Turn each due tick into alerts (and actions), one at a time with the batch task."""
-    assert ctx.tick_handler is not None
-    SOURCE_TOPIC.set(ctx.settings.ticks_topic)
-    async for event in stream.events():
-        message = event.message
+async def process_ticks(ctx: WorkerContext) -> None:
+    """Take the tick inbox a batch at a time: alerts (and actions) of each tick in offset
+    order, then one flush of the table for the batch, then the acknowledgements.
+
+    A crash before the flush leaves the batch unacknowledged: its ticks are delivered again
+    and repeat an alert or an action with the same id, never lose one.
+    """
+    handler, inbox, settings = ctx.tick_handler, ctx.tick_inbox, ctx.settings
+    assert handler is not None and inbox is not None
+    SOURCE_TOPIC.set(settings.ticks_topic)
+    while True:
+        messages = await inbox.take(settings.batch_max_events, settings.batch_window_seconds)
         await ctx.until_recovered()
         async with ctx.state_lock:
-            position = SourcePosition(message.topic, message.partition, message.offset)
-            await ctx.tick_handler.handle(message.key, message.value, position)
+            for message in messages:
+                position = SourcePosition(message.topic, message.partition, message.offset)
+                await handler.handle(message.key, message.value, position)
             await ctx.table.flush()
+        ctx.consumer.acknowledge(messages)
 
 
 async def schedule_ticks(ctx: WorkerContext) -> None:
@@ -166,8 +172,9 @@ def observe_progress(ctx: WorkerContext) -> None:
             ctx.ordering.fetch_again(tp, committed)
 
 
-def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
-    """The batch task always; the tick agent and the model's timers when a model serves."""
+def register_tasks(ctx: WorkerContext) -> None:
+    """The events' batch task always; the ticks' batch task and the model's timers when a
+    model serves."""
     app, settings = ctx.app, ctx.settings
 
     async def events_task() -> None:
@@ -194,10 +201,10 @@ def register_tasks(ctx: WorkerContext, ticks_topic: Any) -> None:
     if ctx.model is None:
         return
 
-    async def ticks_agent(stream: faust.StreamT[bytes]) -> None:
-        await process_ticks(ctx, stream)
+    async def ticks_task() -> None:
+        await process_ticks(ctx)
 
-    app.agent(ticks_topic, name="process-ticks")(ticks_agent)
+    app.task(ticks_task)
     every(ctx, settings.schedule_tick_seconds, schedule_ticks)
     every(ctx, settings.model_reload_seconds, reload_model)
     if ctx.calibration is not None:

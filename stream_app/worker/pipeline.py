@@ -90,6 +90,10 @@ class EventPipeline:
     known_categories: dict[int, str] = field(default_factory=dict)
     last_offsets: dict[int, int] = field(default_factory=dict)
     activation: Activation | None = None
+    #: Called once the batch's states are in the store, before their due times are computed:
+    #: the table sends their changelog then (`DurableTable.send`), so the broker acknowledges
+    #: it while the due times are computed.
+    states_written: Callable[[], Awaitable[None]] | None = None
 
     async def handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
         """Process one message (a batch of one)."""
@@ -162,6 +166,8 @@ class EventPipeline:
             self.metrics.outcome_totals.update(partition, before[user], state)
             written.append((key, partition, state))
             latest_ts = max(latest_ts, state.last_event_seconds or 0.0)
+        if self.states_written is not None:
+            await self.states_written()
         self._reschedule(written)
         if latest_ts:
             self.metrics.event_time_lag_seconds.set(max(now - latest_ts, 0.0))

@@ -1,7 +1,7 @@
 """Due times → ticks → alerts: rebuilding the schedule, emitting due ticks, handling a tick.
 
 A timer pops due entries and sends them as ticks on the internal topic (timers may not write
-tables); the tick agent re-checks the user's state (a newer event makes the tick stale),
+tables); the tick task re-checks the user's state (a newer event makes the tick stale),
 publishes each alert followed by the actions the policy decides for it, then records the level
 reached and the action times, in that order, so a crash in between can only repeat an alert or
 an action with the same id, never lose one.

@@ -89,3 +89,24 @@ async def test_batched_equals_one_by_one_equals_sequence_graph(
         for name in ("h", "c", "mu", "alpha", "beta"):
             assert np.max(np.abs(np.array(getattr(a, name)) - getattr(offline, name))) < 1e-4, name
     assert model.metrics.model_batch_size._sum.get() == len(retail_events) * 2
+
+
+async def test_states_are_written_before_their_due_times_are_computed(
+    retail_events: list[Event],
+) -> None:
+    """The hook runs once per batch with every state in the store and none yet scheduled, so
+    the changelog can be on its way while the due times are computed."""
+    model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
+    model.load()
+    store: dict[bytes, bytes] = {}
+    p = pipeline(store, model)
+    seen: list[tuple[int, int]] = []
+
+    async def states_written() -> None:
+        seen.append((len(store), len(p.schedule)))
+
+    p.states_written = states_written
+    await p.handle_batch(messages(retail_events))
+    users = len({event.user_id for event in retail_events})
+    assert seen == [(users, 0)]
+    assert len(p.schedule) > 0
