@@ -151,6 +151,22 @@ def horizon_hazard(
 ) -> Array:
     """Λ(τ+H) − Λ(τ) in a cancellation-free form (exact exponential form where k = 0)."""
     t, k = _tau(tau), _shape(shape, beta)
+    same = (
+        _same_shapes(k)
+        if k.any() and np.ndim(mu) == np.ndim(alpha) == np.ndim(beta) == t.ndim
+        else None
+    )
+    if same is not None:
+        return _horizon_hazard_by_column(
+            np.asarray(mu), np.asarray(alpha), np.asarray(beta), t, horizon, same
+        )
+    return _horizon_hazard_any_shapes(mu, alpha, beta, t, horizon, k)
+
+
+def _horizon_hazard_any_shapes(
+    mu: Array, alpha: Array, beta: Array, t: Array, horizon: float, k: Array
+) -> Array:
+    """`horizon_hazard` for shapes that may differ between rows: both forms of every component."""
     exponential = -(alpha / beta) * np.exp(-beta * t) * np.expm1(-beta * horizon)
     if not k.any():
         out: Array = (mu * horizon + exponential).sum(axis=-1)
@@ -158,6 +174,43 @@ def horizon_hazard(
     gamma = (alpha / beta) * (upper_gamma(beta * t, k) - upper_gamma(beta * (t + horizon), k))
     out = (mu * horizon + np.where(k == 0, exponential, gamma)).sum(axis=-1)
     return out
+
+
+def _horizon_hazard_by_column(
+    mu: Array, alpha: Array, beta: Array, t: Array, horizon: float, shapes: list[int]
+) -> Array:
+    """`horizon_hazard` where every row has the same kernel shapes: each component in its own
+    form only (the general form computes both forms of every component and the gamma sum up
+    to the largest shape). The same operations on the same values: the same bits."""
+    t = t[..., 0]
+    parts = []
+    for r, k in enumerate(shapes):
+        a, b = alpha[..., r], beta[..., r]
+        if k == 0:
+            part = -(a / b) * np.exp(-b * t) * np.expm1(-b * horizon)
+        else:
+            part = (a / b) * (_upper_gamma_of(b * t, k) - _upper_gamma_of(b * (t + horizon), k))
+        parts.append(mu[..., r] * horizon + part)
+    out: Array = np.stack(np.broadcast_arrays(*parts), axis=-1).sum(axis=-1)
+    return out
+
+
+def _same_shapes(k: Array) -> list[int] | None:
+    """The kernel shapes when every row has the same ones (the usual case), else None."""
+    rows = k.reshape(-1, k.shape[-1])
+    if rows.shape[0] == 0 or not (rows == rows[0]).all():
+        return None
+    return [int(v) for v in rows[0]]
+
+
+def _upper_gamma_of(x: Array, shape: int) -> Array:
+    """`upper_gamma` for one shape shared by every element."""
+    term = np.exp(-x)
+    total = term.copy()
+    for j in range(1, shape + 1):
+        term = term * x / j
+        total = total + term
+    return total
 
 
 def return_probability(

@@ -135,3 +135,35 @@ def test_all_zero_shapes_are_the_exponential_head() -> None:
         assert sv.return_probability(mu, alpha, beta, tau, 30.0, shape=zeros) == (
             sv.return_probability(mu, alpha, beta, tau, 30.0)
         )
+
+
+@pytest.mark.parametrize("shapes", [(0, 1, 2, 4), (3, 0, 0, 1), (1, 1, 1, 1), (0, 0, 0, 2)])
+def test_hazard_by_column_has_the_bits_of_the_general_form(shapes: tuple[int, ...]) -> None:
+    """Rows sharing their kernel shapes take a per-component path: the same bits as the form
+    that computes both forms of every component (the due times must not move)."""
+    rng = np.random.default_rng(sum(shapes))
+    n, grid, r = 64, 48, len(shapes)
+    mu, alpha, beta = (rng.uniform(1e-4, 3.0, (n, 1, r)) for _ in range(3))
+    tau = np.broadcast_to(np.concatenate([[0.0], np.geomspace(1e-3, 3650.0, grid - 1)]), (n, grid))
+    k = np.broadcast_to(np.asarray(shapes, np.float64), (n, 1, r))
+    fast = sv.horizon_hazard(mu, alpha, beta, tau, 7.0, k)
+    general = sv._horizon_hazard_any_shapes(mu, alpha, beta, tau[..., None], 7.0, k)
+    assert fast.shape == general.shape == (n, grid)
+    assert fast.tobytes() == general.tobytes()
+    one = sv.horizon_hazard(mu[0, 0], alpha[0, 0], beta[0, 0], 2.5, 7.0, np.asarray(shapes))
+    expected = sv._horizon_hazard_any_shapes(
+        mu[0, 0], alpha[0, 0], beta[0, 0], np.asarray(2.5)[..., None], 7.0, np.asarray(shapes)
+    )
+    assert one.tobytes() == expected.tobytes()
+
+
+def test_rows_with_other_shapes_take_the_general_form() -> None:
+    """A row of another model (all-exponential) among gamma rows: per-row shapes are kept."""
+    mu, alpha, beta = np.full((2, 2), 0.1), np.full((2, 2), 0.5), np.full((2, 2), 0.3)
+    k = np.array([[0.0, 2.0], [0.0, 0.0]])
+    out = sv.horizon_hazard(mu, alpha, beta, np.array([1.0, 1.0]), 7.0, k)
+    exponential = sv.horizon_hazard(mu[1], alpha[1], beta[1], 1.0, 7.0, None)
+    gamma = sv.horizon_hazard(mu[0], alpha[0], beta[0], 1.0, 7.0, k[0])
+    assert out[1] == pytest.approx(float(exponential), rel=1e-12)
+    assert out[0] == pytest.approx(float(gamma), rel=1e-12)
+    assert out[0] != pytest.approx(out[1])
