@@ -129,12 +129,20 @@ class DurableTable:
                 )
             )
 
+    def take_in_flight(self) -> list[Awaitable[Any]]:
+        """The acknowledgements of every changelog message sent and not awaited yet."""
+        in_flight, self._in_flight = self._in_flight, []
+        return in_flight
+
+    async def persisted(self, acks: list[Awaitable[Any]]) -> None:
+        """Wait for acknowledgements taken with `take_in_flight`, in the order sent."""
+        for ack in acks:
+            self._persisted(await ack)
+
     async def flush(self) -> None:
         """Send the changelog of every write not sent yet and wait for the acks of all sent."""
         await self.send()
-        in_flight, self._in_flight = self._in_flight, []
-        for ack in in_flight:
-            self._persisted(await ack)
+        await self.persisted(self.take_in_flight())
 
     def _persisted(self, sent: Any) -> None:
         """Remember the changelog offset the local store holds (RocksDB keeps it on disk), so a

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from stream_app.kafka import outage
@@ -17,17 +19,53 @@ log = logging.getLogger(__name__)
 
 
 async def process_events(ctx: WorkerContext) -> None:
-    """Take the inbox a batch at a time: admit in order, apply, flush, acknowledge."""
-    settings = ctx.settings
-    SOURCE_TOPIC.set(settings.events_topic)
+    """Take the inbox a batch at a time: admit in order, apply, send the changelog, and
+    acknowledge the batch once the broker has acknowledged its changelog.
+
+    The broker acknowledges a batch's changelog while the next batch is applied (one batch
+    waits at a time): the wait is not added to every batch. A state the next batch reads may
+    not be acknowledged yet; its changelog comes later in the same partition and carries it.
+    A failed acknowledgement stops the task as a failed flush did, at the latest when the
+    next batch is taken.
+    """
+    SOURCE_TOPIC.set(ctx.settings.events_topic)
+    persisting: asyncio.Task[None] | None = None
     while True:
-        messages = await ctx.inbox.take(settings.batch_max_events, settings.batch_window_seconds)
+        messages = await next_batch(ctx, persisting)
         await ctx.until_recovered()
         batch = await ctx.ordering.admit(messages)
         async with ctx.state_lock:
             await ctx.pipeline.handle_batch(batch)
-            await ctx.table.flush()
-        ctx.consumer.acknowledge(messages)
+            await ctx.table.send()
+            acks = ctx.table.take_in_flight()
+        if persisting is not None:
+            await persisting
+        persisting = asyncio.ensure_future(acknowledge_when_persisted(ctx, acks, messages))
+
+
+async def next_batch(ctx: WorkerContext, persisting: asyncio.Task[None] | None) -> list[Any]:
+    """The inbox's next batch; raises the previous batch's failed acknowledgement instead, as
+    soon as it fails (an idle worker must not keep running on a changelog it lost)."""
+    settings = ctx.settings
+    taking = asyncio.ensure_future(
+        ctx.inbox.take(settings.batch_max_events, settings.batch_window_seconds)
+    )
+    try:
+        if persisting is not None:
+            await asyncio.wait({taking, persisting}, return_when=asyncio.FIRST_COMPLETED)
+            if persisting.done() and persisting.exception() is not None:
+                await persisting  # raises
+        return await taking
+    finally:
+        taking.cancel()  # no-op once it returned; the messages stay in the inbox otherwise
+
+
+async def acknowledge_when_persisted(
+    ctx: WorkerContext, acks: list[Awaitable[Any]], messages: list[Any]
+) -> None:
+    """Acknowledge a batch's messages once the broker acknowledged its changelog."""
+    await ctx.table.persisted(acks)
+    ctx.consumer.acknowledge(messages)
 
 
 async def process_ticks(ctx: WorkerContext) -> None:
