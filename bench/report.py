@@ -150,6 +150,8 @@ def _latency_rows(lat: dict[str, Any] | None, label: str) -> list[str]:
         f"| event→state latency {at}, p50 (s) | {lat['latency_p50_s']:.3f} | |",
         f"| event→state latency {at}, p99 (s) | {lat['latency_p99_s']:.3f} | "
         f"{p99_target if label != 'fixed' else ''} |",
+        f"| event→state latency {at}, p99 after the first {lat['warm_up_seconds']:.0f} s (s) | "
+        f"{lat['latency_p99_after_warm_up_s']:.3f} | |",
         f"| matched / unmatched events {at} | {lat['matched']} / {lat['unmatched']} | |",
     ]
 

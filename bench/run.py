@@ -101,7 +101,10 @@ def latency_run(
             report.add_latency(res, lat)
         else:
             res[key] = lat
-        log(f"latency p50 {lat['latency_p50_s']:.3f}s p99 {lat['latency_p99_s']:.3f}s")
+        log(
+            f"latency p50 {lat['latency_p50_s']:.3f}s p99 {lat['latency_p99_s']:.3f}s, "
+            f"after warm-up {lat['latency_p99_after_warm_up_s']:.3f}s"
+        )
 
 
 def scaleout_runs(
