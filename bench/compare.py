@@ -97,13 +97,13 @@ def run_rounds(
 WARM = "warm:"
 
 
-def print_medians(eps: dict[str, list[float]], first: str) -> None:
+def print_medians(eps: dict[str, list[float]], first: str, unit: str = "ev/s") -> None:
     """One line per variant: median, runs, ratio to the first variant and to (b)."""
     for name, runs in eps.items():
         if not runs:
             continue
         m = statistics.median(runs)
-        line = f"{name:>10}: median {m:7.0f} ev/s  runs {', '.join(f'{x:.0f}' for x in runs)}"
+        line = f"{name:>10}: median {m:7.0f} {unit}  runs {', '.join(f'{x:.0f}' for x in runs)}"
         if name != "bare":
             line += f"  /{first} {m / statistics.median(eps[first]):.2f}"
             if eps["bare"]:
@@ -121,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency:
         print(f"p99 event→state latency (ms) at {args.latency:.0f} ev/s (bare: none)")
     first = next(iter(variants))
-    print_medians({k: v for k, v in eps.items() if not k.startswith(WARM)}, first)
+    unit = "ms" if args.latency else "ev/s"
+    print_medians({k: v for k, v in eps.items() if not k.startswith(WARM)}, first, unit)
     if args.latency:
         print("p99 after the warm-up (ms)")
         warm = {k.removeprefix(WARM): v for k, v in eps.items() if k.startswith(WARM)}
-        print_medians({**warm, "bare": []}, first)
+        print_medians({**warm, "bare": []}, first, unit)
     return 0
 
 
