@@ -48,6 +48,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -258,6 +259,20 @@ async def fetch_between_seeks(consumer: Any, timeout: float) -> AsyncIterator[tu
             await asyncio.sleep(0)  # let the batch task run
 
 
+def mark_inbound(consumer: Any, tp: Any) -> None:
+    """Record a message handed over for `tp`, as a stream's first step records it.
+
+    Faust's consumer thread takes a partition with messages waiting and no stream event since
+    the start (or for 5 minutes) for a stuck stream and logs an error for it at every check;
+    without this, a worker whose events all go through an inbox was reported stuck after 5
+    minutes under any lag. An inbox that stays full stops the hand-over, and the check fires
+    as it should.
+    """
+    inbound = getattr(getattr(consumer.app, "monitor", None), "stream_inbound_time", None)
+    if isinstance(inbound, dict):
+        inbound[tp] = time.monotonic()
+
+
 async def _deliver_to_inbox(consumer: Any, tp: Any, message: Any, inbox: MessageInbox[Any]) -> None:
     """What Faust's fetch loop does for a message, with the inbox in place of the streams."""
     offset = message.offset
@@ -276,6 +291,7 @@ async def _deliver_to_inbox(consumer: Any, tp: Any, message: Any, inbox: Message
         consumer.track_message(message)
         inbox.put_nowait(message)
         consumer.dropped_offsets.pop(tp, None)
+        mark_inbound(consumer, tp)
     else:  # a rebalance began: the ordering fetches it again (`dropped_offset`)
         consumer.dropped_offsets[tp] = offset
     consumer._read_offset[tp] = offset

@@ -236,6 +236,16 @@ def test_messages_of_a_bulk_topic_go_to_its_inbox_tracked_and_in_order() -> None
     assert c._read_offset[P0] == 11 and c._read_offset[P1] == 5
 
 
+def test_bulk_delivery_counts_as_stream_activity_for_faust_s_livelock_check() -> None:
+    """Faust logs "Stream has not started processing" for a partition with no stream event."""
+    c = BulkFetchLoopConsumer([[(P0, 10), (P1, 5)]], assigned={P0, P1})
+    c.app.monitor.stream_inbound_time = {}
+    inbox: MessageInbox[Any] = MessageInbox(maxsize=10)
+    deliver_in_bulk(c.app, SimpleNamespace(get_topic_name=lambda: "events"), inbox)
+    deliver(c, seek_at={})
+    assert set(c.app.monitor.stream_inbound_time) == {P0, P1}
+
+
 def test_bulk_delivery_records_gaps_and_drops_during_a_rebalance() -> None:
     c = BulkFetchLoopConsumer([[(P0, 10), (P0, 14)], [(P0, 15)]], assigned={P0})
     inbox: MessageInbox[Any] = MessageInbox(maxsize=10)
