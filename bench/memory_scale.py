@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import RESULTS, build_messages, local_broker, log, machine
+from bench.report import GIB
 from bench.systems import run_worker
-
-GIB = 1024**3
 
 
 def directory_bytes(path: Path) -> int:

@@ -100,7 +100,7 @@ def upper_gamma(x: Array, shape: Array) -> Array:
     total = term.copy()
     for j in range(1, int(shape.max(initial=0)) + 1):
         term = term * x / j
-        total = total + np.where(j <= shape, term, 0.0)
+        total = total + (term if shape.ndim == 0 else np.where(j <= shape, term, 0.0))
     out: Array = total
     return out
 
@@ -167,11 +167,11 @@ def _horizon_hazard_any_shapes(
     mu: Array, alpha: Array, beta: Array, t: Array, horizon: float, k: Array
 ) -> Array:
     """`horizon_hazard` for shapes that may differ between rows: both forms of every component."""
-    exponential = -(alpha / beta) * np.exp(-beta * t) * np.expm1(-beta * horizon)
+    exponential = _exponential_part(alpha, beta, t, horizon)
     if not k.any():
         out: Array = (mu * horizon + exponential).sum(axis=-1)
         return out
-    gamma = (alpha / beta) * (upper_gamma(beta * t, k) - upper_gamma(beta * (t + horizon), k))
+    gamma = _gamma_part(alpha, beta, t, horizon, k)
     out = (mu * horizon + np.where(k == 0, exponential, gamma)).sum(axis=-1)
     return out
 
@@ -187,9 +187,9 @@ def _horizon_hazard_by_column(
     for r, k in enumerate(shapes):
         a, b = alpha[..., r], beta[..., r]
         if k == 0:
-            part = -(a / b) * np.exp(-b * t) * np.expm1(-b * horizon)
+            part = _exponential_part(a, b, t, horizon)
         else:
-            part = (a / b) * (_upper_gamma_of(b * t, k) - _upper_gamma_of(b * (t + horizon), k))
+            part = _gamma_part(a, b, t, horizon, np.asarray(float(k)))
         parts.append(mu[..., r] * horizon + part)
     out: Array = np.stack(np.broadcast_arrays(*parts), axis=-1).sum(axis=-1)
     return out
@@ -203,14 +203,16 @@ def _same_shapes(k: Array) -> list[int] | None:
     return [int(v) for v in rows[0]]
 
 
-def _upper_gamma_of(x: Array, shape: int) -> Array:
-    """`upper_gamma` for one shape shared by every element."""
-    term = np.exp(-x)
-    total = term.copy()
-    for j in range(1, shape + 1):
-        term = term * x / j
-        total = total + term
-    return total
+def _exponential_part(alpha: Array, beta: Array, t: Array, horizon: float) -> Array:
+    """α/β·e^(−βτ)·(1 − e^(−βH)): an exponential component's mass over (τ, τ+H]."""
+    out: Array = -(alpha / beta) * np.exp(-beta * t) * np.expm1(-beta * horizon)
+    return out
+
+
+def _gamma_part(alpha: Array, beta: Array, t: Array, horizon: float, k: Array) -> Array:
+    """α/β·(Q_k(βτ) − Q_k(β(τ+H))): a gamma component's mass over (τ, τ+H]."""
+    out: Array = (alpha / beta) * (upper_gamma(beta * t, k) - upper_gamma(beta * (t + horizon), k))
+    return out
 
 
 def return_probability(
