@@ -1,8 +1,9 @@
-"""`decay-stream` commands: worker, replay, tail, kafka-local, demo, score, policy simulate,
-schemas register.
+"""`decay-stream` commands: worker, check, replay, tail, kafka-local, demo, score, policy
+simulate, schemas register.
 
 Exit codes: 0 done; 1 an unexpected error (with its traceback); 2 a configuration or usage
-error, a broker that cannot be reached or refuses the login (one line on stderr); 130 Ctrl-C.
+error, a broker that cannot be reached or refuses the login (one line per problem on stderr,
+each starting `error: `); 130 Ctrl-C. No password appears in any line (`stream_app.kafka.redaction`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from stream_app import __version__
 from stream_app.commands.arguments import add_score_arguments, add_simulate_arguments
+from stream_app.commands.check import PreflightError, unknown_variables
 from stream_app.commands.errors import UsageError
 from stream_app.commands.logs import configure_logging
+from stream_app.kafka import redaction
 from stream_app.kafka.clients import KafkaConnectError
 from stream_app.policy import PolicyError
-from stream_app.settings import Settings, SettingsError, load_settings
+from stream_app.settings import Settings, SettingsError, load_settings, prefixed_environment
 from stream_app.worker.serving import ModelFileError
 
 log = logging.getLogger("stream_app")
@@ -32,6 +36,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from stream_app.commands.worker import run_worker
 
     return run_worker(settings, args)
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Validate settings, policy, model, TLS files and topic plan offline."""
+    from stream_app.commands.check import run_check
+
+    return run_check(settings, args, prefixed_environment())
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -85,6 +96,7 @@ def cmd_policy_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "worker": cmd_worker,
+    "check": cmd_check,
     "replay": cmd_replay,
     "tail": cmd_tail,
     "kafka-local": cmd_kafka_local,
@@ -98,9 +110,14 @@ COMMANDS: dict[str, Command] = {
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface: every subcommand has --help; options go anywhere."""
     parser = argparse.ArgumentParser(prog="decay-stream", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"decay-stream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("worker", help="run the stream worker (starts a local broker if none is set)")
+    check = sub.add_parser(
+        "check", help="validate settings, policy, model, TLS files and topics offline (exit 2)"
+    )
+    check.add_argument("--quiet", action="store_true", help="print nothing when all is well")
 
     replay = sub.add_parser("replay", help="stream a real dataset into the events topic")
     replay.add_argument(
@@ -156,22 +173,48 @@ def command_name(args: argparse.Namespace) -> str:
     return f"{args.command} {tool}" if tool else str(args.command)
 
 
+#: Commands that refuse to run on a `DECAY_*` variable no setting reads (others warn).
+STRICT_ENVIRONMENT = ("worker", "check")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `decay-stream` console script."""
+    redaction.install()
     args = build_parser().parse_args(argv)
+    name = command_name(args)
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format)
-        return COMMANDS[command_name(args)](settings, args)
+        if name not in STRICT_ENVIRONMENT:
+            for line in unknown_variables(prefixed_environment()):
+                log.warning("%s", line)
+        return COMMANDS[name](settings, args)
     except KeyboardInterrupt:
         return INTERRUPTED
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     except KafkaConnectError as exc:
-        return refuse(f"cannot connect to Kafka: {exc}")  # never holds the password
-    except (UsageError, SettingsError, PolicyError, ModelFileError, FileNotFoundError) as exc:
+        return refuse(f"cannot connect to Kafka: {exc}")
+    except SettingsError as exc:
+        unknown = unknown_variables(prefixed_environment()) if name in STRICT_ENVIRONMENT else []
+        return refuse(*exc.problems, *unknown)
+    except PreflightError as exc:
+        return refuse(*exc.problems)
+    except (UsageError, PolicyError, ModelFileError, FileNotFoundError) as exc:
         return refuse(str(exc))
 
 
-def refuse(message: str) -> int:
-    """One line (or a short list) on stderr, exit code 2."""
-    print(f"error: {message}", file=sys.stderr)
+def refuse(*problems: str) -> int:
+    """One `error: ` line per problem on stderr (passwords masked), exit code 2."""
+    for problem in problems:
+        print(f"error: {redaction.redact(problem)}", file=sys.stderr)
     return USAGE_ERROR
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`| head`): stop quietly, as `cat` does."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail too
+    return 0

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream_app.kafka.redaction import register_secret
 from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
 
 ENV_PREFIX = "DECAY_"
@@ -157,6 +158,23 @@ class Settings(BaseSettings):
     schema_registry_username: str | None = None
     schema_registry_password: SecretStr | None = None
 
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_entries(cls, value: str | None) -> str | None:
+        """`host:port[,host:port]`: no scheme, no login (those are their own settings)."""
+        if value is None:
+            return None
+        if "@" in value or "://" in value:
+            raise ValueError(
+                "give host:port[,host:port] only: no scheme and no user or password (set"
+                " DECAY_SECURITY_PROTOCOL, DECAY_SASL_USERNAME and DECAY_SASL_PASSWORD)"
+            )
+        for entry in value.split(","):
+            host, _, port = entry.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("each entry must be host:port with a port from 1 to 65535")
+        return value
+
     @field_validator("policy_path", mode="before")
     @classmethod
     def _empty_policy_is_none(cls, value: object) -> object:
@@ -240,6 +258,11 @@ class Settings(BaseSettings):
 class SettingsError(ValueError):
     """The environment does not make valid settings; the message names fields, never values."""
 
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings: " + "; ".join(problems))
+        #: One line per problem, `DECAY_<FIELD>: reason`.
+        self.problems = [f"invalid settings: {problem}" for problem in problems]
+
 
 def secret_fields() -> list[str]:
     """Names of the settings that hold secrets (`SecretStr`)."""
@@ -248,24 +271,39 @@ def secret_fields() -> list[str]:
     ]
 
 
-def describe_errors(exc: ValidationError, secrets: list[str]) -> str:
+def problems_of(exc: ValidationError, secrets: list[str]) -> list[str]:
     """`DECAY_<FIELD>: reason` per problem, never the input value; known secrets masked."""
     lines = []
     for error in exc.errors(include_url=False, include_context=False, include_input=False):
         field = ".".join(str(part) for part in error["loc"])
         where = f"{ENV_PREFIX}{field.upper()}: " if field else ""
-        lines.append(where + str(error["msg"]).removeprefix("Value error, "))
-    text = "invalid settings: " + "; ".join(lines)
-    for secret in secrets:
-        if len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
+        line = where + str(error["msg"]).removeprefix("Value error, ")
+        for secret in secrets:
+            if len(secret) >= 3:
+                line = line.replace(secret, "***")
+        lines.append(line)
+    return lines
+
+
+def describe_errors(exc: ValidationError, secrets: list[str]) -> str:
+    """The problems of `problems_of` as one line."""
+    return "invalid settings: " + "; ".join(problems_of(exc, secrets))
+
+
+def prefixed_environment() -> dict[str, str]:
+    """The `DECAY_*` variables of this process (for the check of names no setting reads)."""
+    return {name: value for name, value in os.environ.items() if name.startswith(ENV_PREFIX)}
 
 
 def load_settings() -> Settings:
-    """Settings from the environment; SettingsError says what is wrong, without any value."""
+    """Settings from the environment; SettingsError says what is wrong, without any value.
+
+    Every secret read (a `SecretStr` setting) is registered for redaction in all output.
+    """
+    secrets = [os.environ.get(f"{ENV_PREFIX}{name.upper()}", "") for name in secret_fields()]
+    for secret in secrets:
+        register_secret(secret)
     try:
         return Settings()
     except ValidationError as exc:
-        secrets = [os.environ.get(f"{ENV_PREFIX}{name.upper()}", "") for name in secret_fields()]
-        raise SettingsError(describe_errors(exc, secrets)) from None
+        raise SettingsError(problems_of(exc, secrets)) from None

@@ -8,21 +8,26 @@ import socket
 import sys
 
 from stream_app.commands.broker import embedded_broker
+from stream_app.commands.check import PreflightError, preflight
 from stream_app.commands.errors import UsageError
 from stream_app.commands.logs import logging_config
 from stream_app.kafka.admin import topic_config_value
 from stream_app.kafka.clients import ensure_topic
 from stream_app.kafka.partitions import PartitionCountError, check_partition_counts
-from stream_app.settings import Settings
+from stream_app.settings import Settings, prefixed_environment
 from stream_app.topology import changelog_topic, topic_specs
 
 log = logging.getLogger("stream_app")
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
-    """Create the topics the worker does not own, then run it in the foreground."""
+    """Check everything offline, create the topics the worker does not own, then run it in
+    the foreground."""
     from stream_app.runtime.app import create_app
 
+    problems = preflight(settings, prefixed_environment())
+    if problems:
+        raise PreflightError(problems)
     line_buffered_output()
     if settings.http_enabled:
         check_port_free(settings.http_host, settings.http_port)

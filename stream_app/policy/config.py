@@ -1,6 +1,6 @@
 """The policy file (TOML) → a frozen, validated `Policy`; errors name the offending key.
 
-See `deploy/policy/default.toml` for the documented format.
+See `stream_app/resources/policy/default.toml` for the documented format.
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ ERROR_KINDS: dict[str, tuple[dict[str, str], str]] = {
     "heartbeat": ({"DECAY_HEARTBEAT_INTERVAL_SECONDS": "9"}, "heartbeat"),
     "thresholds": ({"DECAY_ALERT_CRITICAL": "0.85"}, "thresholds"),
     "secret_in_other_field": ({"DECAY_APP_ID": "", "DECAY_HTTP_PORT": SECRET}, "DECAY_HTTP_PORT"),
+    "login_in_bootstrap": (
+        {"DECAY_BOOTSTRAP_SERVERS": f"sasl_ssl://u:{SECRET}@kafka:9093"},
+        "DECAY_SASL_PASSWORD",
+    ),
+    "bootstrap_without_port": ({"DECAY_BOOTSTRAP_SERVERS": "kafka"}, "DECAY_BOOTSTRAP_SERVERS"),
 }
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from stream_app.events.alert import Alert, alert_id
 from stream_app.events.schema import EventType
+from stream_app.paths import DEFAULT_POLICY_PATH
 from stream_app.policy import Policy, in_control_group
 from stream_app.state import ModelState, RecentEvent, UserState
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_POLICY = REPO / "deploy" / "policy" / "default.toml"
+DEFAULT_POLICY = DEFAULT_POLICY_PATH
 RULES_POLICY = Path(__file__).with_name("rules.toml")  # what the rule tests are written against
 T0 = 1_300_000_000.0  # 2011-03-13 07:06:40 UTC (London is on GMT that day)
 NOON = T0 + 5 * 3600 - 400  # 2011-03-13 12:00:00 UTC, outside quiet hours
