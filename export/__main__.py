@@ -1,4 +1,10 @@
-"""`python -m export train …`: train, export, evaluate and report in one command."""
+"""`python -m export train …`: train, export, evaluate and report in one command.
+
+Dataset names are those of every other command (`taobao-814`, `tmall-709`, `online-retail`;
+the older `taobao` and `tmall` still work). The artifacts go to a new folder under `runs/` by
+default; a folder that already holds a model (the served one in `models/` included) is refused
+unless `--overwrite` is given. Bad arguments are one `error:` line, exit 2.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import logging
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from export.cutoffs import SplitError
@@ -15,14 +22,43 @@ from export.pipeline import DATASETS, DataSpec, RunConfig, run
 from export.train import TrainConfig
 from stream_app.data.eventlogs import FORMATS
 
+#: The dataset names of `replay`, `demo` and `policy simulate` (stream_app.data.sources), and
+#: the older names of this command, onto its DATASETS.
+DATASET_NAMES = {
+    "online-retail": "online-retail",
+    "taobao-814": "taobao",
+    "tmall-709": "tmall",
+    "taobao": "taobao",
+    "tmall": "tmall",
+}
+USAGE_ERROR = 2
+#: A folder holding this file holds a model; it is replaced only with --overwrite.
+ARTIFACT = "decay_step.onnx"
+
+
+def default_out() -> Path:
+    """A new folder per run: `runs/export-<UTC time>`."""
+    return Path("runs") / f"export-{datetime.now(tz=UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m export")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="rolling-origin evaluation + shipped model + ONNX + report")
-    t.add_argument("--data", default="online-retail", help=f"{sorted(DATASETS)} or a log path")
+    names = ", ".join(name for name in DATASET_NAMES if "-" in name)
+    t.add_argument("--data", default="online-retail", help=f"{names} or a log path")
     t.add_argument("--format", choices=FORMATS, default="auto", dest="fmt")
-    t.add_argument("--out", type=Path, default=Path("models"))
+    t.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the artifacts (default: a new runs/export-<time>)",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model in --out if it holds one (e.g. the served models/)",
+    )
     t.add_argument("--first-train-cutoff", default=None, help="default: first event + H")
     t.add_argument("--test-cutoffs", default=None, help="comma-separated; default: the last "
                    "--n-tests labelled cutoffs, H apart")  # fmt: skip
@@ -45,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data_spec(args: argparse.Namespace) -> DataSpec:
-    if args.data in DATASETS:
-        spec = DATASETS[args.data]
+    if args.data in DATASET_NAMES:
+        spec = DATASETS[DATASET_NAMES[args.data]]
     else:
         horizon = 30.0 if args.horizon_days is None else args.horizon_days
         spec = DataSpec(Path(args.data), args.fmt, horizon, horizon / 2)
@@ -71,13 +107,35 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
                        kernel_shapes=shapes)  # fmt: skip
 
 
+def refuse(message: str) -> int:
+    """One `error:` line on stderr, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def out_problem(out: Path, overwrite: bool) -> str | None:
+    """Why the artifacts may not go to `out` (None: they may)."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out}: a file, not a folder"
+    if (out / ARTIFACT).exists() and not overwrite:
+        return (
+            f"--out {out} already holds a model ({ARTIFACT}): give a new folder,"
+            " or --overwrite to replace it"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = args.out if args.out is not None else default_out()
+    problem = out_problem(out, args.overwrite)
+    if problem is not None:
+        return refuse(problem)
     cfg = RunConfig(
         data=_data_spec(args),
-        out_dir=args.out,
+        out_dir=out,
         model=_model_config(args),
         train=TrainConfig(
             epochs=args.epochs,
@@ -90,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         report=not args.no_report,
         progress=not args.quiet,
     )
-    if not cfg.data.path.exists():
-        raise SystemExit(f"{cfg.data.path}: no such file")
+    if not cfg.data.path.is_file():
+        names = ", ".join(name for name in DATASET_NAMES if "-" in name)
+        return refuse(f"--data {args.data}: neither a dataset name ({names}) nor a file")
     try:
         metrics = run(cfg, reproduce=" ".join(["python -m export", *(argv or sys.argv[1:])]))
     except SplitError as exc:
-        raise SystemExit(f"cannot split {cfg.data.path.name}: {exc}") from None
+        return refuse(f"cannot split {cfg.data.path.name}: {exc}")
+    print(f"artifacts in {out}", file=sys.stderr)
     print(json.dumps({"test_mean": metrics["test"]["mean"], "comparison": metrics["comparison"],
                       "targets": metrics["targets"]}, indent=2))  # fmt: skip
     return 0

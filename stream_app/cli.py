@@ -14,7 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from stream_app import __version__
-from stream_app.commands.arguments import add_score_arguments, add_simulate_arguments
+from stream_app.commands.arguments import (
+    OneLineParser,
+    add_score_arguments,
+    add_simulate_arguments,
+)
 from stream_app.commands.check import PreflightError, unknown_variables
 from stream_app.commands.errors import UsageError
 from stream_app.commands.logs import configure_logging
@@ -109,7 +113,7 @@ COMMANDS: dict[str, Command] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface: every subcommand has --help; options go anywhere."""
-    parser = argparse.ArgumentParser(prog="decay-stream", description=__doc__)
+    parser = OneLineParser(prog="decay-stream", description=__doc__)
     parser.add_argument("--version", action="version", version=f"decay-stream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

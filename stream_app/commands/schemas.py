@@ -3,31 +3,45 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import urllib.parse
 
+from stream_app.commands.errors import UsageError
 from stream_app.contracts import contracts
+from stream_app.kafka.redaction import redact_url, register_secret
 from stream_app.kafka.registry import RegistryError, SchemaRegistry
 from stream_app.settings import Settings
+
+
+def registry_from(url: str, settings: Settings) -> SchemaRegistry:
+    """A client for `url`; a login in the URL (`https://user:password@host`) is used as the
+    basic-auth login unless DECAY_SCHEMA_REGISTRY_USERNAME/PASSWORD are set, never shown."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"schema registry URL {redact_url(url)!r}: give http(s)://host[:port]")
+    register_secret(parts.password)
+    username = settings.schema_registry_username or parts.username
+    secret = settings.schema_registry_password
+    password = secret.get_secret_value() if secret is not None else parts.password
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    bare = urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return SchemaRegistry(
+        bare,
+        urllib.parse.unquote(username) if username else None,
+        urllib.parse.unquote(password) if password else None,
+    )
 
 
 def run_schemas(settings: Settings, args: argparse.Namespace) -> int:
     """Set each subject's compatibility level, then register its current schema."""
     url = args.registry or settings.schema_registry_url
     if not url:
-        print("error: give --registry URL or set DECAY_SCHEMA_REGISTRY_URL", file=sys.stderr)
-        return 2
-    password = settings.schema_registry_password
-    registry = SchemaRegistry(
-        url,
-        settings.schema_registry_username,
-        password.get_secret_value() if password is not None else None,
-    )
+        raise UsageError("give --registry URL or set DECAY_SCHEMA_REGISTRY_URL")
+    registry = registry_from(url, settings)
     try:
         for contract in contracts(settings):
             level = registry.set_compatibility(contract.subject, contract.compatibility)
             schema_id = registry.register(contract.subject, contract.schema_text())
             print(f"{contract.subject}: {contract.schema_file} id {schema_id}, {level}")
-    except (RegistryError, OSError) as exc:
-        print(f"error: schema registry at {url}: {exc}", file=sys.stderr)
-        return 2
+    except (RegistryError, OSError, ValueError) as exc:
+        raise UsageError(f"schema registry at {registry.url}: {exc}") from None
     return 0

@@ -31,6 +31,8 @@ from stream_app.commands.alert_quality import (
     uplift,
 )
 from stream_app.commands.arguments import add_simulate_arguments
+from stream_app.commands.errors import UsageError
+from stream_app.commands.model_file import open_model
 from stream_app.commands.simulate_table import DayStats, format_table
 from stream_app.data.sources import load_events
 from stream_app.events.alert import Alert
@@ -229,12 +231,15 @@ def run(args: argparse.Namespace) -> int:
         policy = load_policy(args.policy)
         events = _window(iter(load_events(args.data)), args.days)
         sim = Simulation(
-            policy, ModelRuntime(args.model, prefer_cuda=False), partitions=args.partitions
+            policy, open_model(args.model, prefer_cuda=False), partitions=args.partitions
         )
-    except (PolicyError, FileNotFoundError) as exc:
+        replayed = list(islice(events, args.limit))  # a bad row is found here
+    except (PolicyError, FileNotFoundError, ValueError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    replayed = list(islice(events, args.limit))
+    if not replayed:
+        print(f"error: {args.data}: no events to simulate", file=sys.stderr)
+        return 2
     end = max((e.ts_seconds for e in replayed), default=0.0) + args.silence_days * SECONDS_PER_DAY
     sim.run(replayed, end if args.silence_days else None)
     print(

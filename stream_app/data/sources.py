@@ -23,6 +23,7 @@ from stream_app.events.schema import Event, EventType, utc_from_seconds
 from stream_app.paths import SHARED_DATA_DIR
 
 LONDON = ZoneInfo("Europe/London")
+_CANONICAL = "user_id, ts, type, item_id, category_id, price, event_id"
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 _TAOBAO_TYPES = {
@@ -160,7 +161,9 @@ def _canonical_event(line: int, row: Mapping[str, Any]) -> Event:
             price=None if text("price") is None else float(str(row["price"])),
             event_id=text("event_id"),
         )
-    except (KeyError, ValueError) as exc:
+    except KeyError as exc:
+        raise ValueError(f"row {line}: no column {exc} (canonical columns: {_CANONICAL})") from exc
+    except ValueError as exc:
         raise ValueError(f"row {line}: {exc}") from exc
 
 

@@ -134,7 +134,7 @@ def test_options_may_come_before_positional_arguments(settings: Settings, tmp_pa
     assert "replayed 20 events" in replayed.stderr
     out = tmp_path / "scores.csv"
     scored = run_cli(
-        settings, "score", "--cutoff", "2011-01-01", "--format", "online-retail",
+        settings, "score", "--cutoff", "2010-12-15", "--format", "online-retail",
         "--out", str(out), SAMPLE,
     )  # fmt: skip
     assert scored.returncode == 0, scored.stderr

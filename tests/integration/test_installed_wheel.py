@@ -156,7 +156,7 @@ def test_the_installed_worker_processes_events(
 
 
 def test_score_and_simulate_run_from_the_package(installed: Installed) -> None:
-    scored = installed.run("score", "--cutoff", "2011-01-01", str(SAMPLE))
+    scored = installed.run("score", "--cutoff", "2010-12-15", str(SAMPLE))
     assert scored.returncode == 0, scored.stderr
     header, *rows = scored.stdout.splitlines()
     assert header.startswith("user_id,") and "p_return" in header

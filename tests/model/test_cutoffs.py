@@ -49,11 +49,26 @@ def test_too_short_and_too_small_logs_say_why() -> None:
         plan_cutoffs(_log(200.0, 5), 7.0, 3.0)
 
 
-def test_cli_reports_a_log_that_cannot_split(tmp_path: Path) -> None:
+def test_cli_reports_a_log_that_cannot_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "events.csv"
     path.write_text("user_id,ts,type,item_id\nu1,2024-01-01T00:00:00+00:00,purchase,i\n")
-    with pytest.raises(SystemExit, match=r"cannot split events\.csv"):
-        main(["train", "--data", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    assert main(["train", "--data", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot split events.csv")
+
+
+def test_cli_never_overwrites_a_model_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served = tmp_path / "models"
+    served.mkdir()
+    (served / "decay_step.onnx").write_bytes(b"served")
+    assert main(["train", "--out", str(served), "--quiet"]) == 2
+    assert "already holds a model" in capsys.readouterr().err
+    assert (served / "decay_step.onnx").read_bytes() == b"served"
+    assert main(["train", "--data", "no-such-data", "--out", str(tmp_path / "new")]) == 2
+    assert "neither a dataset name" in capsys.readouterr().err
 
 
 def test_bgnbd_fit_improves_the_likelihood(retail_fixture: Path) -> None:

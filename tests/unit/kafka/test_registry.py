@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from stream_app.cli import refuse
+from stream_app.commands.errors import UsageError
 from stream_app.commands.schemas import run_schemas
 from stream_app.contracts import contracts
 from stream_app.settings import Settings
@@ -94,13 +96,16 @@ def registry() -> Iterator[tuple[StandInRegistry, str]]:
         server.server_close()
 
 
-def register(url: str) -> int:
+def register(url: str, login: bool = True) -> int:
     """`decay-stream schemas register --registry URL` with basic-auth credentials (the command
-    without the CLI's logging set-up, which would outlive the test)."""
+    without the CLI's logging set-up, which would outlive the test; its refusal as the CLI's)."""
     settings = Settings(
         schema_registry_username="svc", schema_registry_password=SecretStr(PASSWORD)
     )
-    return run_schemas(settings, argparse.Namespace(registry=url))
+    try:
+        return run_schemas(settings if login else Settings(), argparse.Namespace(registry=url))
+    except UsageError as exc:
+        return refuse(str(exc))
 
 
 def test_register_sets_each_level_then_registers_each_schema(
@@ -154,3 +159,26 @@ def closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+def test_a_login_in_the_url_is_used_and_never_shown(
+    registry: tuple[StandInRegistry, str], capsys: Any
+) -> None:
+    state, url = registry
+    with_login = url.replace("http://", f"http://svc:{PASSWORD}@")
+    assert register(with_login, login=False) == 0
+    token = base64.b64encode(f"svc:{PASSWORD}".encode()).decode()
+    assert all(headers["Authorization"] == f"Basic {token}" for _, _, headers, _ in state.requests)
+    state.refuse = contracts(Settings())[0].subject
+    assert register(with_login, login=False) == 2
+    captured = capsys.readouterr()
+    assert PASSWORD not in captured.out + captured.err
+    assert captured.err.startswith(f"error: schema registry at {url}")
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://svc:registry-secret-7f3a@host/"])
+def test_a_url_that_is_not_http_is_one_line(url: str, capsys: Any) -> None:
+    assert register(url) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: schema registry URL")
+    assert PASSWORD not in err
