@@ -227,6 +227,13 @@ class Settings(BaseSettings):
         """TLS context for SSL/SASL_SSL, None for plaintext."""
         if "SSL" not in self.security_protocol:
             return None
+        missing = [
+            f"{ENV_PREFIX}{name.upper()}: {path}: no such file"
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+            if (path := getattr(self, name)) is not None and not Path(path).is_file()
+        ]
+        if missing:
+            raise SettingsError(missing)
         context = ssl.create_default_context(
             cafile=str(self.ssl_cafile) if self.ssl_cafile else None
         )

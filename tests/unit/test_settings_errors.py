@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -74,3 +76,16 @@ def test_a_secret_in_a_reason_is_masked() -> None:
     with pytest.raises(ValidationError) as raised:
         Settings(partitions=SECRET)  # type: ignore[arg-type]
     assert SECRET not in describe_errors(raised.value, [SECRET])
+
+
+def test_a_missing_tls_file_names_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "ca.crt"
+    monkeypatch.setattr(cli, "configure_logging", lambda *_: None)  # would outlive the test
+    monkeypatch.setenv("DECAY_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("DECAY_SSL_CAFILE", str(missing))
+    monkeypatch.setenv("DECAY_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    assert cli.main(["tail", "alerts"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: invalid settings: DECAY_SSL_CAFILE: {missing}: no such file\n"
