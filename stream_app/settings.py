@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     )
 
     # State
+    table_standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Faust standby copies of each table partition on other workers: faster"
+        " failover, each copy costs the memory of its users",
+    )
     store_url: str = Field("memory://", description="memory:// or rocksdb:// (needs rocksdict)")
     data_dir: Path = Field(Path("var/worker"), description="worker data (RocksDB tables)")
     sequence_length: int = Field(50, ge=1, le=10_000, description="recent events kept per user")

@@ -1,4 +1,4 @@
-"""Write deploy/k8s/base/prometheusrule.yaml from deploy/prometheus/alerts.yml (same groups)."""
+"""Write deploy/k8s/components/prometheus/prometheusrule.yaml from deploy/prometheus/alerts.yml (same groups)."""
 
 from pathlib import Path
 
@@ -14,6 +14,7 @@ metadata:
   name: decay-stream
   labels:
     app.kubernetes.io/name: decay-stream
+    release: kube-prometheus-stack
 spec:
 """
 
@@ -22,7 +23,7 @@ def main() -> None:
     alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
     body = yaml.safe_dump(alerts, sort_keys=False, width=100)
     indented = "".join("  " + line if line.strip() else line for line in body.splitlines(True))
-    (DEPLOY / "k8s" / "base" / "prometheusrule.yaml").write_text(HEADER + indented)
+    (DEPLOY / "k8s" / "components" / "prometheus" / "prometheusrule.yaml").write_text(HEADER + indented)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ def faust_app(settings: Settings) -> DecayApp:
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
         topic_allow_declare=True,
         processing_guarantee=settings.processing_guarantee,
         broker_commit_interval=settings.commit_interval_seconds,

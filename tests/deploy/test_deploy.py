@@ -439,6 +439,7 @@ CUSTOM_KINDS = {
     "ScaledObject",
     "TriggerAuthentication",
     "Kustomization",
+    "Component",
 }
 
 
@@ -554,19 +555,25 @@ def test_k8s_objects_select_the_worker_pods() -> None:
 
 
 def test_keda_scales_on_the_consumer_group_lag_up_to_the_partitions() -> None:
-    (scaled,) = k8s_objects("ScaledObject")
+    """The trigger as rendered: broker, group, topic and the replica cap follow config.env."""
+    from tests.deploy.test_k8s_variants import render
+
     data = config_map()
-    spec = scaled["spec"]
-    assert spec["scaleTargetRef"]["name"] == worker_deployments()["cpu"]["metadata"]["name"]
-    assert spec["maxReplicaCount"] == int(data["DECAY_PARTITIONS"])
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "kafka"
-    meta = trigger["metadata"]
-    assert meta["consumerGroup"] == data["DECAY_APP_ID"]  # Faust's group id is the app id
-    assert meta["topic"] == data["DECAY_EVENTS_TOPIC"]
-    assert meta["bootstrapServers"] == data["DECAY_BOOTSTRAP_SERVERS"]
-    assert meta["allowIdleConsumers"] == "false"
-    assert int(meta["lagThreshold"]) > 0
+    for variant in ("with-crds/cpu", "with-crds/stateful-cpu"):
+        objects = render(variant)
+        spec = objects["ScaledObject"]["spec"]
+        workload = objects.get("StatefulSet") or objects["Deployment"]
+        target = spec["scaleTargetRef"]
+        assert (target["kind"], target["name"]) == (workload["kind"], workload["metadata"]["name"])
+        assert spec["maxReplicaCount"] == int(data["DECAY_PARTITIONS"])
+        (trigger,) = spec["triggers"]
+        assert trigger["type"] == "kafka"
+        meta = trigger["metadata"]
+        assert meta["consumerGroup"] == data["DECAY_APP_ID"]  # Faust's group id is the app id
+        assert meta["topic"] == data["DECAY_EVENTS_TOPIC"]
+        assert meta["bootstrapServers"] == data["DECAY_BOOTSTRAP_SERVERS"]
+        assert meta["allowIdleConsumers"] == "false"
+        assert int(meta["lagThreshold"]) > 0
 
 
 def test_prometheus_rule_matches_the_alert_rules_file() -> None:

@@ -1,5 +1,8 @@
 """The four Kubernetes variants as `kubectl kustomize` renders them (kustomize is built into
-kubectl): schemas, a config change that rolls the pods, and the StatefulSet's stateful parts."""
+kubectl), without and with the CRD-backed components (with-crds/): schemas, a config change that
+rolls the pods, the StatefulSet's stateful parts, and what a cluster needs to accept them as they
+are (no fixed replicas under KEDA, no API token, a network policy, zone spread, a PDB that fits
+the minimum replicas, the offline check as an init container)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from tests.deploy.manifests import DEPLOY
 
 K8S = DEPLOY / "k8s"
 VARIANTS = ("cpu", "gpu", "stateful/cpu", "stateful/gpu")
+WITH_CRDS = ("with-crds/cpu", "with-crds/gpu", "with-crds/stateful-cpu", "with-crds/stateful-gpu")
 CUSTOM_KINDS = {"PodMonitor", "PrometheusRule", "ScaledObject"}
 
 
@@ -41,7 +45,7 @@ def container_env(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {item["name"]: item for item in container.get("env", [])}
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS + WITH_CRDS)
 def test_rendered_variant_validates_against_the_kubernetes_schemas(variant: str) -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     version = kubernetes_validate.utils.latest_version()
@@ -94,7 +98,8 @@ def test_statefulset_keeps_its_shard_across_restarts(variant: str) -> None:
     heartbeat = int(objects["ConfigMap"]["data"]["DECAY_HEARTBEAT_INTERVAL_SECONDS"])
     assert spec["template"]["spec"]["terminationGracePeriodSeconds"] >= 60
     assert session >= 60 and heartbeat * 3 <= session
-    target = objects["ScaledObject"]["spec"]["scaleTargetRef"]
+    scaled = render(f"with-crds/{variant.replace('/', '-')}")["ScaledObject"]
+    target = scaled["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("StatefulSet", sts["metadata"]["name"])
 
 
@@ -113,3 +118,61 @@ def test_deployments_keep_the_memory_store() -> None:
         objects = render(variant)
         assert objects["ConfigMap"]["data"]["DECAY_STORE_URL"] == "memory://"
         assert "DECAY_GROUP_INSTANCE_ID" not in container_env(objects)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_base_variants_need_no_crd(variant: str) -> None:
+    assert not set(render(variant)) & CUSTOM_KINDS
+
+
+@pytest.mark.parametrize("variant", WITH_CRDS)
+def test_the_components_add_the_crd_objects_with_the_usual_labels(variant: str) -> None:
+    objects = render(variant)
+    assert CUSTOM_KINDS <= set(objects)
+    for kind in ("PodMonitor", "PrometheusRule"):
+        assert objects[kind]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pods_a_cluster_accepts_as_they_are(variant: str) -> None:
+    objects = render(variant)
+    work = workload(objects)
+    assert "replicas" not in work["spec"], "KEDA sets the replicas; a fixed count fights it"
+    pod = work["spec"]["template"]["spec"]
+    account = objects["ServiceAccount"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert pod["automountServiceAccountToken"] is False
+    assert account["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    keys = [c["topologyKey"] for c in pod["topologySpreadConstraints"]]
+    assert keys == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+    (check,) = pod["initContainers"]
+    (worker,) = pod["containers"]
+    assert check["args"] == ["check"] and check["image"] == worker["image"]
+    assert check["envFrom"] == worker["envFrom"]
+    policy = objects["NetworkPolicy"]["spec"]
+    labels = work["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+
+
+@pytest.mark.parametrize("variant", WITH_CRDS)
+def test_the_pdb_fits_the_minimum_replicas(variant: str) -> None:
+    objects = render(variant)
+    pdb = objects["PodDisruptionBudget"]["spec"]
+    minimum = objects["ScaledObject"]["spec"]["minReplicaCount"]
+    assert "maxUnavailable" not in pdb
+    assert 1 <= pdb["minAvailable"] < minimum, "a drain never takes the last worker, and can run"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_memory_limits_follow_the_sizing_table(variant: str) -> None:
+    """The limit holds the users the sizing table gives one pod (deploy/README.md#sizing)."""
+    objects = render(variant)
+    (worker,) = workload(objects)["spec"]["template"]["spec"]["containers"]
+    limit = worker["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi") and worker["resources"]["requests"]["memory"] == limit
+    sizing = (DEPLOY / "README.md").read_text().split("### Sizing", 1)[1].split("\n## ", 1)[0]
+    store = objects["ConfigMap"]["data"]["DECAY_STORE_URL"]
+    rows = [line for line in sizing.splitlines() if line.startswith(f"| `{store}`")]
+    assert any(f"| {limit} |" in row for row in rows), (variant, limit, store)
