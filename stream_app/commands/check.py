@@ -27,6 +27,8 @@ _SERVICE_LINK = re.compile(
     r"_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)\w*)$"
 )
 _LINK_ADDRESS = re.compile(r"^(tcp|udp|sctp)://")
+#: Knobs of the test suite (e.g. DECAY_TEST_FLOOD_EVENTS), read by tests, not by settings.
+_TEST_KNOBS = f"{ENV_PREFIX}TEST_"
 _TLS_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 
 
@@ -48,7 +50,7 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     known = [variable(name) for name in Settings.model_fields]
     lines = []
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name in known or _service_link(name, environ[name]):
+        if not name.startswith(ENV_PREFIX) or name in known or _not_a_setting(name, environ[name]):
             continue
         near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]}?)" if near else ""
@@ -56,7 +58,10 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     return lines
 
 
-def _service_link(name: str, value: str) -> bool:
+def _not_a_setting(name: str, value: str) -> bool:
+    """A Kubernetes service-link variable or a test-suite knob."""
+    if name.startswith(_TEST_KNOBS):
+        return True
     return bool(_SERVICE_LINK.search(name)) or (
         name.endswith("_PORT") and bool(_LINK_ADDRESS.match(value))
     )

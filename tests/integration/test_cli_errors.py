@@ -139,3 +139,24 @@ def test_options_may_come_before_positional_arguments(settings: Settings, tmp_pa
     )  # fmt: skip
     assert scored.returncode == 0, scored.stderr
     assert out.read_text().startswith("user_id,p_return")
+
+
+def test_the_worker_checks_everything_before_it_connects(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A misspelled variable and a broken policy: one line each, and no broker is ever asked
+    (the bootstrap address is a closed port, yet no connection error comes)."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("version = 1\nno_such_key = 2\n")
+    result = run_cli(
+        settings, "worker",
+        DECAY_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}", DECAY_PARTITONS="4",
+        DECAY_POLICY_PATH=str(policy), DECAY_KAFKA_CONNECT_TIMEOUT_SECONDS="30",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors[0] == "error: DECAY_PARTITONS: no such setting (did you mean DECAY_PARTITIONS?)"
+    assert any("no_such_key: unknown key" in line for line in errors), errors
+    assert "cannot connect" not in result.stderr and "Traceback" not in result.stderr
+    checked = run_cli(settings, "check", DECAY_PARTITONS="4", DECAY_POLICY_PATH=str(policy))
+    assert checked.returncode == 2 and checked.stderr.splitlines() == errors

@@ -43,6 +43,7 @@ def test_kubernetes_service_links_are_not_settings() -> None:
         "DECAY_STREAM_PORT_6066_TCP_ADDR": "10.0.0.1",
     }
     assert unknown_variables(links) == []
+    assert unknown_variables({"DECAY_TEST_FLOOD_EVENTS": "1000000"}) == []
     assert unknown_variables({"DECAY_HTP_PORT": "6066"}) != []
 
 
