@@ -64,7 +64,10 @@ check: lint typecheck test ## everything CI runs
 clean: ## remove the virtualenv, jars and local data
 	rm -rf $(VENV) deploy/kafka-local/lib var
 
-.PHONY: validate-deploy k8s-rules dashboard lock
+.PHONY: validate-deploy k8s-rules dashboard lock asyncapi
+asyncapi: setup ## regenerate docs/asyncapi.json (every topic) from the schemas and the topology
+	$(BIN)/python -m stream_app.asyncapi > docs/asyncapi.json
+
 validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schemas, metric names
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/alerts.yml

@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stream_app.schedule",),
     ("stream_app.policy",),  # the pure core ends here: no I/O clients, no settings
     ("stream_app.data", "stream_app.kafka", "stream_app.settings"),
-    ("stream_app.topology", "stream_app.contracts"),
+    ("stream_app.topology", "stream_app.contracts", "stream_app.asyncapi"),
     ("stream_app.worker",),  # the per-batch service, without Faust
     ("stream_app.runtime",),  # the only Faust importer
     ("stream_app.commands",),
