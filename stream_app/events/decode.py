@@ -1,27 +1,41 @@
 """Strict decoding of raw event bytes: `decode_event(...) -> Event | Rejected` (pure).
 
 A bad message is data, not an exception: the caller routes a `Rejected` to the dead-letter topic
-with the original bytes.
+with the original bytes. The common case is decoded by msgspec (`fast_decode.py`); whatever that
+is not sure of, every refusal included, is decided here by the strict decoder
+(`decode_event_strict`), so both give the same result for every message.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from stream_app.events.decode_rules import (
+    EVENT_TYPES_BY_NAME,
+    FORBIDDEN_ID_CHARS,
+    MAX_ID_CHARS,
+    MAX_PRICE,
+    DecodeLimits,
+)
+from stream_app.events.fast_decode import decode_common
 from stream_app.events.schema import Event, EventType, utc_from_seconds
 
-MAX_ID_CHARS = 256
-#: Larger prices are refused: a running spend of a million such events stays finite.
-MAX_PRICE = 1e12
-#: C0 and C1 control characters, DEL, and lone UTF-16 surrogates (JSON `\\ud800` escapes).
-_FORBIDDEN_ID_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_EVENT_TYPES = {t.value: t for t in EventType}
+__all__ = [
+    "MAX_ID_CHARS",
+    "MAX_PRICE",
+    "DecodeLimits",
+    "RejectReason",
+    "Rejected",
+    "decode_event",
+    "decode_event_strict",
+    "decode_events",
+]
 
 
 class RejectReason(StrEnum):
@@ -47,16 +61,6 @@ class Rejected:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class DecodeLimits:
-    """Validation limits; `now_seconds` comes from the caller's clock."""
-
-    now_seconds: float
-    max_event_bytes: int = 65_536
-    max_future_skew_seconds: float = 86_400.0
-    min_event_epoch_seconds: float = 946_684_800.0
-
-
 class _InvalidError(Exception):
     def __init__(self, reason: RejectReason, detail: str) -> None:
         super().__init__(detail)
@@ -65,6 +69,25 @@ class _InvalidError(Exception):
 
 def decode_event(key: bytes | None, value: bytes | None, limits: DecodeLimits) -> Event | Rejected:
     """Decode and validate one message of the events topic."""
+    event = decode_common(key, value, limits)
+    return event if event is not None else decode_event_strict(key, value, limits)
+
+
+def decode_events(
+    messages: Iterable[tuple[bytes | None, bytes | None]], limits: DecodeLimits
+) -> list[Event | Rejected]:
+    """`decode_event` of each (key, value), in order."""
+    out: list[Event | Rejected] = []
+    for key, value in messages:
+        event = decode_common(key, value, limits)
+        out.append(event if event is not None else decode_event_strict(key, value, limits))
+    return out
+
+
+def decode_event_strict(
+    key: bytes | None, value: bytes | None, limits: DecodeLimits
+) -> Event | Rejected:
+    """`decode_event` by the standard library's JSON parser alone: every rule, every reason."""
     try:
         fields = _parse_object(value, limits.max_event_bytes)
         event = _event_from_fields(fields, limits)
@@ -149,7 +172,7 @@ def _identifier(fields: dict[str, Any], name: str, *, required: bool) -> str | N
         raise _InvalidError(RejectReason.INVALID_VALUE, f"{name} is empty")
     if len(text) > MAX_ID_CHARS:
         raise _InvalidError(RejectReason.INVALID_VALUE, f"{name} longer than {MAX_ID_CHARS} chars")
-    if _FORBIDDEN_ID_CHARS.search(text):
+    if FORBIDDEN_ID_CHARS.search(text):
         raise _InvalidError(
             RejectReason.INVALID_VALUE, f"{name} contains control characters or lone surrogates"
         )
@@ -204,9 +227,9 @@ def _event_type(fields: dict[str, Any]) -> EventType:
         raise _InvalidError(
             RejectReason.WRONG_TYPE, f"type must be a string, got {type(raw).__name__}"
         )
-    event_type = _EVENT_TYPES.get(raw)
+    event_type = EVENT_TYPES_BY_NAME.get(raw)
     if event_type is None:
-        hint = " (types are lowercase)" if raw.lower() in _EVENT_TYPES else ""
+        hint = " (types are lowercase)" if raw.lower() in EVENT_TYPES_BY_NAME else ""
         raise _InvalidError(RejectReason.INVALID_VALUE, f"unknown type {raw[:32]!r}{hint}")
     return event_type
 

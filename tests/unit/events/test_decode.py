@@ -41,56 +41,57 @@ def test_unknown_fields_are_ignored() -> None:
     assert isinstance(decode_event(b"u1", encode(good(extra={"a": 1})), LIMITS), Event)
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "reason"),
-    [
-        (b"u1", b"x" * 2048, RejectReason.PAYLOAD_TOO_LARGE),
-        (b"u1", b"\xff\xfe{}", RejectReason.NOT_UTF8),
-        (b"u1", b"{nope", RejectReason.INVALID_JSON),
-        (b"u1", None, RejectReason.INVALID_JSON),
-        (
-            b"u1",
-            b'{"user_id":"u1","ts":NaN,"type":"view","item_id":"i"}',
-            RejectReason.INVALID_JSON,
-        ),
-        (b"u1", b"[1, 2]", RejectReason.NOT_AN_OBJECT),
-        (
-            b"u1",
-            encode({k: v for k, v in good().items() if k != "user_id"}),
-            RejectReason.MISSING_FIELD,
-        ),
-        (b"u1", encode({k: v for k, v in good().items() if k != "ts"}), RejectReason.MISSING_FIELD),
-        (
-            b"u1",
-            encode({k: v for k, v in good().items() if k != "type"}),
-            RejectReason.MISSING_FIELD,
-        ),
-        (
-            b"u1",
-            encode({k: v for k, v in good().items() if k != "item_id"}),
-            RejectReason.MISSING_FIELD,
-        ),
-        (b"u1", encode(good(user_id=["u1"])), RejectReason.WRONG_TYPE),
-        (b"u1", encode(good(user_id=True)), RejectReason.WRONG_TYPE),
-        (b"u1", encode(good(ts={"s": 1})), RejectReason.WRONG_TYPE),
-        (b"u1", encode(good(ts=True)), RejectReason.WRONG_TYPE),
-        (b"u1", encode(good(type=3)), RejectReason.WRONG_TYPE),
-        (b"u1", encode(good(price="3.5")), RejectReason.WRONG_TYPE),
-        (b"u1", encode(good(type="teleport")), RejectReason.INVALID_VALUE),
-        (b"u1", encode(good(price=-1)), RejectReason.INVALID_VALUE),
-        (b"u1", encode(good(ts="2023-11-14 22:13:20")), RejectReason.INVALID_VALUE),
-        (b"u1", encode(good(ts="yesterday")), RejectReason.INVALID_VALUE),
-        (b"", encode(good(user_id="")), RejectReason.INVALID_VALUE),
-        (b"u\x01", encode(good(user_id="u\x01")), RejectReason.INVALID_VALUE),
-        (b"u" * 300, encode(good(user_id="u" * 300)), RejectReason.INVALID_VALUE),
-        (b"u1", encode(good(ts=-5)), RejectReason.TS_OUT_OF_RANGE),
-        (b"u1", encode(good(ts=NOW + 10 * 86_400)), RejectReason.TS_OUT_OF_RANGE),
-        (b"u1", encode(good(ts=NOW * 1000)), RejectReason.TS_OUT_OF_RANGE),
-        (b"u1", encode(good(ts=1e400)), RejectReason.INVALID_JSON),
-        (None, encode(good()), RejectReason.KEY_MISMATCH),
-        (b"u2", encode(good()), RejectReason.KEY_MISMATCH),
-    ],
-)
+#: (key, value, reason) of messages every decoder refuses.
+BAD_INPUT: list[tuple[bytes | None, bytes | None, RejectReason]] = [
+    (b"u1", b"x" * 2048, RejectReason.PAYLOAD_TOO_LARGE),
+    (b"u1", b"\xff\xfe{}", RejectReason.NOT_UTF8),
+    (b"u1", b"{nope", RejectReason.INVALID_JSON),
+    (b"u1", None, RejectReason.INVALID_JSON),
+    (
+        b"u1",
+        b'{"user_id":"u1","ts":NaN,"type":"view","item_id":"i"}',
+        RejectReason.INVALID_JSON,
+    ),
+    (b"u1", b"[1, 2]", RejectReason.NOT_AN_OBJECT),
+    (
+        b"u1",
+        encode({k: v for k, v in good().items() if k != "user_id"}),
+        RejectReason.MISSING_FIELD,
+    ),
+    (b"u1", encode({k: v for k, v in good().items() if k != "ts"}), RejectReason.MISSING_FIELD),
+    (
+        b"u1",
+        encode({k: v for k, v in good().items() if k != "type"}),
+        RejectReason.MISSING_FIELD,
+    ),
+    (
+        b"u1",
+        encode({k: v for k, v in good().items() if k != "item_id"}),
+        RejectReason.MISSING_FIELD,
+    ),
+    (b"u1", encode(good(user_id=["u1"])), RejectReason.WRONG_TYPE),
+    (b"u1", encode(good(user_id=True)), RejectReason.WRONG_TYPE),
+    (b"u1", encode(good(ts={"s": 1})), RejectReason.WRONG_TYPE),
+    (b"u1", encode(good(ts=True)), RejectReason.WRONG_TYPE),
+    (b"u1", encode(good(type=3)), RejectReason.WRONG_TYPE),
+    (b"u1", encode(good(price="3.5")), RejectReason.WRONG_TYPE),
+    (b"u1", encode(good(type="teleport")), RejectReason.INVALID_VALUE),
+    (b"u1", encode(good(price=-1)), RejectReason.INVALID_VALUE),
+    (b"u1", encode(good(ts="2023-11-14 22:13:20")), RejectReason.INVALID_VALUE),
+    (b"u1", encode(good(ts="yesterday")), RejectReason.INVALID_VALUE),
+    (b"", encode(good(user_id="")), RejectReason.INVALID_VALUE),
+    (b"u\x01", encode(good(user_id="u\x01")), RejectReason.INVALID_VALUE),
+    (b"u" * 300, encode(good(user_id="u" * 300)), RejectReason.INVALID_VALUE),
+    (b"u1", encode(good(ts=-5)), RejectReason.TS_OUT_OF_RANGE),
+    (b"u1", encode(good(ts=NOW + 10 * 86_400)), RejectReason.TS_OUT_OF_RANGE),
+    (b"u1", encode(good(ts=NOW * 1000)), RejectReason.TS_OUT_OF_RANGE),
+    (b"u1", encode(good(ts=1e400)), RejectReason.INVALID_JSON),
+    (None, encode(good()), RejectReason.KEY_MISMATCH),
+    (b"u2", encode(good()), RejectReason.KEY_MISMATCH),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), BAD_INPUT)
 def test_bad_input_is_rejected_with_its_reason(
     key: bytes | None, value: bytes | None, reason: RejectReason
 ) -> None:
@@ -105,51 +106,52 @@ def test_milliseconds_get_a_hint() -> None:
     assert isinstance(result, Rejected) and "milliseconds" in result.detail
 
 
-# Hostile input: each of these once crashed the decoder or let a bad event through.
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        (
-            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","x":'
-            + b"[" * 30_000
-            + b"]" * 30_000
-            + b"}",
-            RejectReason.INVALID_JSON,
-        ),
-        (
-            b'{"user_id":"u1","ts":1' + b"0" * 400 + b',"type":"view","item_id":"i"}',
-            RejectReason.TS_OUT_OF_RANGE,
-        ),
-        (
-            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","price":1'
-            + b"0" * 400
-            + b"}",
-            RejectReason.INVALID_VALUE,
-        ),
-        (
-            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","price":1e309}',
-            RejectReason.INVALID_VALUE,
-        ),
-        (
-            b'{"user_id":"u2","ts":1699999000,"type":"view","item_id":"i","user_id":"u1"}',
-            RejectReason.INVALID_JSON,
-        ),
-        (
-            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"\\ud800"}',
-            RejectReason.INVALID_VALUE,
-        ),
-        (
-            b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","category_id":"\\udfff"}',
-            RejectReason.INVALID_VALUE,
-        ),
-        (b"\xef\xbb\xbf" + encode(good()), RejectReason.INVALID_JSON),
-        (b"", RejectReason.INVALID_JSON),
-        (encode(good(item_id="a\x7fb")), RejectReason.INVALID_VALUE),
-        (encode(good(event_id="a\u0085b")), RejectReason.INVALID_VALUE),
-        (encode(good(price=2e12)), RejectReason.INVALID_VALUE),
-        (encode(good(ts=2**64)), RejectReason.TS_OUT_OF_RANGE),
-    ],
-)
+#: Hostile input (value, reason): each of these once crashed the decoder or let a bad event
+#: through.
+HOSTILE_INPUT: list[tuple[bytes, RejectReason]] = [
+    (
+        b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","x":'
+        + b"[" * 30_000
+        + b"]" * 30_000
+        + b"}",
+        RejectReason.INVALID_JSON,
+    ),
+    (
+        b'{"user_id":"u1","ts":1' + b"0" * 400 + b',"type":"view","item_id":"i"}',
+        RejectReason.TS_OUT_OF_RANGE,
+    ),
+    (
+        b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","price":1'
+        + b"0" * 400
+        + b"}",
+        RejectReason.INVALID_VALUE,
+    ),
+    (
+        b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","price":1e309}',
+        RejectReason.INVALID_VALUE,
+    ),
+    (
+        b'{"user_id":"u2","ts":1699999000,"type":"view","item_id":"i","user_id":"u1"}',
+        RejectReason.INVALID_JSON,
+    ),
+    (
+        b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"\\ud800"}',
+        RejectReason.INVALID_VALUE,
+    ),
+    (
+        b'{"user_id":"u1","ts":1699999000,"type":"view","item_id":"i","category_id":"\\udfff"}',
+        RejectReason.INVALID_VALUE,
+    ),
+    (b"\xef\xbb\xbf" + encode(good()), RejectReason.INVALID_JSON),
+    (b"", RejectReason.INVALID_JSON),
+    (encode(good(item_id="a\x7fb")), RejectReason.INVALID_VALUE),
+    (encode(good(event_id="a\u0085b")), RejectReason.INVALID_VALUE),
+    (encode(good(price=2e12)), RejectReason.INVALID_VALUE),
+    (encode(good(ts=2**64)), RejectReason.TS_OUT_OF_RANGE),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), HOSTILE_INPUT)
 def test_hostile_input_is_rejected_not_raised(value: bytes, reason: RejectReason) -> None:
     result = decode_event(b"u1", value, DecodeLimits(now_seconds=NOW))
     assert isinstance(result, Rejected), result
