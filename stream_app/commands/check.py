@@ -13,6 +13,7 @@ import re
 import ssl
 import sys
 from collections.abc import Callable, Mapping
+from importlib.util import find_spec
 from pathlib import Path
 
 from stream_app.commands.errors import UsageError
@@ -148,7 +149,25 @@ def topic_problems(settings: Settings) -> list[str]:
     return problems
 
 
+#: What a setting needs installed: (field, value prefix, module, the extra that brings it).
+OPTIONAL_MODULES = (
+    ("store_url", "rocksdb://", "rocksdict", "decay-stream[rocksdb]"),
+    ("log_format", "json", "pythonjsonlogger", "decay-stream[json-logs]"),
+)
+
+
+def module_problems(settings: Settings) -> list[str]:
+    """A setting whose optional dependency is not installed."""
+    problems = []
+    for field, prefix, module, extra in OPTIONAL_MODULES:
+        value = str(getattr(settings, field))
+        if value.startswith(prefix) and find_spec(module) is None:
+            problems.append(f"{variable(field)}={value} needs {module}: pip install '{extra}'")
+    return problems
+
+
 CHECKS: tuple[tuple[str, Callable[[Settings], list[str]]], ...] = (
+    ("modules", module_problems),
     ("policy", policy_problems),
     ("model", model_problems),
     ("tls", tls_problems),

@@ -90,3 +90,16 @@ def test_check_raises_one_problem_per_line(tmp_path: Path) -> None:
     with pytest.raises(PreflightError) as raised:
         run_check(settings, argparse.Namespace(quiet=True), {"DECAY_PARTITONS": "4"})
     assert len(raised.value.problems) == 3
+
+
+def test_an_optional_dependency_that_is_missing_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream_app.commands import check
+
+    assert check.module_problems(Settings(store_url="rocksdb://", log_format="json")) == []
+    monkeypatch.setattr(check, "find_spec", lambda name: None)
+    problems = check.module_problems(Settings(store_url="rocksdb://", log_format="json"))
+    assert problems == [
+        "DECAY_STORE_URL=rocksdb:// needs rocksdict: pip install 'decay-stream[rocksdb]'",
+        "DECAY_LOG_FORMAT=json needs pythonjsonlogger: pip install 'decay-stream[json-logs]'",
+    ]
+    assert check.module_problems(Settings()) == []
