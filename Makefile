@@ -77,7 +77,7 @@ validate-deploy: setup-dev ## check deploy/: promtool, compose, Kubernetes schem
 	else echo "docker compose not installed: compose file checked by tests/deploy/test_deploy.py only"; fi
 	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/base/service.yaml deploy/k8s/base/pdb.yaml deploy/k8s/base/serviceaccount.yaml deploy/k8s/base/networkpolicy.yaml deploy/k8s/base/secret.example.yaml deploy/k8s/cpu/deployment.yaml deploy/k8s/gpu/deployment.yaml deploy/k8s/stateful/cpu/statefulset.yaml
 	@# Every variant without the CRD-backed components (any cluster) and with them (with-crds/);
-	@# KEDA's and prometheus-operator's kinds have no schema offline: tests/deploy checks them.
+	@# KEDA's and prometheus-operator's kinds: against their CRDs' schemas in tests/deploy/test_k8s_variants.py.
 	@mkdir -p var/k8s && for v in cpu gpu stateful/cpu stateful/gpu with-crds/cpu with-crds/gpu with-crds/stateful-cpu with-crds/stateful-gpu; do \
 		out=var/k8s/$$(echo $$v | tr / -).yaml; kubectl kustomize deploy/k8s/$$v > $$out || exit 1; \
 		$(BIN)/kubernetes-validate --strict --quiet $$out 2>&1 | grep -v "Couldn't find schema for kind \(ScaledObject\|PodMonitor\|PrometheusRule\)"; \

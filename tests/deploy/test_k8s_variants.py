@@ -6,6 +6,7 @@ the minimum replicas, the offline check as an init container)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from typing import Any
@@ -21,8 +22,9 @@ WITH_CRDS = ("with-crds/cpu", "with-crds/gpu", "with-crds/stateful-cpu", "with-c
 CUSTOM_KINDS = {"PodMonitor", "PrometheusRule", "ScaledObject"}
 
 
-def render(variant: str) -> dict[str, dict[str, Any]]:
-    """kind → object of `kubectl kustomize deploy/k8s/<variant>` (one object per kind here)."""
+@functools.cache
+def rendered_text(variant: str) -> str:
+    """`kubectl kustomize deploy/k8s/<variant>` (once per variant and session)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl not installed (its built-in kustomize renders the variants)")
@@ -30,7 +32,12 @@ def render(variant: str) -> dict[str, dict[str, Any]]:
         [kubectl, "kustomize", str(K8S / variant)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return result.stdout
+
+
+def render(variant: str) -> dict[str, dict[str, Any]]:
+    """kind → object of `kubectl kustomize deploy/k8s/<variant>` (one object per kind here)."""
+    objects = [doc for doc in yaml.safe_load_all(rendered_text(variant)) if doc]
     by_kind = {doc["kind"]: doc for doc in objects}
     assert len(by_kind) == len(objects), "one object per kind"
     return by_kind
@@ -176,3 +183,40 @@ def test_memory_limits_follow_the_sizing_table(variant: str) -> None:
     store = objects["ConfigMap"]["data"]["DECAY_STORE_URL"]
     rows = [line for line in sizing.splitlines() if line.startswith(f"| `{store}`")]
     assert any(f"| {limit} |" in row for row in rows), (variant, limit, store)
+
+
+def crd_models() -> dict[str, Any]:
+    """kind → the pydantic model generated from its CRD (cloudcoil's KEDA and prometheus-operator
+    models): the CRD kinds' schemas, which kubernetes-validate does not have."""
+    keda = pytest.importorskip("cloudcoil.models.keda.v1alpha1")
+    operator = pytest.importorskip("cloudcoil.models.prometheus_operator.v1")
+    return {
+        "ScaledObject": keda.ScaledObject,
+        "PodMonitor": operator.PodMonitor,
+        "PrometheusRule": operator.PrometheusRule,
+    }
+
+
+@pytest.mark.parametrize("variant", WITH_CRDS)
+def test_the_crd_objects_validate_against_their_crd_schemas(variant: str) -> None:
+    """Types and required fields by the model; unknown fields by the round trip (a field the CRD
+    does not know is dropped by the model, so the dump differs)."""
+    objects = render(variant)
+    for kind, model in crd_models().items():
+        doc = objects[kind]
+        back = model.model_validate(doc).model_dump(by_alias=True, exclude_unset=True, mode="json")
+        assert back == doc, kind
+
+
+def test_the_crd_validation_can_fail() -> None:
+    from pydantic import ValidationError
+
+    models = crd_models()
+    scaled = render("with-crds/cpu")["ScaledObject"]
+    scaled["spec"]["maxReplicaCount"] = "eight"
+    with pytest.raises(ValidationError):
+        models["ScaledObject"].model_validate(scaled)
+    monitor = render("with-crds/cpu")["PodMonitor"]
+    monitor["spec"]["podMetricsEndpoint"] = monitor["spec"].pop("podMetricsEndpoints")  # a typo
+    back = models["PodMonitor"].model_validate(monitor).model_dump(by_alias=True, exclude_unset=True)
+    assert back != monitor
