@@ -93,12 +93,17 @@ def first_offset_of(settings: Settings) -> FirstOffsetLookup:
     return first_offset
 
 
-def online_calibration(settings: Settings, model: ServingModel | None) -> OnlineCalibration | None:
+def online_calibration(
+    settings: Settings, model: ServingModel | None, clock: Clock
+) -> OnlineCalibration | None:
     """The online intercept correction when it is asked for and a model serves."""
     if not settings.calibration_online or model is None:
         return None
     return OnlineCalibration(
-        settings.calibration_online_max_shift, settings.calibration_online_min_outcomes
+        settings.calibration_online_max_shift,
+        settings.calibration_online_min_outcomes,
+        horizon_seconds=model.decay.horizon_days * 86_400.0,
+        clock=clock.now_seconds,
     )
 
 
@@ -163,7 +168,7 @@ def worker_context(
         tick_handler=tick_handler,
         inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
         tick_inbox=None if model is None else MessageInbox(maxsize=4 * settings.batch_max_events),
-        calibration=online_calibration(settings, model),
+        calibration=online_calibration(settings, model, clock),
         progress=ProgressWatch(settings.stall_seconds),
         ordering=OffsetOrdering(
             settings.events_topic,

@@ -1,4 +1,4 @@
-"""Alerts as predictions: opened when an alert fires, resolved when the user returns or H passes.
+"""Alerts as predictions: opened when an alert fires, counted when H has passed since.
 
 Pure functions over `UserState`; the worker writes the state they return, so an outcome is
 counted in the same changelog message that closes its prediction.
@@ -12,7 +12,7 @@ from dataclasses import replace
 from stream_app.events.alert import Alert
 from stream_app.events.schema import EventType
 from stream_app.state import UserState
-from stream_app.state.codec import MAX_ALERT_TALLIES
+from stream_app.state.codec import MAX_ALERT_TALLIES, MAX_OPEN_PREDICTIONS
 from stream_app.state.outcomes import (
     ActionTallyKey,
     AlertTally,
@@ -47,7 +47,12 @@ def open_predictions(
     now_seconds: float,
     horizon_seconds: float,
 ) -> UserState:
-    """The state with one open prediction per alert (with the actions decided for it)."""
+    """The state with one open prediction per alert (with the actions decided for it).
+
+    Returned predictions still waiting for their horizon are counted at once, oldest first,
+    where more than `MAX_OPEN_PREDICTIONS` would be open (a user alerted again within H of a
+    return): the state stays bounded, at the price of those few counting early.
+    """
     opened = tuple(
         OpenPrediction(
             level=alert.level,
@@ -59,35 +64,54 @@ def open_predictions(
         )
         for alert, kinds in zip(alerts, actions, strict=True)
     )
-    return replace(state, predictions=(*state.predictions, *opened))
+    predictions = (*state.predictions, *opened)
+    excess = len(predictions) - MAX_OPEN_PREDICTIONS
+    if excess <= 0:
+        return replace(state, predictions=predictions)
+    waiting = sorted(
+        (p for p in predictions if p.returned_seconds is not None), key=lambda p: p.deadline_seconds
+    )
+    early = set(map(id, waiting[:excess]))
+    outcomes = tally(state.outcomes, ((p, True) for p in waiting[:excess]))
+    kept = tuple(p for p in predictions if id(p) not in early)
+    return replace(state, predictions=kept, outcomes=outcomes)
 
 
 def resolve_on_return(state: UserState, returned_seconds: float) -> UserState:
-    """The user came back at `returned_seconds`: every open prediction resolves.
+    """The user came back at `returned_seconds`: note the return on every open prediction.
 
-    A prediction whose deadline passed before the return resolves as not returned.
+    A prediction whose deadline passed before the return is counted as not returned now; the
+    others stay open until their deadline (`resolve_due` counts them as returned then), so a
+    return is counted when a non-return at the same horizon would be.
     """
-    if not state.predictions:
+    if all(p.returned_seconds is not None for p in state.predictions):
         return state
-    outcomes = tally(
-        state.outcomes,
-        ((p, returned_seconds <= p.deadline_seconds) for p in state.predictions),
+    late = [
+        p
+        for p in state.predictions
+        if p.returned_seconds is None and p.deadline_seconds < returned_seconds
+    ]
+    still_open = tuple(
+        p if p.returned_seconds is not None else replace(p, returned_seconds=returned_seconds)
+        for p in state.predictions
+        if p.returned_seconds is not None or p.deadline_seconds >= returned_seconds
     )
-    return replace(state, predictions=(), outcomes=outcomes)
+    outcomes = tally(state.outcomes, ((p, False) for p in late)) if late else state.outcomes
+    return replace(state, predictions=still_open, outcomes=outcomes)
 
 
 def resolve_due(state: UserState, now_seconds: float) -> UserState:
-    """Predictions whose deadline has passed by `now_seconds` resolve as not returned."""
+    """Predictions whose deadline has passed by `now_seconds` are counted: returned or not."""
     due = [p for p in state.predictions if p.deadline_seconds <= now_seconds]
     if not due:
         return state
     still_open = tuple(p for p in state.predictions if p.deadline_seconds > now_seconds)
-    outcomes = tally(state.outcomes, ((p, False) for p in due))
+    outcomes = tally(state.outcomes, ((p, p.returned_seconds is not None) for p in due))
     return replace(state, predictions=still_open, outcomes=outcomes)
 
 
 def next_deadline(state: UserState) -> float | None:
-    """When the first open prediction resolves as not returned (None: nothing open)."""
+    """When the first open prediction is counted (None: nothing open)."""
     return min((p.deadline_seconds for p in state.predictions), default=None)
 
 

@@ -154,14 +154,14 @@ def _prediction_row(p: OpenPrediction) -> list[Any]:
         p.emitted_seconds,
         p.deadline_seconds,
         [[kind, control] for kind, control in p.actions],
+        *(() if p.returned_seconds is None else (p.returned_seconds,)),
     ]
 
 
 def _prediction_of(row: list[Any]) -> OpenPrediction:
-    level, probability, version, emitted, deadline, actions = row
-    return OpenPrediction(
-        level, probability, version, emitted, deadline, tuple((k, bool(c)) for k, c in actions)
-    )
+    level, probability, version, emitted, deadline, actions, *returned = row
+    kinds = tuple((k, bool(c)) for k, c in actions)
+    return OpenPrediction(level, probability, version, emitted, deadline, kinds, *returned)
 
 
 def _outcome_rows(outcomes: Outcomes) -> dict[str, list[list[Any]]]:
@@ -222,7 +222,8 @@ def state_bytes_bound(
 
 
 #: What bounds the outcome part of a state (`stream_app.schedule.outcomes` keeps to it).
-MAX_OPEN_PREDICTIONS = 3  # one per alert level in a silence; a return resolves them all
+#: One per alert level in the current silence, and as many returned ones waiting for their H.
+MAX_OPEN_PREDICTIONS = 6
 
 
 MAX_ALERT_TALLIES = 3 * 4 * 10  # levels × model versions kept apart × probability buckets
@@ -237,7 +238,7 @@ _LABEL_BYTES = 2 + 32  # a level, kind or bucket name, quoted
 def outcome_bytes_bound(version_chars: int = 128) -> int:
     """Upper bound of the open predictions and outcome tallies in `encode_state`."""
     version = 2 + 12 * version_chars
-    prediction = _LABEL_BYTES + version + 3 * _NUMBER_BYTES + 3 * (_LABEL_BYTES + 10) + 16
+    prediction = _LABEL_BYTES + version + 4 * _NUMBER_BYTES + 3 * (_LABEL_BYTES + 10) + 16
     alert_tally = 2 * _LABEL_BYTES + version + 4 * _NUMBER_BYTES + 10
     action_tally = _LABEL_BYTES + 6 + 2 * _NUMBER_BYTES + 6
     return (

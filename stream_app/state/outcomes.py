@@ -1,9 +1,12 @@
 """What a user's state keeps of alerts as predictions: the open ones and the tallies of outcomes.
 
-Every alert predicts P(return within H). It stays open in the user's state until the user
-returns (an outcome `returned`) or H passes (`not_returned`); the resolved outcome is added to
-the user's tallies, which are written with the state in one changelog message, so a restart or
-a rebalance can neither lose nor double-count one.
+Every alert predicts P(return within H). It stays open in the user's state until H has passed
+since it was emitted, even when the user came back before (the return is noted on it): only
+then is its outcome, `returned` or `not_returned`, added to the user's tallies. A return known
+early but a non-return known only after H would otherwise make every window younger than H
+look better than the model (realised/predicted ≈ 1 / mean P right after a deployment). The
+tallies are written with the state in one changelog message, so a restart or a rebalance can
+neither lose nor double-count one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class OpenPrediction:
     deadline_seconds: float
     #: (action kind, control) of every action decided for the alert.
     actions: tuple[tuple[str, bool], ...] = ()
+    #: When the user came back within H (None: not yet); counted at `deadline_seconds`.
+    returned_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True, order=True)

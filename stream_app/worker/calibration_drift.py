@@ -1,14 +1,21 @@
 """Online correction of the calibration intercept from the alerts' observed outcomes (optional).
 
-The resolved alerts of a window tell how far the served probabilities are from what happened:
+The alerts counted in a window tell how far the served probabilities are from what happened:
 the shift that makes their mean predicted P match their return rate, on the logit scale. It is
 added to the model's Platt intercept, bounded by `max_shift`, and moves only on windows with
-`min_predictions` resolved alerts or more.
+`min_predictions` counted alerts or more.
+
+An alert is counted once its horizon H has passed (`stream_app.schedule.outcomes`), whether
+the user came back or not, so a window right after a deployment counts nothing rather than
+only the early returns. For the same reason a move is judged only on alerts served after it:
+for H after a move the windows are skipped (they hold alerts served with the previous shift,
+whose gap the move already took in).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stream_app.worker.outcome_totals import OutcomeTotals
@@ -39,8 +46,12 @@ class OnlineCalibration:
 
     max_shift: float
     min_predictions: int
+    #: The model's H and the worker's clock: windows wait for H after a move (0: they do not).
+    horizon_seconds: float = 0.0
+    clock: Callable[[], float] | None = None
     shift: float = 0.0
     _since: tuple[int, int, float] = (0, 0, 0.0)
+    _hold_until: float = -math.inf
 
     def restart(self, tally: tuple[int, int, float]) -> None:
         """Count windows from `tally` on (a new model, or the totals were rebuilt)."""
@@ -48,6 +59,10 @@ class OnlineCalibration:
 
     def update(self, tally: tuple[int, int, float]) -> float | None:
         """The new shift if the window since the last update moves it by 0.01 or more."""
+        now = self.clock() if self.clock is not None else 0.0
+        if now < self._hold_until:  # alerts served before the last move: already taken in
+            self._since = tally
+            return None
         n = tally[0] - self._since[0]
         if n < self.min_predictions:
             return None
@@ -58,4 +73,5 @@ class OnlineCalibration:
         if abs(shift - self.shift) < 0.01:
             return None
         self.shift = shift
+        self._hold_until = now + self.horizon_seconds
         return shift

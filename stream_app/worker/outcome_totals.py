@@ -1,5 +1,9 @@
 """Outcome tallies of the users on this worker's partitions, summed, exported to Prometheus.
 
+An alert is in the tallies once its horizon H has passed, returned or not (a return before H
+is noted on the open prediction and counted at H), so any window of these counters compares
+returns and expected returns of the same alerts, from the first day after a deployment on.
+
 The sums are derived from the user-state table (rebuilt from it after an assignment, then
 kept current with each state written), so a restarted or rebalanced worker exports the very
 totals the changelog holds: an outcome is neither lost nor counted twice. Every series carries
@@ -69,22 +73,22 @@ class OutcomeCollector(Collector):
         alert_labels = ["partition", "level", "model_version", "probability_bucket"]
         outcomes = CounterMetricFamily(
             "decay_alert_outcomes",
-            "Alert predictions resolved: the user returned within H after the alert, or not",
+            "Alert predictions counted once H passed since the alert: the user returned within H, or not",
             labels=[*alert_labels, "outcome"],
         )
         predicted = CounterMetricFamily(
             "decay_alert_predicted_returns",
-            "Σ of the resolved alerts' predicted P(return within H): expected returns",
+            "Σ of the counted alerts' predicted P(return within H): expected returns",
             labels=alert_labels,
         )
         squared = CounterMetricFamily(
             "decay_alert_squared_error",
-            "Σ (predicted P − returned)² of resolved alerts: the Brier score's numerator",
+            "Σ (predicted P − returned)² of counted alerts: the Brier score's numerator",
             labels=alert_labels,
         )
         actions = CounterMetricFamily(
             "decay_action_outcomes",
-            "Actions whose alert resolved, by kind and group (treated or control) and outcome",
+            "Actions whose alert was counted, by kind and group (treated or control) and outcome",
             labels=["partition", "kind", "group", "outcome"],
         )
         for partition, totals in sorted(self.totals.partitions.items()):

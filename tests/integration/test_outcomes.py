@@ -2,7 +2,7 @@
 
 Real Online Retail events are replayed, users stay silent on an accelerated clock, some come
 back after their alert; the outcome counters scraped from /metrics must equal a count made from
-the alerts topic and the returns the test sent. The same after a kill -9 in the middle: the
+the alerts topic and the returns the test sent, once H has passed since every alert counted. The same after a kill -9 in the middle: the
 outcomes live in the user states, so none is lost or counted twice.
 """
 
@@ -127,13 +127,16 @@ def print_mismatches(
             got[(*labels, "not_returned")] += tally.predictions - tally.returned
         if +got != want:
             print("differs:", user, dict(+got), dict(want), returns.get(user), state.predictions)
+            for a in alerts:
+                if a["user_id"] == user:
+                    print("   ", a["level"], a["alert_id"], a["last_event_at"], a["emitted_at"])
 
 
 def run_and_count(
     settings: Settings, workers: WorkerFactory, *, kill_at_days: float | None
 ) -> tuple[Counter[OutcomeKey], Counter[OutcomeKey]]:
     """Replay, watch the silence (some users come back), optionally kill -9 once; then every
-    user comes back, which resolves every open prediction; both counts."""
+    user comes back and H passes, which counts every open prediction; both counts."""
     settings, clock, worker = silent_retail(settings, workers, "first")
     start = clock.start
     returns: dict[str, list[float]] = {}
@@ -155,19 +158,56 @@ def run_and_count(
     send_returns(settings, everyone, final)
     for user in everyone:
         returns.setdefault(user, []).append(final)
-    # Progress, not time: the returns are applied once the group has caught up.
     wait_caught_up(
         settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=120
     )
-    scraped = scraped_outcomes(worker)
+    # An alert is counted once H (and the grace) passed since it, returned or not: wait until
+    # every alert of a silence that ended at `final` is, then for the ticks that count them.
+    grace = settings.outcome_grace_seconds
+    counted_by = final + HORIZON + grace + 2 * DAY
+    while clock.now() < counted_by:
+        time.sleep(0.5)
     alerts = read_alerts(settings)
     expected = offline_outcomes(alerts, returns, final)
-    if scraped != expected:
+    deadline = time.monotonic() + 60
+    scraped = scraped_outcomes(worker)
+    matched = counted_as_expected(scraped, expected, alerts, final, clock.now() - grace)
+    while matched is None and time.monotonic() < deadline:
+        time.sleep(0.5)  # progress: the deadline ticks are taken in batches
+        alerts, scraped = read_alerts(settings), scraped_outcomes(worker)
+        matched = counted_as_expected(scraped, expected, alerts, final, clock.now() - grace)
+    if matched is None:
         print_mismatches(settings, alerts, returns, final)
     assert sum(expected.values()) >= 20, "too few alerts to compare"
     outcomes = {key[3] for key in expected}
     assert outcomes == {"returned", "not_returned"}, outcomes
-    return scraped, expected
+    return scraped, matched or expected
+
+
+def counted_as_expected(
+    scraped: Counter[OutcomeKey],
+    expected: Counter[OutcomeKey],
+    alerts: list[dict[str, object]],
+    final: float,
+    now_less_grace: float,
+) -> Counter[OutcomeKey] | None:
+    """`scraped` is `expected` plus the first few alerts (by deadline) of the silences begun at
+    `final`, whose H may have passed by now (none of their users came back)."""
+    later = sorted(
+        (sim_seconds(a["emitted_at"]) + HORIZON, a)
+        for a in {str(a["alert_id"]): a for a in alerts}.values()
+        if sim_seconds(a["last_event_at"]) >= final
+        and sim_seconds(a["emitted_at"]) + HORIZON <= now_less_grace
+    )
+    want = Counter(expected)
+    for _, alert in [(0.0, None), *later]:
+        if alert is not None:
+            p = float(alert["return_probability"])  # type: ignore[arg-type]
+            key = (str(alert["level"]), str(alert["model_version"]), probability_bucket(p))
+            want[(*key, "not_returned")] += 1
+        if scraped == want:
+            return want
+    return None
 
 
 def test_outcome_metrics_equal_an_offline_count(settings: Settings, workers: WorkerFactory) -> None:

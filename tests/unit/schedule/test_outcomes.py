@@ -17,6 +17,7 @@ from stream_app.schedule.outcomes import (
     resolve_on_return,
 )
 from stream_app.state import UserState, decode_state, encode_state
+from stream_app.state.codec import MAX_OPEN_PREDICTIONS
 from stream_app.state.outcomes import ActionTallyKey, AlertTally, AlertTallyKey
 
 DAY = 86_400.0
@@ -43,8 +44,14 @@ def test_an_alert_opens_a_prediction_until_the_horizon() -> None:
     assert next_deadline(state) == 130 * DAY
 
 
-def test_a_return_within_the_horizon_resolves_every_open_prediction_as_returned() -> None:
-    state = resolve_on_return(alerted(), 110 * DAY)
+def test_a_return_within_the_horizon_is_counted_as_returned_once_the_horizon_passed() -> None:
+    back = resolve_on_return(alerted(), 110 * DAY)
+    assert back.outcomes == alerted().outcomes  # nothing counted yet: H has not passed
+    assert [p.returned_seconds for p in back.predictions] == [110 * DAY, 110 * DAY]
+    assert next_deadline(back) == 130 * DAY
+    assert resolve_on_return(back, 115 * DAY) is back  # the first return is the one noted
+    assert resolve_due(back, 129 * DAY) is back
+    state = resolve_due(back, 130 * DAY)
     assert state.predictions == () and next_deadline(state) is None
     tallies = dict(state.outcomes.alerts)
     assert tallies[AlertTallyKey("warning", "v1", "0.3")] == AlertTally(1, 1, 0.31, 0.69**2)
@@ -58,7 +65,20 @@ def test_a_return_within_the_horizon_resolves_every_open_prediction_as_returned(
 
 def test_a_return_after_the_horizon_counts_as_not_returned() -> None:
     state = resolve_on_return(alerted(), 131 * DAY)
+    assert state.predictions == ()
     assert all(t.returned == 0 and t.predictions == 1 for _, t in state.outcomes.alerts)
+
+
+def test_an_alert_again_within_h_of_a_return_keeps_the_state_bounded() -> None:
+    state = resolve_on_return(alerted(), 101 * DAY)
+    for day in (102, 103):
+        state = open_predictions(state, [alert("warning", 0.3)], [[]], day * DAY, H)
+        state = resolve_on_return(state, (day + 0.5) * DAY)
+    assert len(state.predictions) == 4 and not state.outcomes
+    three = [alert("warning", 0.3), alert("at_risk", 0.2), alert("critical", 0.1)]
+    state = open_predictions(state, three, [[], [], []], 104 * DAY, H)
+    assert len(state.predictions) == MAX_OPEN_PREDICTIONS
+    assert sum(t.returned for _, t in state.outcomes.alerts) == 1  # the oldest returned one
 
 
 def test_the_horizon_passing_in_silence_resolves_as_not_returned() -> None:
@@ -72,7 +92,7 @@ def test_the_horizon_passing_in_silence_resolves_as_not_returned() -> None:
 
 
 def test_tallies_accumulate_over_episodes() -> None:
-    once = resolve_on_return(alerted(), 110 * DAY)
+    once = resolve_due(resolve_on_return(alerted(), 110 * DAY), 130 * DAY)
     twice = resolve_due(open_predictions(once, [alert("warning", 0.33)], [[]], 200 * DAY, H), 1e9)
     warning = dict(twice.outcomes.alerts)[AlertTallyKey("warning", "v1", "0.3")]
     assert warning == AlertTally(2, 1, 0.31 + 0.33, 0.69**2 + 0.33**2)
@@ -80,8 +100,8 @@ def test_tallies_accumulate_over_episodes() -> None:
 
 def test_predictions_and_tallies_survive_the_state_codec() -> None:
     opened = alerted()
-    resolved = resolve_on_return(opened, 110 * DAY)
-    for state in (opened, resolved):
+    back = resolve_on_return(opened, 110 * DAY)
+    for state in (opened, back, resolve_due(back, 130 * DAY)):
         assert decode_state(encode_state(state)) == state
 
 

@@ -78,7 +78,7 @@ async def test_a_failed_batch_retried_one_by_one_sends_each_letter_once() -> Non
     assert decode_state(store[b"u1"]).events_total == 1
 
 
-async def test_a_return_resolves_the_open_predictions_and_counts_them() -> None:
+async def test_a_return_is_noted_on_the_open_predictions_and_counted_after_h() -> None:
     alert = Alert("id", "u1", "warning", 0.3, 30.0, 0.0, "", [], "v1", "")
     silent = UserState(events_total=1, last_event_seconds=NOW - 40 * 86_400, last_offset=0)
     state = open_predictions(silent, [alert], [[("push", True)]], NOW - 86_400, 30 * 86_400.0)
@@ -90,8 +90,15 @@ async def test_a_return_resolves_the_open_predictions_and_counts_them() -> None:
     view = {"user_id": "u1", "ts": NOW, "type": "view", "item_id": "i"}
     await pipeline.handle(b"u1", json.dumps(view).encode(), SourcePosition("events", 0, 2))
     after = decode_state(store[b"u1"])
-    assert after.predictions == ()
-    assert [(t.predictions, t.returned) for _, t in after.outcomes.alerts] == [(1, 1)]
+    assert [p.returned_seconds for p in after.predictions] == [NOW]
+    assert not after.outcomes and not pipeline.metrics.outcome_totals.partitions  # H not passed
+    late = open_predictions(silent, [alert], [[("push", True)]], NOW - 31 * 86_400, 30 * 86_400.0)
+    store[b"u1"] = encode_state(late)
+    view = {**view, "ts": NOW + 1.0}
+    await pipeline.handle(b"u1", json.dumps(view).encode(), SourcePosition("events", 0, 3))
+    after = decode_state(store[b"u1"])
+    assert after.predictions == ()  # a return after the horizon: counted as not returned now
+    assert [(t.predictions, t.returned) for _, t in after.outcomes.alerts] == [(1, 0)]
     totals = pipeline.metrics.outcome_totals.partitions[0]
-    assert [(t.predictions, t.returned) for t in totals.alerts.values()] == [(1, 1)]
-    assert list(totals.actions.values()) == [(1, 1)]
+    assert [(t.predictions, t.returned) for t in totals.alerts.values()] == [(1, 0)]
+    assert list(totals.actions.values()) == [(1, 0)]
