@@ -13,10 +13,12 @@ import bisect
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import Event
+from stream_app.policy.config import ControlPolicy
+from stream_app.policy.decide import in_control_group
 from stream_app.schedule.outcomes import counts_as_return
 
 Z95 = 1.959964
@@ -57,13 +59,18 @@ class ReturnTimes:
 
     def __init__(self, events: Iterable[Event]) -> None:
         self.times: dict[str, list[float]] = {}
+        #: Every event's time (cancellations too: they start a silence as well), distinct.
+        self.event_times: dict[str, list[float]] = {}
         self.end_seconds = -math.inf
+        seen: dict[str, set[float]] = {}
         for event in events:
             self.end_seconds = max(self.end_seconds, event.ts_seconds)
+            seen.setdefault(event.user_id, set()).add(event.ts_seconds)
             if counts_as_return(event.type):
                 self.times.setdefault(event.user_id, []).append(event.ts_seconds)
         for times in self.times.values():
             times.sort()
+        self.event_times = {user: sorted(times) for user, times in seen.items()}
 
     def observed(self, at_seconds: float, horizon_seconds: float) -> bool:
         """Whether the data runs long enough after `at_seconds` to know."""
@@ -176,6 +183,43 @@ def _uplift_row(kind: str, treated: list[bool], control: list[bool]) -> UpliftRo
     return UpliftRow(
         kind, len(treated), pt, len(control), pc, diff, diff - Z95 * se, diff + Z95 * se
     )
+
+
+def placebo_uplift(
+    actions: Sequence[ActionRecord],
+    returns: ReturnTimes,
+    horizon_seconds: float,
+    share: float,
+    salts: Sequence[str],
+) -> dict[str, list[float]]:
+    """Per kind: treated − control return rate with the control group drawn by each salt.
+
+    In a replay no action is delivered, so every such difference is chance: their spread is
+    what an "uplift" of this sample size can show with no effect at all.
+    """
+    spreads: dict[str, list[float]] = {}
+    for salt in salts:
+        control = ControlPolicy(share=share, salt=salt)
+        resalted = [replace(a, control=in_control_group(a.user_id, control)) for a in actions]
+        for row in uplift(resalted, returns, horizon_seconds):
+            spreads.setdefault(row.kind, []).append(row.uplift)
+    return spreads
+
+
+def format_placebo(spreads: Mapping[str, list[float]], horizon_days: float) -> str:
+    """The placebo table as text: the spread of the chance differences per kind."""
+    lines = [
+        f"{'action':<13} {'salts':>5} {f'treated-control back_{horizon_days:g}d':>26}"
+        f" {'min':>7} {'max':>7} {'sd':>6}"
+    ]
+    for kind, diffs in sorted(spreads.items()):
+        sd = statistics.stdev(diffs) if len(diffs) > 1 else math.nan
+        values = " ".join(f"{d:+.3f}" for d in diffs[:4]) + (" …" if len(diffs) > 4 else "")
+        lines.append(
+            f"{kind:<13} {len(diffs):>5} {values:>26} {min(diffs):>+7.3f} {max(diffs):>+7.3f}"
+            f" {sd:>6.3f}"
+        )
+    return "\n".join(lines)
 
 
 def format_levels(rows: Sequence[LevelQuality], horizon_days: float) -> str:

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from stream_app.data.eventlogs import FORMATS
 from stream_app.data.sources import DATASETS
+from stream_app.model.eventlog import parse_timestamp
 from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
 
 #: Partitions `policy simulate` splits the coupon budget into by default (the worker's default).
@@ -93,6 +94,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def point_in_time(text: str) -> float:
+    """Unix seconds from ISO 8601 (a naive time is UTC) or seconds (argparse type)."""
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (ISO 8601, e.g. 2011-05-01)"
+        ) from None
+
+
 def add_simulate_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of `policy simulate`."""
     p.add_argument("--policy", type=existing_file, default=DEFAULT_POLICY_PATH, help="policy TOML")
@@ -107,6 +118,13 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--model", type=existing_file, default=DEFAULT_MODEL_PATH, help="ONNX step graph"
+    )
+    p.add_argument(
+        "--score-from",
+        type=point_in_time,
+        default=None,
+        help="score only alerts from this time on (ISO 8601; the events before warm the states"
+        " up): with a model trained before it, the alert tables are out of sample",
     )
     p.add_argument(
         "--partitions",

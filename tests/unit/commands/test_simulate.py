@@ -31,7 +31,10 @@ def test_simulate_prints_a_day_table(capsys: pytest.CaptureFixture[str]) -> None
     assert int(total["events"]) == 80
     assert int(total["re_rec"]) + int(total["push"]) > 0
     assert "alerts as predictions: back within 30 d after the alert" in out
-    assert "actions: back within 30 d, treated vs control" in out
+    assert "IN SAMPLE: the model's training data reaches" in out
+    assert "against the naive rule: recency alone" in out
+    assert "placebo check, not an uplift" in out
+    assert "uplift " not in out.split("placebo check")[0]
 
 
 def test_no_alert_falls_due_on_the_day_of_a_purchase(capsys: pytest.CaptureFixture[str]) -> None:
