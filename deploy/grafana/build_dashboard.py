@@ -26,6 +26,44 @@ GRID_WIDTH = 24
 RETURNED = f'{{{SELECTOR}, outcome="returned"}}'
 
 
+MIN_UPLIFT_USERS = 200
+MAX_UPLIFT_HALF_WIDTH = 0.05
+
+
+def moment_sum(moment: str, group: str | None = None, by: str = "kind") -> str:
+    """Σ over the workers of one of the per-user sums behind the uplift (worker's outcome_totals)."""
+    group_matcher = f', group="{group}"' if group else ""
+    return (
+        f"sum by ({by}) (decay_action_outcome_user_moments"
+        f'{{{SELECTOR}{group_matcher}, moment="{moment}"}})'
+    )
+
+
+def return_rate(group: str) -> str:
+    """Σy / Σn of a group, per kind."""
+    return f"({moment_sum('returned', group)} / {moment_sum('actions', group)})"
+
+
+def clustered_variance(group: str) -> str:
+    """(Σy² − 2pΣyn + p²Σn²) / (Σn)²: the variance of the group's rate, users as clusters."""
+    p = return_rate(group)
+    return (
+        f"(({moment_sum('returned_sq', group)} - 2 * {p} * {moment_sum('returned_x_actions', group)}"
+        f" + {p} ^ 2 * {moment_sum('actions_sq', group)}) / {moment_sum('actions', group)} ^ 2)"
+    )
+
+
+UPLIFT = f"({return_rate('treated')} - {return_rate('control')})"
+UPLIFT_HALF_WIDTH = (
+    f"(1.96 * sqrt({clustered_variance('treated')} + {clustered_variance('control')}))"
+)
+UPLIFT_READABLE = (
+    f"({UPLIFT_HALF_WIDTH} <= bool {MAX_UPLIFT_HALF_WIDTH:g})"
+    f" * ({moment_sum('users', 'treated')} >= bool {MIN_UPLIFT_USERS})"
+    f" * ({moment_sum('users', 'control')} >= bool {MIN_UPLIFT_USERS})"
+)
+
+
 @dataclass(frozen=True)
 class Panel:
     """One panel: kind (stat, table, timeseries), text, (PromQL with `{sel}`, legend) targets."""
@@ -488,6 +526,38 @@ ROWS = [
                 w=12,
                 h=8,
                 unit="percentunit",
+            ),
+            Panel(
+                "timeseries",
+                "Uplift per action kind and its 95% interval, clustered by user",
+                "Treated minus control return rate within H, over every counted action of the users held (a user's repeated actions count as one cluster, not as independent draws), with the interval's bounds. Read it only where the panel beside says so.",
+                [
+                    (UPLIFT, "{{kind}} uplift"),
+                    (f"{UPLIFT} - {UPLIFT_HALF_WIDTH}", "{{kind}} low"),
+                    (f"{UPLIFT} + {UPLIFT_HALF_WIDTH}", "{{kind}} high"),
+                ],
+                w=12,
+                h=8,
+                unit="percentunit",
+            ),
+            Panel(
+                "table",
+                "Uplift sample sizes: users per group",
+                "Users with a counted action of each kind, treated and control: the clusters the interval is made of.",
+                [(moment_sum("users", by="kind, group"), None)],
+                w=6,
+                h=8,
+            ),
+            Panel(
+                "stat",
+                "Uplift readable?",
+                f"Per action kind: readable once each group has {MIN_UPLIFT_USERS} users or more and the 95% interval is at most ±{MAX_UPLIFT_HALF_WIDTH:g} wide; before that the uplift is too small a sample to read.",
+                [(UPLIFT_READABLE, "{{kind}}")],
+                w=6,
+                h=8,
+                unit="none",
+                thresholds=[("orange", None), ("green", 1)],
+                mappings={"0": {"text": "too small to read"}, "1": {"text": "readable"}},
             ),
         ],
     ),

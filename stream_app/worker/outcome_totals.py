@@ -15,11 +15,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from stream_app.state import UserState
 from stream_app.state.outcomes import ActionTallyKey, AlertTally, AlertTallyKey, Outcomes
+
+#: Per-user sums behind an uplift interval clustered by user (see `UpliftMoments`).
+UPLIFT_MOMENTS = ("users", "actions", "returned", "actions_sq", "returned_sq", "returned_x_actions")
+
+
+@dataclass(frozen=True, slots=True)
+class UpliftMoments:
+    """Σ over users of 1, n, y, n², y² and y·n (n actions of a user, y of them followed by a return).
+
+    The return rate p = Σy / Σn is a ratio over users; its variance with the users as clusters
+    (a user's repeated actions are not independent) is (Σy² − 2pΣyn + p²Σn²) / (Σn)².
+    """
+
+    users: int = 0
+    actions: int = 0
+    returned: int = 0
+    actions_sq: int = 0
+    returned_sq: int = 0
+    returned_x_actions: int = 0
+
+    def plus(self, count: int, returned: int, sign: int) -> UpliftMoments:
+        """With one user's (count, returned) added (sign 1) or taken away (sign -1)."""
+        return UpliftMoments(
+            self.users + sign,
+            self.actions + sign * count,
+            self.returned + sign * returned,
+            self.actions_sq + sign * count * count,
+            self.returned_sq + sign * returned * returned,
+            self.returned_x_actions + sign * returned * count,
+        )
 
 
 @dataclass
@@ -28,6 +58,7 @@ class PartitionTotals:
 
     alerts: dict[AlertTallyKey, AlertTally] = field(default_factory=dict)
     actions: dict[ActionTallyKey, tuple[int, int]] = field(default_factory=dict)
+    uplift: dict[ActionTallyKey, UpliftMoments] = field(default_factory=dict)
 
     def add(self, outcomes: Outcomes, sign: int = 1) -> None:
         """Add (sign 1) or take away (sign -1) one user's tallies."""
@@ -37,6 +68,8 @@ class PartitionTotals:
         for action_key, (count, returned) in outcomes.actions:
             n, r = self.actions.get(action_key, (0, 0))
             self.actions[action_key] = (n + sign * count, r + sign * returned)
+            moments = self.uplift.get(action_key, UpliftMoments())
+            self.uplift[action_key] = moments.plus(count, returned, sign)
 
 
 @dataclass
@@ -68,7 +101,7 @@ class OutcomeCollector(Collector):
     def __init__(self, totals: OutcomeTotals) -> None:
         self.totals = totals
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         """The outcome counters of every partition held."""
         alert_labels = ["partition", "level", "model_version", "probability_bucket"]
         outcomes = CounterMetricFamily(
@@ -91,6 +124,12 @@ class OutcomeCollector(Collector):
             "Actions whose alert was counted, by kind and group (treated or control) and outcome",
             labels=["partition", "kind", "group", "outcome"],
         )
+        moments = GaugeMetricFamily(
+            "decay_action_outcome_user_moments",
+            "Per-user sums of counted actions (users, actions, returned, their squares and product)"
+            " behind the uplift's interval clustered by user",
+            labels=["partition", "kind", "group", "moment"],
+        )
         for partition, totals in sorted(self.totals.partitions.items()):
             for key, tally in sorted(totals.alerts.items()):
                 labels = [str(partition), key.level, key.model_version, key.probability_bucket]
@@ -103,4 +142,7 @@ class OutcomeCollector(Collector):
                 labels = [str(partition), action_key.kind, group]
                 actions.add_metric([*labels, "returned"], returned)
                 actions.add_metric([*labels, "not_returned"], count - returned)
-        yield from (outcomes, predicted, squared, actions)
+                sums = totals.uplift.get(action_key, UpliftMoments())
+                for moment in UPLIFT_MOMENTS:
+                    moments.add_metric([*labels, moment], getattr(sums, moment))
+        yield from (outcomes, predicted, squared, actions, moments)

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from stream_app.state.outcomes import AlertTally, AlertTallyKey
+from stream_app.state import UserState
+from stream_app.state.outcomes import ActionTallyKey, AlertTally, AlertTallyKey, Outcomes
 from stream_app.worker.calibration_drift import OnlineCalibration, logit, version_tally
-from stream_app.worker.outcome_totals import OutcomeTotals, PartitionTotals
+from stream_app.worker.outcome_totals import OutcomeTotals, PartitionTotals, UpliftMoments
 from tests.outcome_streams import DAY, VERSION, OutcomeStream, hourly_totals
 
 
@@ -94,3 +95,25 @@ def test_a_real_shift_is_corrected_once_its_horizon_passed() -> None:
     # The alerts served since were served with the old intercept in this literal stream: the
     # correction waits for H after its move instead of adding the same gap again every window.
     assert [s for _, s in moves] == [shift]
+
+
+def test_the_uplift_moments_follow_each_users_tally() -> None:
+    key = ActionTallyKey("push", False)
+    totals = OutcomeTotals()
+    first = UserState(events_total=1, outcomes=Outcomes(actions=((key, (1, 0)),)))
+    totals.update(0, None, first)
+    later = UserState(events_total=2, outcomes=Outcomes(actions=((key, (3, 2)),)))
+    totals.update(0, first, later)  # the same user: still one cluster
+    other = UserState(events_total=1, outcomes=Outcomes(actions=((key, (2, 2)),)))
+    totals.update(0, None, other)
+    moments = totals.partitions[0].uplift[key]
+    assert moments == UpliftMoments(
+        users=2,
+        actions=5,
+        returned=4,
+        actions_sq=9 + 4,
+        returned_sq=4 + 4,
+        returned_x_actions=6 + 4,
+    )
+    totals.rebuild([(0, later), (0, other)])
+    assert totals.partitions[0].uplift[key] == moments
