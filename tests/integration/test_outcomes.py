@@ -127,9 +127,6 @@ def print_mismatches(
             got[(*labels, "not_returned")] += tally.predictions - tally.returned
         if +got != want:
             print("differs:", user, dict(+got), dict(want), returns.get(user), state.predictions)
-            for a in alerts:
-                if a["user_id"] == user:
-                    print("   ", a["level"], a["alert_id"], a["last_event_at"], a["emitted_at"])
 
 
 def run_and_count(
@@ -175,6 +172,7 @@ def run_and_count(
     while matched is None and time.monotonic() < deadline:
         time.sleep(0.5)  # progress: the deadline ticks are taken in batches
         alerts, scraped = read_alerts(settings), scraped_outcomes(worker)
+        expected = offline_outcomes(alerts, returns, final)
         matched = counted_as_expected(scraped, expected, alerts, final, clock.now() - grace)
     if matched is None:
         print_mismatches(settings, alerts, returns, final)
