@@ -24,6 +24,7 @@ from stream_app.commands.errors import UsageError
 from stream_app.commands.logs import configure_logging
 from stream_app.kafka import redaction
 from stream_app.kafka.clients import KafkaConnectError
+from stream_app.kafka.local_config import KafkaLocalError
 from stream_app.policy import PolicyError
 from stream_app.settings import Settings, SettingsError, load_settings, prefixed_environment
 from stream_app.worker.serving import ModelFileError
@@ -204,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return refuse(*exc.problems, *unknown)
     except PreflightError as exc:
         return refuse(*exc.problems)
-    except (UsageError, PolicyError, ModelFileError, FileNotFoundError) as exc:
+    except (UsageError, PolicyError, ModelFileError, FileNotFoundError, KafkaLocalError) as exc:
         return refuse(str(exc))
 
 

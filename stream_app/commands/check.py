@@ -17,6 +17,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from stream_app.commands.errors import UsageError
+from stream_app.kafka.local_config import NO_CHECKOUT
+from stream_app.paths import KAFKA_LOCAL_DIR
 from stream_app.policy import PolicyError, load_policy
 from stream_app.settings import ENV_PREFIX, Settings
 from stream_app.topology import changelog_topic, topic_specs
@@ -66,6 +68,13 @@ def _not_a_setting(name: str, value: str) -> bool:
     return bool(_SERVICE_LINK.search(name)) or (
         name.endswith("_PORT") and bool(_LINK_ADDRESS.match(value))
     )
+
+
+def broker_problems(settings: Settings) -> list[str]:
+    """No broker set and no embedded one to start (an installed package, not a checkout)."""
+    if settings.bootstrap_servers is None and not (KAFKA_LOCAL_DIR / "pom.xml").is_file():
+        return [NO_CHECKOUT]
+    return []
 
 
 def policy_problems(settings: Settings) -> list[str]:
@@ -167,6 +176,7 @@ def module_problems(settings: Settings) -> list[str]:
 
 
 CHECKS: tuple[tuple[str, Callable[[Settings], list[str]]], ...] = (
+    ("broker", broker_problems),
     ("modules", module_problems),
     ("policy", policy_problems),
     ("model", model_problems),

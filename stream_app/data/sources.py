@@ -215,7 +215,8 @@ def load_events(source: str, data_dir: Path = SHARED_DATA_DIR) -> Iterator[Event
         path = data_dir / dataset.relative_path
         if not path.exists():
             raise FileNotFoundError(
-                f"{source}: {path} not found (is ../shared/data beside the repo?)"
+                f"{source}: {path} not found (the shared datasets sit beside a checkout of the"
+                " repository, in ../shared/data; elsewhere give the file's path instead)"
             )
         return dataset.read(open_csv(path))
     path = Path(source)

@@ -50,6 +50,13 @@ log4j.logger.kafka.request.logger=WARN
 """
 
 
+#: Why an installed package has no embedded broker (it is a development tool of a checkout).
+NO_CHECKOUT = (
+    "DECAY_BOOTSTRAP_SERVERS is not set, and the embedded development broker needs a checkout"
+    " of the repository (deploy/kafka-local): set DECAY_BOOTSTRAP_SERVERS=host:port[,host:port]"
+)
+
+
 class KafkaLocalError(RuntimeError):
     """The local broker could not be installed or started."""
 
@@ -70,6 +77,8 @@ def ensure_jars(kafka_dir: Path = KAFKA_LOCAL_DIR) -> Path:
     lib_dir = kafka_dir / "lib"
     if any(lib_dir.glob("kafka_2.13-*.jar")):
         return lib_dir
+    if not (kafka_dir / "pom.xml").is_file():
+        raise KafkaLocalError(NO_CHECKOUT)
     mvn = shutil.which("mvn")
     if mvn is None:
         raise KafkaLocalError("Maven (mvn) is needed to fetch the Kafka jars; install Maven 3.8+")
@@ -77,7 +86,10 @@ def ensure_jars(kafka_dir: Path = KAFKA_LOCAL_DIR) -> Path:
     cmd = [mvn, "-q", "-B", "-f", str(kafka_dir / "pom.xml"), "dependency:copy-dependencies"]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
-        raise KafkaLocalError(f"mvn failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+        raise KafkaLocalError(
+            f"mvn failed ({result.returncode}) fetching the Kafka jars: {last[0]}"
+        )
     return lib_dir
 
 

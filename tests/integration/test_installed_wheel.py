@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from stream_app.kafka.local_config import NO_CHECKOUT
 from stream_app.settings import Settings
 from tests.conftest import FIXTURES, REPO_ROOT
 from tests.integration.support import replay_and_wait, retail_events
@@ -164,3 +165,14 @@ def test_score_and_simulate_run_from_the_package(installed: Installed) -> None:
     simulated = installed.run("policy", "simulate", "--data", str(SAMPLE), "--days", "30")
     assert simulated.returncode == 0, simulated.stderr
     assert f"policy {installed.site_packages}" in simulated.stdout, simulated.stdout
+
+
+def test_without_a_broker_or_a_checkout_the_error_says_what_to_set(installed: Installed) -> None:
+    """The embedded broker is a development tool of a checkout: an installed worker with no
+    DECAY_BOOTSTRAP_SERVERS is refused in one line, by `check` and by `worker` alike."""
+    for command in ("check", "worker"):
+        result = installed.run(command)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert errors == [f"error: {NO_CHECKOUT}"], result.stderr
