@@ -135,7 +135,8 @@ def covariate_logit(history: History, tau_days: F64, weights: Sequence[float]) -
 
     n = history.events
     gap = _mean_gap_days(history)
-    static = _static_columns(history) @ w[_STATIC_COLUMNS]
+    # a sum per user, not a matrix product: its rounding could depend on how many users there are
+    static = (_static_columns(history) * w[_STATIC_COLUMNS]).sum(axis=-1)
     out = np.broadcast_to(per_user(static), tau.shape).copy()
     if w[0]:
         out += w[0] * np.log1p(tau)
