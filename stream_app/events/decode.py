@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -34,7 +33,6 @@ __all__ = [
     "Rejected",
     "decode_event",
     "decode_event_strict",
-    "decode_events",
 ]
 
 
@@ -71,17 +69,6 @@ def decode_event(key: bytes | None, value: bytes | None, limits: DecodeLimits) -
     """Decode and validate one message of the events topic."""
     event = decode_common(key, value, limits)
     return event if event is not None else decode_event_strict(key, value, limits)
-
-
-def decode_events(
-    messages: Iterable[tuple[bytes | None, bytes | None]], limits: DecodeLimits
-) -> list[Event | Rejected]:
-    """`decode_event` of each (key, value), in order."""
-    out: list[Event | Rejected] = []
-    for key, value in messages:
-        event = decode_common(key, value, limits)
-        out.append(event if event is not None else decode_event_strict(key, value, limits))
-    return out
 
 
 def decode_event_strict(

@@ -93,8 +93,9 @@ class DecayModel:
 TAU_GRID_DAYS = np.concatenate([[0.0], np.geomspace(1e-3, 3650.0, 47)])
 #: A crossing's bracket between two grid points (~1.38x apart) is cut into this many parts,
 #: this many times, keeping the first crossing in it; regula falsi steps (Illinois) then close in
-#: on it. The due time ends within ~3e-7 of the silence of the crossing (bench/NOTES.md, attempt
-#: 22): what 7 rounds of 8 points gave, in 11 evaluations of P per level instead of 56.
+#: on it. The due time ends within ~3e-7 of the silence of the crossing (bench/NOTES.md, "Due
+#: times by regula falsi"): what 7 rounds of 8 points gave, in 11 evaluations of P per level,
+#: not 56.
 _BRACKET_POINTS = 4
 _BRACKET_ROUNDS = 2
 _FALSI_STEPS = 3
