@@ -20,6 +20,7 @@ from export.cutoffs import SplitError
 from export.model import ModelConfig
 from export.pipeline import DATASETS, DataSpec, RunConfig, run
 from export.train import TrainConfig
+from stream_app import __version__
 from stream_app.data.eventlogs import FORMATS
 
 #: The dataset names of `replay`, `demo` and `policy simulate` (stream_app.data.sources), and
@@ -43,6 +44,7 @@ def default_out() -> Path:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m export")
+    p.add_argument("--version", action="version", version=f"decay-stream export {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="rolling-origin evaluation + shipped model + ONNX + report")
     names = ", ".join(name for name in DATASET_NAMES if "-" in name)

@@ -9,7 +9,7 @@ from typing import NoReturn
 from stream_app.data.eventlogs import FORMATS
 from stream_app.data.sources import DATASETS
 from stream_app.model.eventlog import parse_timestamp
-from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
+from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH, SHARED_DATA_DIR
 
 #: Partitions `policy simulate` splits the coupon budget into by default (the worker's default).
 SIMULATE_PARTITIONS = 8
@@ -17,7 +17,11 @@ SIMULATE_PARTITIONS = 8
 
 def add_score_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of `score`."""
-    p.add_argument("events", type=existing_file, help="event log: CSV (.xz ok) or Parquet")
+    p.add_argument(
+        "events",
+        type=log_file,
+        help="event log: CSV (.xz ok) or Parquet, or a dataset name (as replay's SOURCE)",
+    )
     p.add_argument("--cutoff", required=True, help="ISO 8601 time (naive = UTC) or Unix seconds")
     p.add_argument("--format", choices=FORMATS, default="auto", dest="fmt")
     p.add_argument(
@@ -59,6 +63,20 @@ def existing_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text}: no such file")
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text}: not a file")
+    return path
+
+
+def log_file(text: str) -> Path:
+    """The file of a dataset name (beside a checkout), or a path to a file (argparse type)."""
+    named = DATASETS.get(text)
+    if named is None:
+        return existing_file(text)
+    path = SHARED_DATA_DIR / named.relative_path
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text}: {path} not found (the shared datasets sit beside a checkout of the"
+            " repository; elsewhere give the file's path)"
+        )
     return path
 
 

@@ -149,3 +149,12 @@ def test_head_ends_quietly(shared_data: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+
+
+def test_score_takes_a_dataset_name_as_every_command_does(shared_data: Path) -> None:
+    from stream_app.commands.arguments import log_file
+    from stream_app.data.sources import DATASETS
+
+    for name, dataset in DATASETS.items():
+        assert log_file(name) == shared_data / dataset.relative_path
+    assert log_file(SAMPLE) == Path(SAMPLE)
