@@ -76,6 +76,8 @@ class Simulation:
     #: Users not alerted at each simulated midnight: the reference for the alerts' quality.
     references: list[Reference] = field(default_factory=list)
     _due: list[tuple[float, str, float]] = field(default_factory=list)
+    #: Deferred deliveries: (deliver at, user, the user's last event when it was decided).
+    _deliveries: list[tuple[float, str, float]] = field(default_factory=list)
     _offset: int = 0
     _split: Policy = field(init=False)  # the policy with the budget of one partition's bucket
 
@@ -96,13 +98,24 @@ class Simulation:
         """Replay `events` (time-ordered), then fire alerts due until `end_seconds`."""
         last = None
         for event in events:
+            self.deliver_deferred(event.ts_seconds)
             self.fire_due(event.ts_seconds)
             if last is not None and _next_midnight(last) <= event.ts_seconds:
                 self._reference(_next_midnight(last))
             self.apply(event)
             last = event.ts_seconds
         if last is not None:
-            self.fire_due(end_seconds if end_seconds is not None else _next_midnight(last))
+            end = end_seconds if end_seconds is not None else _next_midnight(last)
+            self.fire_due(end)
+            self.deliver_deferred(end)
+
+    def deliver_deferred(self, now_seconds: float) -> None:
+        """Deliveries at the end of a quiet window up to `now_seconds`: count those whose user
+        came back in the meantime (the action was decided before; it goes out anyway)."""
+        while self._deliveries and self._deliveries[0][0] <= now_seconds:
+            at, user, episode = heapq.heappop(self._deliveries)
+            if self.states[user].last_event_seconds != episode:
+                self._day(at).deferred_user_back += 1
 
     def apply(self, event: Event) -> None:
         """Fold one event in, step the model, reschedule, and check for interest migration."""
@@ -160,6 +173,11 @@ class Simulation:
         )
         self.budgets[partition] = decision.budget
         self._record(decision, now_seconds)
+        episode = self.states[user].last_event_seconds or now_seconds
+        treated = {a.action_id for a in decision.actions if not a.control}
+        for deferred in decision.deferred:
+            if deferred.action_id in treated:
+                heapq.heappush(self._deliveries, (deferred.until_seconds, user, episode))
         if alert is not None:
             self.action_records += [
                 ActionRecord(user, a.kind.value, a.control, now_seconds) for a in decision.actions
@@ -191,6 +209,8 @@ class Simulation:
                 day.coupons_used += action.kind is ActionKind.COUPON
         for skip in decision.skipped:
             day.skipped[skip.reason.value] += 1
+        deferred = {d.action_id for d in decision.deferred}
+        day.deferred += sum(not a.control and a.action_id in deferred for a in decision.actions)
         day.budget_left = self.budget_left(now_seconds)
 
     def _day(self, seconds: float) -> DayStats:

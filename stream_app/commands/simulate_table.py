@@ -19,6 +19,10 @@ class DayStats:
     skipped: Counter[str] = field(default_factory=Counter)
     coupons_used: int = 0
     budget_left: float = 0.0
+    #: Actions held to the end of the quiet window (quiet hours, mode `defer`), and of those
+    #: the ones whose user came back before that (the push still goes out).
+    deferred: int = 0
+    deferred_user_back: int = 0
 
     @property
     def records(self) -> int:
@@ -28,7 +32,7 @@ class DayStats:
 
 _COLUMNS = (
     "day", "events", "alerts_w/a/c", "re_rec", "of_which_migr", "push", "coupon", "control",
-    "skip_cool", "skip_quiet", "skip_budget", "budget_left", "ctrl_share",
+    "skip_cool", "skip_quiet", "deferred", "defer_back", "skip_budget", "budget_left", "ctrl_share",
 )  # fmt: skip
 
 
@@ -44,6 +48,8 @@ def format_table(days: dict[date, DayStats]) -> str:
         total.migrations += stats.migrations
         total.skipped.update(stats.skipped)
         total.coupons_used += stats.coupons_used
+        total.deferred += stats.deferred
+        total.deferred_user_back += stats.deferred_user_back
     total.budget_left = float("nan")
     rows.append(_row("total", total))
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(_COLUMNS)]
@@ -66,6 +72,8 @@ def _row(label: str, s: DayStats) -> list[str]:
         str(s.control),
         str(s.skipped["cooldown"]),
         str(s.skipped["quiet_hours"]),
+        str(s.deferred),
+        str(s.deferred_user_back),
         str(s.skipped["budget"]),
         left,
         share,

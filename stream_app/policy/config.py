@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,12 +105,17 @@ class ControlPolicy(_Section):
 
 
 class QuietHours(_Section):
-    """Local hours [start, end) during which `kinds` are skipped (wrapping past midnight)."""
+    """Local hours [start, end) during which `kinds` are held back (wrapping past midnight).
+
+    `defer` (the default): an action decided then is delivered at the end of the window
+    (`deliver_after`); `drop`: it is skipped (reason `quiet_hours`).
+    """
 
     timezone: str
     start_hour: int = Field(ge=0, le=23)
     end_hour: int = Field(ge=0, le=23)
     kinds: Kinds = (ActionKind.PUSH,)
+    mode: Literal["defer", "drop"] = "defer"
 
     @field_validator("timezone")
     @classmethod
@@ -133,6 +138,16 @@ class QuietHours(_Section):
         if self.start_hour < self.end_hour:
             return self.start_hour <= hour < self.end_hour
         return hour >= self.start_hour or hour < self.end_hour
+
+    def window_end(self, now_seconds: float) -> float:
+        """The first `end_hour:00` local time after `now_seconds`: when the quiet window ends."""
+        local = datetime.fromtimestamp(now_seconds, ZoneInfo(self.timezone))
+        end = local.replace(hour=self.end_hour, minute=0, second=0, microsecond=0)
+        if end <= local:
+            end = (local + timedelta(days=1)).replace(
+                hour=self.end_hour, minute=0, second=0, microsecond=0
+            )
+        return end.timestamp()
 
 
 class Migration(_Section):

@@ -3,13 +3,17 @@
 Every candidate action goes through the same gates, in order: per-user cooldown, quiet hours,
 the coupon budget. A control user passes the same gates (so the two groups stay comparable)
 but gets a record with `control=True` instead of a real action, and takes no coupon token.
+
+Quiet hours in mode `defer` hold an action back to the end of the window instead of dropping
+it: the action is decided now (its cooldown starts, a coupon takes its token) and carries
+`deliver_after`, the window's end; `Decision.deferred` says which, and until when.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -43,6 +47,15 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """An action held back by quiet hours: to be delivered at `until_seconds`, not before."""
+
+    action_id: str
+    kind: ActionKind
+    until_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """Actions to publish (control records included), what was skipped, and the new state."""
 
@@ -50,6 +63,8 @@ class Decision:
     budget: BudgetState
     history: ActionHistory
     skipped: tuple[Skipped, ...] = ()
+    #: The actions (among `actions`) to deliver only at the end of the quiet window.
+    deferred: tuple[Deferred, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +105,19 @@ def decide_actions(
     control = in_control_group(user_id, policy.control)
     actions: list[Action] = []
     skipped: list[Skipped] = []
+    deferred: list[Deferred] = []
     for candidate in candidates:
-        reason, budget = _gate(candidate.kind, control, policy, now_seconds, budget, history)
+        reason, until, budget = _gate(candidate.kind, control, policy, now_seconds, budget, history)
         if reason is not None:
             skipped.append(Skipped(candidate.kind, reason))
             continue
-        actions.append(
-            _action(user_id, candidate, state, policy, now_seconds, control, known_categories)
-        )
+        action = _action(user_id, candidate, state, policy, now_seconds, control, known_categories)
+        if until is not None:
+            action = replace(action, deliver_after=iso(utc_from_seconds(until)))
+            deferred.append(Deferred(action.action_id, action.kind, until))
+        actions.append(action)
         history = history.with_sent(candidate.kind, now_seconds)
-    return Decision(tuple(actions), budget, history, tuple(skipped))
+    return Decision(tuple(actions), budget, history, tuple(skipped), tuple(deferred))
 
 
 def _from_alert(alert: Alert, state: UserState, policy: Policy) -> list[_Candidate]:
@@ -133,21 +151,25 @@ def _gate(
     now_seconds: float,
     budget: BudgetState,
     history: ActionHistory,
-) -> tuple[SkipReason | None, BudgetState]:
-    """The first gate that stops `kind`, and the budget after a coupon is taken."""
+) -> tuple[SkipReason | None, float | None, BudgetState]:
+    """The first gate that stops `kind`, when quiet hours defer it to (else None), and the
+    budget after a coupon is taken."""
     last = history.last(kind)
     if last is not None and now_seconds - last < policy.cooldown_days.seconds(kind):
-        return SkipReason.COOLDOWN, budget
+        return SkipReason.COOLDOWN, None, budget
     quiet = policy.quiet_hours
+    until = None
     if quiet is not None and kind in quiet.kinds and quiet.contains(now_seconds):
-        return SkipReason.QUIET_HOURS, budget
+        if quiet.mode == "drop":
+            return SkipReason.QUIET_HOURS, None, budget
+        until = quiet.window_end(now_seconds)
     if kind is not ActionKind.COUPON:
-        return None, budget
+        return None, until, budget
     spec = policy.coupon.budget
     if control:  # would the treatment have got one? (no token taken)
-        return (None if available(budget, spec, now_seconds) else SkipReason.BUDGET), budget
+        return (None if available(budget, spec, now_seconds) else SkipReason.BUDGET), until, budget
     taken, budget = try_take(budget, spec, now_seconds)
-    return (None if taken else SkipReason.BUDGET), budget
+    return (None if taken else SkipReason.BUDGET), until, budget
 
 
 def _action(

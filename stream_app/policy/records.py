@@ -58,12 +58,16 @@ class Action:
     tier: str
     emitted_at: str
     schema_version: int = ACTION_SCHEMA_VERSION
+    #: Quiet hours (mode `defer`): deliver at this time (RFC 3339), not before; None: at once.
+    deliver_after: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The message as plain JSON types."""
+        """The message as plain JSON types (`deliver_after` only when set)."""
         body = asdict(self)
         body["kind"] = self.kind.value
         body["reason"] = self.reason.value
+        if self.deliver_after is None:
+            del body["deliver_after"]
         return body
 
     def to_json(self) -> bytes:

@@ -70,7 +70,10 @@ class Activation:
         )
         for action in decision.actions:
             await self.send(action)
-            self.metrics.actions_total.labels(action.kind.value, str(action.control).lower()).inc()
+            control = str(action.control).lower()
+            self.metrics.actions_total.labels(action.kind.value, control).inc()
+            if action.deliver_after is not None:
+                self.metrics.actions_deferred_total.labels(action.kind.value, control).inc()
         for skipped in decision.skipped:
             self.metrics.actions_skipped_total.labels(
                 skipped.kind.value, skipped.reason.value

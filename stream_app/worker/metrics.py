@@ -166,6 +166,12 @@ class Metrics:
             ["kind", "control"],
             registry=r,
         )
+        self.actions_deferred_total = Counter(
+            "decay_actions_deferred_total",
+            "Actions decided in quiet hours and published with deliver_after (the window's end), by kind and control group.",
+            ["kind", "control"],
+            registry=r,
+        )
         self.actions_skipped_total = Counter(
             "decay_actions_skipped_total",
             "Actions the policy asked for but a gate stopped, by kind and gate.",
@@ -233,5 +239,6 @@ class Metrics:
         for kind in ActionKind:
             for control in ("true", "false"):
                 self.actions_total.labels(kind.value, control)
+                self.actions_deferred_total.labels(kind.value, control)
             for skip in SkipReason:
                 self.actions_skipped_total.labels(kind.value, skip.value)

@@ -87,6 +87,7 @@ class Referee:
     tokens: dict[int, tuple[float, float]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
     undecided: int = 0  # decisions within MS of a boundary, settled by what the worker did
+    deferred: int = 0  # decided in quiet hours (mode defer): delivered at the window's end
 
     @property
     def capacity(self) -> float:
@@ -117,8 +118,10 @@ class Referee:
             if now % HOUR > HOUR - MS:  # the worker's clock may have been past the hour
                 return self._settle(actual)
             if local.hour >= quiet["start_hour"] or local.hour < quiet["end_hour"]:
-                self.skipped["quiet_hours"] += 1
-                return False
+                if quiet.get("mode", "defer") == "drop":
+                    self.skipped["quiet_hours"] += 1
+                    return False
+                self.deferred += 1
         if kind != "coupon":
             return True
         return self._coupon(control, partition, now, actual)
@@ -391,6 +394,14 @@ def test_actions_follow_the_policy(
     coupon_tiers = {b["tier"] for b in run.decided if b["kind"] == "coupon"}
     assert coupon_tiers >= {"new", "regular"}
     assert referee.skipped["cooldown"] >= 10
-    assert referee.skipped["quiet_hours"] >= 10
+    assert referee.deferred >= 10  # the test policy's quiet hours defer (the default)
+    night = [b for b in run.decided if b.get("deliver_after")]
+    assert len(night) >= 10 and {b["kind"] for b in night} == {"push"}
+    for body in night:  # delivered at 08:00 London after the decision, not before
+        deliver = datetime.fromisoformat(body["deliver_after"]).astimezone(
+            ZoneInfo("Europe/London")
+        )
+        assert (deliver.hour, deliver.minute) == (8, 0), body
+        assert 0 < deliver.timestamp() - sim_seconds(body["emitted_at"]) <= 10 * HOUR, body
     assert referee.skipped["budget"] >= 10, "the budget never bound: it was not tested"
     assert referee.undecided <= 3

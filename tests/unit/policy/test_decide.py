@@ -17,7 +17,7 @@ from stream_app.policy import (
     decide_actions,
     in_control_group,
 )
-from stream_app.policy.decide import control_bucket
+from stream_app.policy.decide import Deferred, control_bucket
 from stream_app.state import UserState
 from tests.unit.policy.builders import DAY, NOON, T0, alert, control_user, treated_user, user
 
@@ -130,7 +130,13 @@ def test_control_users_pass_the_same_gates(edit: Callable[..., Policy]) -> None:
     assert decision.actions == ()
     assert decision.skipped[0].reason is SkipReason.BUDGET
     quiet = decide(policy, control_user(policy), "at_risk", user(), NIGHT)
-    assert quiet.skipped[0].reason is SkipReason.QUIET_HOURS
+    (deferred,) = quiet.deferred  # held to 08:00 like a treated user's push, as a control record
+    assert quiet.actions[0].control and quiet.actions[0].action_id == deferred.action_id
+    dropping = edit(
+        coupon={"budget_capacity": 0, "budget_refill_per_hour": 0}, quiet_hours={"mode": "drop"}
+    )
+    dropped = decide(dropping, control_user(dropping), "at_risk", user(), NIGHT)
+    assert dropped.skipped[0].reason is SkipReason.QUIET_HOURS
 
 
 def test_control_group_is_deterministic_and_salted(edit: Callable[..., Policy]) -> None:
@@ -146,15 +152,43 @@ def test_control_group_is_deterministic_and_salted(edit: Callable[..., Policy]) 
     assert 0 <= control_bucket("x", "s") < 1
 
 
-def test_quiet_hours_skip_push_only(policy: Policy) -> None:
+def test_quiet_hours_defer_a_push_to_the_end_of_the_window(policy: Policy) -> None:
+    uid = treated_user(policy)
+    night = decide(policy, uid, "at_risk", user(), NIGHT)  # 23:00 London
+    (push,) = night.actions
+    assert push.kind is ActionKind.PUSH and night.skipped == ()
+    assert push.emitted_at == "2011-03-13T23:00:00.000Z"  # decided now
+    assert push.deliver_after == "2011-03-14T08:00:00.000Z"  # delivered at 08:00 London
+    assert night.deferred == (Deferred(push.action_id, ActionKind.PUSH, NIGHT + 9 * 3600),)
+    assert night.history.last(ActionKind.PUSH) == NIGHT  # its cooldown starts at the decision
+    assert "deliver_after" in push.to_json_dict()
+    day = decide(policy, uid, "at_risk", user(), NIGHT + 10 * 3600)  # 09:00
+    assert day.deferred == () and day.actions[0].deliver_after is None
+    assert "deliver_after" not in day.actions[0].to_json_dict()
+    (coupon,) = decide(policy, uid, "critical", user(3, 100.0), NIGHT).actions
+    assert coupon.deliver_after is None  # quiet hours hold pushes only
+
+
+def test_quiet_hours_in_mode_drop_skip_push_only(edit: Callable[..., Policy]) -> None:
+    policy = edit(quiet_hours={"mode": "drop"})
     uid = treated_user(policy)
     night = decide(policy, uid, "at_risk", user(), NIGHT)
-    assert night.actions == ()
+    assert night.actions == () and night.deferred == ()
     assert night.skipped[0].reason is SkipReason.QUIET_HOURS
     assert night.history == ActionHistory()  # a skipped push does not use the cooldown
     assert len(decide(policy, uid, "warning", user(), NIGHT).actions) == 1
     assert len(decide(policy, uid, "critical", user(3, 100.0), NIGHT).actions) == 1
     assert len(decide(policy, uid, "at_risk", user(), NIGHT + 10 * 3600).actions) == 1  # 09:00
+
+
+def test_the_window_ends_at_the_end_hour_in_local_time(edit: Callable[..., Policy]) -> None:
+    quiet = edit().quiet_hours
+    assert quiet is not None
+    assert quiet.window_end(NIGHT) == NIGHT + 9 * 3600  # 23:00 → 08:00 next day
+    assert quiet.window_end(NIGHT + 3 * 3600) == NIGHT + 9 * 3600  # 02:00 → 08:00 same day
+    # London moves to summer time on 2011-03-27: 23:00 GMT → 08:00 BST is 8 h later
+    summer_eve = NIGHT + 13 * DAY
+    assert quiet.window_end(summer_eve) == summer_eve + 8 * 3600
 
 
 def test_without_quiet_hours_push_goes_out_at_night(edit: Callable[..., Policy]) -> None:
