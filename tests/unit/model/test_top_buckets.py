@@ -34,3 +34,14 @@ def test_candidates_of_distinct_weights_are_the_top_set_without_the_fallback() -
     pi = rng.dirichlet(np.full(1024, 0.3), (40, 4)).astype(np.float32)
     chosen = _top_candidates(-pi, 8)
     np.testing.assert_array_equal(np.sort(chosen, axis=-1), np.sort(full_sort(pi, 8), axis=-1))
+
+
+@pytest.mark.parametrize("size", [1024, 1000, 72])
+def test_weights_with_many_ties_and_nan_equal_the_full_sort(size: int) -> None:
+    """Weights from a few levels: ties inside the top, at its edge, and with other groups'
+    maxima are common; a few NaN anywhere."""
+    rng = np.random.default_rng(size + 1)
+    for levels in (3, 40, 2_000):
+        pi = (rng.integers(0, levels, (60, 4, size)) / levels).astype(np.float32)
+        pi[rng.random(pi.shape) < 2e-4] = np.nan
+        np.testing.assert_array_equal(top_buckets(pi, 8), full_sort(pi, 8))
