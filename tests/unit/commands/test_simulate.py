@@ -63,3 +63,16 @@ def test_simulate_splits_the_budget_per_partition_as_the_worker(
     assert "in 1 partition buckets" in capsys.readouterr().out
     assert main([*args, "--partitions", "1000"]) == 2  # a share below one coupon
     assert "split over 1000 partitions" in capsys.readouterr().err
+
+
+def test_out_of_sample_scoring_names_its_window(capsys: pytest.CaptureFixture[str]) -> None:
+    sample = str(FIXTURES / "online_retail_sample.csv")
+    args = ["--policy", str(DEFAULT_POLICY), "--data", sample, "--limit", "200"]
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--score-from", "next week"])
+    assert refused.value.code == 2
+    assert "--score-from: not a time: 'next week'" in capsys.readouterr().err
+    assert main([*args, "--score-from", "2011-12-01", "--silence-days", "60"]) == 0
+    # the shipped model's training data ends 2011-09-30: alerts from December are out of sample
+    out = capsys.readouterr().out
+    assert "out of sample: the model's training data ends 2011-09-30" in out
