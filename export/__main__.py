@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from export.choices import ConfigurationError
 from export.cutoffs import SplitError
 from export.model import ModelConfig
 from export.pipeline import DATASETS, DataSpec, RunConfig, run
@@ -157,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         metrics = run(cfg, reproduce=" ".join(["python -m export", *(argv or sys.argv[1:])]))
     except SplitError as exc:
         return refuse(f"cannot split {cfg.data.path.name}: {exc}")
+    except ConfigurationError as exc:
+        return refuse(str(exc))
     print(f"artifacts in {out}", file=sys.stderr)
     print(json.dumps({"test_mean": metrics["test"]["mean"], "comparison": metrics["comparison"],
-                      "targets": metrics["targets"]}, indent=2))  # fmt: skip
+                      "ablation": metrics["ablation"], "targets": metrics["targets"]},
+                     indent=2))  # fmt: skip
     return 0
 
 

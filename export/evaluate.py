@@ -16,7 +16,7 @@ from export.labels import CutoffLabels, Split, cutoff_labels
 from export.metrics import concordance_index, recall_at_k, return_metrics
 from export.train import HeadArrays
 from stream_app.model.categories import CategoryBlend, blend_scores, decayed_frequency_matrix
-from stream_app.model.survival import Calibration, category_intensity, return_probability
+from stream_app.model.survival import category_intensity, return_probability
 
 F64 = npt.NDArray[np.float64]
 HEAD_ONLY = "model_head_only"  # the raw head's ranking, without the recent-category blend
@@ -167,12 +167,12 @@ def evaluate(
     enc: EncodedLog,
     split: Split,
     heads: tuple[HeadArrays, HeadArrays],
-    covariates_test: F64,
-    calibration: Calibration,
+    model_prob: F64,
+    extra: dict[str, F64],
     seed: int,
 ) -> Evaluation:
-    """All test metrics: the model (calibrated on val, heads at val and test, its covariates at
-    test) and every baseline."""
+    """All test metrics: the model (`model_prob`, as `score` serves it: calibrated on val), the
+    raw head, the already calibrated `extra` predictors (the ablations) and every baseline."""
     heads_val, heads_test = heads
     horizon = split.horizon_days
     val = cutoff_labels(enc, split.val_cutoff, horizon)
@@ -182,10 +182,9 @@ def evaluate(
         heads_test.mu, heads_test.alpha, heads_test.beta, test.tau_days, horizon,
         shape=heads_test.shape,
     )  # fmt: skip
-    ev.test_prob["model_uncalibrated"] = raw
-    ev.return_rows["model_uncalibrated"] = _test_row(test, raw)
-    ev.test_prob["model"] = calibration.apply(raw, covariates_test)
-    ev.return_rows["model"] = _test_row(test, ev.test_prob["model"])
+    for name, prob in {"model_uncalibrated": raw, "model": model_prob, **extra}.items():
+        ev.test_prob[name] = prob
+        ev.return_rows[name] = _test_row(test, prob)
     _return_baselines(enc, split, val, test, seed, ev)
     ev.category_blend = _category_rows(enc, val, test, (heads_val, heads_test), ev)
     ev.counts.update(

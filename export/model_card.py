@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from export.report import REPRODUCE, comparison_text, metrics_table, segment_table, targets_table
+from export.report import (
+    REPRODUCE,
+    ablation_text,
+    comparison_text,
+    fits_table,
+    metrics_table,
+    segment_table,
+    targets_table,
+)
 
 #: Hand-kept logs of the validation experiments behind each model (appended to its card).
 EXPERIMENTS_DIR = Path(__file__).resolve().parent
@@ -64,6 +72,19 @@ def _covariates(cal: dict[str, Any]) -> str:
     )
 
 
+def _floor_note(metrics: dict[str, Any]) -> str:
+    """A sentence where the shipped model's head weight is at its floor (or the origins' were)."""
+    floors = metrics["configuration"]["head_weight_at_floor"]
+    if not floors["final"] and not any(floors["origins"]):
+        return ""
+    return (
+        f"\nThe weight of the sequence head is held at its floor (it adds nothing there) in: "
+        f"shipped model {'yes' if floors['final'] else 'no'}, origins {floors['origins']}. "
+        f"Where the shipped model's is, it serves its covariate term alone: read the "
+        f"`model_covariates_only` rows for it.\n"
+    )
+
+
 def _training(metrics: dict[str, Any]) -> str:
     split, data = metrics["split"], metrics["data"]
     note = next((v for k, v in DATA_NOTES.items() if k in data["path"]), "A canonical event log.")
@@ -107,6 +128,12 @@ def write_model_card(out_dir: Path, metrics: dict[str, Any]) -> None:
 
 {verdict}
 
+## Does the sequence part add? (ablation: the same fit without a part)
+{ablation_text(metrics)}
+
+## What each fit chose
+{fits_table(metrics)}
+{_floor_note(metrics)}
 ## By segment
 {segment_table(metrics)}
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from export.choices import check_configuration, check_served, fit_rows
 from export.cutoffs import Plan, plan_cutoffs
 from export.dataset import EncodedLog, encode_log
 from export.evaluate import tune_blend
@@ -21,6 +22,7 @@ from export.onnx_export import ExportInfo, export_onnx
 from export.rolling import (
     Origin,
     Trained,
+    ablation,
     comparisons,
     evaluate_origin,
     mean_rows,
@@ -28,13 +30,13 @@ from export.rolling import (
     targets,
     train_for,
 )
-from export.train import TrainConfig, predict_return
+from export.served import score_runtime
+from export.train import TrainConfig
 from stream_app.data.eventlogs import read_log
 from stream_app.model.contract import contract_dict
-from stream_app.model.covariates import COVARIATE_NAMES, covariates
+from stream_app.model.covariates import COVARIATE_NAMES
 from stream_app.model.eventlog import EventLog
 from stream_app.model.runtime import ModelRuntime
-from stream_app.model.scoring import score
 from stream_app.paths import SHARED_DATA_DIR
 
 log = logging.getLogger(__name__)
@@ -115,15 +117,11 @@ def plan_of(spec: DataSpec, log_: EventLog) -> Plan:
     return plan_cutoffs(log_, spec.horizon_days, spec.every_days, n, first, tests)
 
 
-def onnx_score_gap(step_path: Path, log_: EventLog, final: Trained) -> float:
+def onnx_score_gap(runtime: ModelRuntime, enc: EncodedLog, final: Trained) -> float:
     """Max |p| difference between `score` (ONNX step graph) and torch at the latest cutoff."""
-    runtime = ModelRuntime(step_path, prefer_cuda=False)
-    cutoff = final.split.val_cutoff.timestamp()
-    scores = score(runtime, log_, cutoff)
-    horizon = final.split.horizon_days
-    raw = predict_return(final.heads_val, final.val.tau_days, horizon)
-    torch_p = final.calibration.apply(raw, covariates(final.history_val, final.val.tau_days))
-    return float(np.max(np.abs(scores.p_return - torch_p)))
+    assert final.scored_val is not None
+    served = score_runtime(runtime, enc.log, enc.users[final.val.rows], final.val.cutoff_seconds)
+    return float(np.max(np.abs(served - final.stack.predict(final.scored_val))))
 
 
 def run(cfg: RunConfig, reproduce: str = "") -> dict[str, Any]:
@@ -139,11 +137,17 @@ def run(cfg: RunConfig, reproduce: str = "") -> dict[str, Any]:
         for t in plan.test_cutoffs
     ]
     final = train_for(enc, plan.final_split(), cfg.model, cfg.train, cfg.progress)
+    configuration = check_configuration([o.trained.stack for o in origins], final.stack)
     blend = tune_blend(enc, final.val, final.heads_val)
-    info = ExportInfo(f"3.1+{fp[:10]}", plan.horizon_days, final.calibration, fp, blend)
+    log.info("shipped model: category blend %s", asdict(blend))
+    info = ExportInfo(f"3.2+{fp[:10]}", plan.horizon_days, final.calibration, fp, blend)
     step_path, _ = export_onnx(final.model, info, cfg.out_dir)
+    runtime = ModelRuntime(step_path, prefer_cuda=False)
+    check_served(runtime.calibration, runtime.category_blend, final, blend)
     metrics = build_metrics(cfg, plan, enc, origins, final, info)
-    metrics["onnx_score_max_abs_diff"] = onnx_score_gap(step_path, enc.log, final)
+    metrics["configuration"] = configuration
+    metrics["fits"] = fit_rows(origins, final, blend)
+    metrics["onnx_score_max_abs_diff"] = onnx_score_gap(runtime, enc, final)
     if reproduce:
         metrics["reproduce"] = reproduce
     (cfg.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
@@ -166,6 +170,7 @@ def build_metrics(
 ) -> dict[str, Any]:
     """metrics.json: per-cutoff and mean test rows, intervals, targets, segments, the artifact."""
     comp = comparisons(origins, cfg.train.seed)
+    abl = ablation(origins, cfg.train.seed)
     return {
         "model_version": info.model_version,
         "data": {
@@ -184,12 +189,12 @@ def build_metrics(
         },
         "test": {"mean": mean_rows(origins), "by_cutoff": [cutoff_entry(o) for o in origins]},
         "comparison": comp,
-        "targets": targets(origins, comp),
+        "ablation": abl,
+        "targets": targets(origins, comp, abl),
         "segments": segments(enc, origins, comp["best_auc_baseline"]),
         "calibration": {
-            "kind": "platt_on_logit_with_covariates"
-            if final.calibration.weights
-            else "platt_on_logit",
+            "kind": final.stack.kind,
+            "fit": final.stack.record(),
             "a": final.calibration.a,
             "b": final.calibration.b,
             "covariates": dict(zip(COVARIATE_NAMES, final.calibration.weights, strict=True))
@@ -217,6 +222,10 @@ def cutoff_entry(o: Origin) -> dict[str, Any]:
         "next_category_recall_at_10": o.ev.category_rows,
         "calibration": [o.trained.calibration.a, o.trained.calibration.b],
         "covariate_weights": list(o.trained.calibration.weights),
+        "calibration_fit": o.trained.stack.record(),
+        "ablation_fits": {name: st.record() for name, st in o.ablations.items()},
+        "scored_by": "the exported ONNX step graph through stream_app.model.scoring.score",
+        "onnx_score_max_abs_diff": o.score_gap,
         "best_val_logloss": min(h["val_logloss"] for h in o.trained.history),
         "epochs": len(o.trained.history),
         "tuned_parameters": o.ev.params,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from export.calibrate import Scored, fit_with_covariates, history_at
+from export.calibrate import Scored, Stack, fit_stack, history_at
 from export.dataset import EncodedLog, visit_starts
 from export.evaluate import Evaluation, evaluate
 from export.intervals import Cutoff, difference_interval, segment_of, segment_table
 from export.labels import CutoffLabels, Split, cutoff_labels
 from export.model import DecayModel, ModelConfig
+from export.served import served_probability
 from export.train import HeadArrays, TrainConfig, heads_at_cutoff, predict_return, train_model
 from stream_app.clock import SECONDS_PER_DAY
 from stream_app.model.covariates import History, covariates
@@ -21,6 +23,9 @@ from stream_app.model.survival import Calibration
 
 F64 = npt.NDArray[np.float64]
 MODEL = "model"
+#: The ablations of every report: the same stacked fit without one part (head, covariates).
+ABLATIONS = {"model_covariates_only": (False, True), "model_sequence_only": (True, False)}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,10 +35,17 @@ class Trained:
     split: Split
     model: DecayModel
     history: list[dict[str, float]]
-    calibration: Calibration
+    stack: Stack
     val: CutoffLabels
     heads_val: HeadArrays
     history_val: History
+    scored_train: list[Scored] = field(default_factory=list)
+    scored_val: Scored | None = None
+
+    @property
+    def calibration(self) -> Calibration:
+        """The served map of the stack."""
+        return self.stack.calibration()
 
 
 def scored_at(
@@ -49,16 +61,17 @@ def scored_at(
 def train_for(
     enc: EncodedLog, split: Split, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool
 ) -> Trained:
-    """Train on the split; fit the covariate term on its training cutoffs and calibrate on its
-    validation cutoff (`export.calibrate.fit_with_covariates`)."""
+    """Train on the split; fit the stacked map on its training cutoffs and calibrate it on its
+    validation cutoff (`export.calibrate.fit_stack`, the one procedure of every fit)."""
     model, history = train_model(enc, split, mcfg, tcfg, progress)
     horizon = split.horizon_days
     val = cutoff_labels(enc, split.val_cutoff, horizon)
     heads_val, history_val, scored_val = scored_at(model, enc, val, horizon)
     train = [scored_at(model, enc, cutoff_labels(enc, c, horizon), horizon)[2]
              for c in split.train_cutoffs]  # fmt: skip
-    cal = fit_with_covariates(train, scored_val)
-    return Trained(split, model, history, cal, val, heads_val, history_val)
+    stack = fit_stack(train, scored_val)
+    log.info("calibration fitted at %s: %s", split.val_cutoff.date(), stack.line())
+    return Trained(split, model, history, stack, val, heads_val, history_val, train, scored_val)
 
 
 @dataclass
@@ -70,18 +83,33 @@ class Origin:
     heads_test: HeadArrays
     history_test: History
     ev: Evaluation
+    ablations: dict[str, Stack] = field(default_factory=dict)
+    score_gap: float = 0.0  # max |p| of `score` on the ONNX graph vs the PyTorch path
 
 
 def evaluate_origin(
     enc: EncodedLog, split: Split, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool
 ) -> Origin:
-    """Train for one test cutoff and evaluate the model and every baseline there."""
+    """Train for one test cutoff and evaluate the model (exported to ONNX and scored by `score`),
+    its ablations and every baseline there."""
     trained = train_for(enc, split, mcfg, tcfg, progress)
-    test = cutoff_labels(enc, split.test_cutoff, split.horizon_days)
-    heads_test, history_test, scored_test = scored_at(trained.model, enc, test, split.horizon_days)
-    ev = evaluate(enc, split, (trained.heads_val, heads_test), scored_test.covariates,
-                  trained.calibration, tcfg.seed)  # fmt: skip
-    return Origin(trained, test, heads_test, history_test, ev)
+    horizon = split.horizon_days
+    test = cutoff_labels(enc, split.test_cutoff, horizon)
+    heads_test, history_test, scored_test = scored_at(trained.model, enc, test, horizon)
+    served = served_probability(trained.model, trained.calibration, horizon, enc.log,
+                                enc.users[test.rows], test.cutoff_seconds)  # fmt: skip
+    torch_p = trained.stack.predict(scored_test)
+    gap = float(np.max(np.abs(served - torch_p)))
+    assert trained.scored_val is not None
+    ablations = {name: fit_stack(trained.scored_train, trained.scored_val, h, c)
+                 for name, (h, c) in ABLATIONS.items()}  # fmt: skip
+    for name, st in ablations.items():
+        log.info("ablation %s at %s: %s", name, split.val_cutoff.date(), st.line())
+    extra = {name: st.predict(scored_test) for name, st in ablations.items()}
+    ev = evaluate(enc, split, (trained.heads_val, heads_test), served, extra, tcfg.seed)
+    log.info("test cutoff %s: category blend %s; score vs PyTorch max |dp| %.1e",
+             split.test_cutoff.date(), ev.params["model_category_blend"], gap)  # fmt: skip
+    return Origin(trained, test, heads_test, history_test, ev, ablations, gap)
 
 
 def mean_rows(origins: list[Origin]) -> dict[str, dict[str, float]]:
@@ -114,7 +142,21 @@ def comparisons(origins: list[Origin], seed: int) -> dict[str, Any]:
     }
 
 
-def targets(origins: list[Origin], comp: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def ablation(origins: list[Origin], seed: int) -> dict[str, Any]:
+    """The full model minus each ablation (ROC-AUC, Brier), with paired bootstrap intervals."""
+    out: dict[str, Any] = {}
+    for name in ABLATIONS:
+        pairs = [Cutoff(o.test.label, o.ev.test_prob[MODEL], o.ev.test_prob[name]) for o in origins]
+        out[f"full_minus_{name.removeprefix(MODEL + '_')}"] = {
+            m: difference_interval(pairs, m, seed=seed) for m in ("roc_auc", "brier")
+        }
+    out["sequence_adds"] = bool(out["full_minus_covariates_only"]["roc_auc"]["low"] > 0.0)
+    return out
+
+
+def targets(
+    origins: list[Origin], comp: dict[str, Any], abl: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """The issue's checks on the mean over test cutoffs (and on every cutoff's ECE)."""
     means = mean_rows(origins)
     model, auc_b = means[MODEL], means[comp["best_auc_baseline"]]
@@ -128,6 +170,9 @@ def targets(origins: list[Origin], comp: dict[str, Any]) -> dict[str, dict[str, 
         "brier_vs_best": (model["brier"], brier_b, model["brier"] <= brier_b),
         "ece_every_cutoff": (worst_ece, 0.02, worst_ece <= 0.02),
     }  # fmt: skip
+    if abl is not None:
+        seq_low = abl["full_minus_covariates_only"]["roc_auc"]["low"]
+        checks["full_minus_covariates_only_interval_above_0"] = (seq_low, 0.0, seq_low > 0.0)
     return {k: {"value": v, "target": t, "met": bool(m)} for k, (v, t, m) in checks.items()}
 
 

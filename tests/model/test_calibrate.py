@@ -1,10 +1,19 @@
-"""The calibration's covariate term: fitted on training cutoffs, folded into one served map."""
+"""The stacked calibration: fitted on training cutoffs, folded into one served map, no fallback."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from export.calibrate import Scored, fit_platt, fit_with_covariates
+from export.calibrate import (
+    HEAD_WEIGHT_FLOOR,
+    STACKED,
+    Scored,
+    fit_platt,
+    fit_stack,
+    fit_with_covariates,
+)
+from export.choices import ConfigurationError, check_configuration
 from stream_app.model.covariates import COVARIATE_NAMES
 
 
@@ -40,12 +49,51 @@ def test_the_covariate_term_finds_what_the_head_missed_and_serves_as_fitted() ->
     )
 
 
-def test_a_head_that_does_not_rank_falls_back_to_platt() -> None:
+def test_a_head_that_does_not_rank_is_held_at_its_floor_and_says_so() -> None:
     rng = np.random.default_rng(4)
 
     def inverted(n: int) -> Scored:
         s = _cutoff(rng, n)
         return Scored(1 - s.p_raw, s.covariates, s.label)  # higher P, fewer returns
 
-    cal = fit_with_covariates([inverted(2000)], inverted(2000))
-    assert cal.weights == () and cal.a == 1.0 and cal.b == 0.0
+    train, val = [inverted(2000)], inverted(2000)
+    stack = fit_stack(train, val)
+    assert stack.kind == STACKED and stack.head_at_floor
+    assert "held at its floor" in stack.line()
+    cal = stack.calibration()
+    assert len(cal.weights) == len(COVARIATE_NAMES) and 0 < cal.a < 2 * HEAD_WEIGHT_FLOOR
+    assert int(np.argmax(np.abs(cal.weights))) == 3 and cal.weights[3] > 0.5  # the term is kept
+    record = stack.record()
+    assert record["head_weight_at_floor"] is True and record["kind"] == STACKED
+
+
+def test_the_ablations_are_the_same_fit_without_a_part() -> None:
+    rng = np.random.default_rng(5)
+    train, val, test = (
+        [_cutoff(rng, 3000) for _ in range(2)],
+        _cutoff(rng, 3000),
+        _cutoff(rng, 3000),
+    )
+    full, cov, seq = (fit_stack(train, val, head=h, covariates=c)
+                      for h, c in ((True, True), (False, True), (True, False)))  # fmt: skip
+    assert (cov.kind, seq.kind) == ("covariates_only", "platt_on_logit")
+    assert len(cov.weights) == len(COVARIATE_NAMES) and len(seq.weights) == 1
+    y = test.label
+
+    def log_loss(p: np.ndarray) -> float:
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+    both = log_loss(full.predict(test))
+    assert both < log_loss(cov.predict(test)) - 0.02 and both < log_loss(seq.predict(test)) - 0.02
+    np.testing.assert_allclose(full.predict(test), full.calibration().apply(test.p_raw,
+                               test.covariates), atol=1e-12)  # fmt: skip
+
+
+def test_a_shipped_model_configured_unlike_its_origins_is_an_error() -> None:
+    rng = np.random.default_rng(6)
+    train, val = [_cutoff(rng, 1500)], _cutoff(rng, 1500)
+    stacked, platt_only = fit_stack(train, val), fit_stack(train, val, covariates=False)
+    same = check_configuration([stacked, stacked], stacked)
+    assert same["kind"] == STACKED and same["head_weight_at_floor"]["final"] is False
+    with pytest.raises(ConfigurationError, match="not shipped"):
+        check_configuration([stacked, stacked], platt_only)

@@ -40,6 +40,27 @@ def test_pipeline_writes_artifact_and_metrics(trained) -> None:
     assert 0.0 <= rows["model"]["roc_auc"] <= 1.0
 
 
+def test_every_fit_is_recorded_and_every_model_row_is_served_by_score(trained) -> None:
+    out, metrics = trained
+    fits = metrics["fits"]
+    assert [f["fit"] for f in fits][-1] == "shipped" and len(fits) == 4
+    assert {f["kind"] for f in fits} == {metrics["calibration"]["kind"]}
+    assert metrics["configuration"]["same_as_origins"] is True
+    for c in metrics["test"]["by_cutoff"]:
+        assert c["onnx_score_max_abs_diff"] < 1e-4, c["test_cutoff"]
+        assert c["calibration_fit"]["kind"] == metrics["calibration"]["kind"]
+        assert set(c["ablation_fits"]) == {"model_covariates_only", "model_sequence_only"}
+    abl = metrics["ablation"]
+    seq = abl["full_minus_covariates_only"]["roc_auc"]
+    assert seq["low"] <= seq["difference"] <= seq["high"]
+    assert abl["sequence_adds"] == (seq["low"] > 0)
+    assert {"model_covariates_only", "model_sequence_only"} <= metrics["test"]["mean"].keys()
+    for doc in ("EVALUATION.md", "MODEL_CARD.md"):
+        text = (out / doc).read_text()
+        assert "full − covariates only" in text and "What each fit chose" in text, doc
+        assert f"{seq['difference']:+.4f}" in text, doc
+
+
 def test_score_command_end_to_end(trained, retail_fixture: Path, tmp_path: Path) -> None:
     out, _ = trained
     dest = tmp_path / "scores.csv"
