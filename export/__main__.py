@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-users", type=int, default=None, help="first N users only (smoke runs)")
     t.add_argument("--no-report", action="store_true")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("standing", help="the README's table of the models' standing")
+    s.add_argument("--write", action="store_true", help="rewrite the README's section")
     return p
 
 
@@ -131,6 +133,10 @@ def out_problem(out: Path, overwrite: bool) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = _parser().parse_args(argv)
+    if args.command == "standing":
+        from export.standing import main as standing
+
+        return standing(args.write)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = args.out if args.out is not None else default_out()
     problem = out_problem(out, args.overwrite)
