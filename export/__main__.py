@@ -14,6 +14,7 @@ import logging
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 from export.choices import ConfigurationError
@@ -21,7 +22,6 @@ from export.cutoffs import SplitError
 from export.model import ModelConfig
 from export.pipeline import DATASETS, DataSpec, RunConfig, run
 from export.train import TrainConfig
-from stream_app import __version__
 from stream_app.data.eventlogs import FORMATS
 
 #: The dataset names of `replay`, `demo` and `policy simulate` (stream_app.data.sources), and
@@ -45,7 +45,9 @@ def default_out() -> Path:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m export")
-    p.add_argument("--version", action="version", version=f"decay-stream export {__version__}")
+    p.add_argument(
+        "--version", action="version", version=f"decay-stream export {version('decay-stream')}"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="rolling-origin evaluation + shipped model + ONNX + report")
     names = ", ".join(name for name in DATASET_NAMES if "-" in name)
