@@ -29,6 +29,10 @@ class AlertLevel(IntEnum):
         return self.name.lower()
 
 
+#: The levels in order (iterating the enum itself is slow on the per-user path).
+_LEVELS: tuple[AlertLevel, ...] = tuple(AlertLevel)
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """When each level fires, relative to the user: two conditions, both must hold.
@@ -86,8 +90,12 @@ class DecayModel:
         """The shapes of the model that wrote `state`: this model's for its own heads; a head
         stored by another model version (e.g. the earlier exponential model, still in a
         changelog after an upgrade) keeps the exponential reading until the user's next event."""
+        return self.shape() if self.reads_with_own_shapes(state) else None
+
+    def reads_with_own_shapes(self, state: ModelState) -> bool:
+        """Whether `shape_for(state)` is this model's shapes (else the exponential reading)."""
         own = not self.model_version or state.version == self.model_version
-        return self.shape() if own and len(state.mu) == len(self.kernel_shapes) else None
+        return own and len(state.mu) == len(self.kernel_shapes)
 
 
 #: Silences (days) on which P is evaluated to find its peak and the first crossing after it.
@@ -119,8 +127,11 @@ class _Heads:
         self.alpha = np.array([m.alpha for m in models], np.float64)
         self.beta = np.array([m.beta for m in models], np.float64)
         exponential = np.zeros(self.beta.shape[-1:] if self.beta.ndim == 2 else (0,))
+        own = decay.shape()
+        if own is None:
+            own = exponential
         self.shape = np.array(
-            [s if (s := decay.shape_for(m)) is not None else exponential for m in models],
+            [own if decay.reads_with_own_shapes(m) else exponential for m in models],
             np.float64,
         ).reshape(self.beta.shape)
         self.history = history_of_states(states) if decay.calibration.weights else None
@@ -227,10 +238,12 @@ def _levels_due(
     assert state.last_event_seconds is not None
     gap = usual_gap_seconds(state) or thresholds.prior_gap_days * SECONDS_PER_DAY
     due: list[tuple[AlertLevel, float]] = []
-    for level, tau_days in zip(AlertLevel, crossing_days_row, strict=True):
+    for level, tau_days, gaps in zip(
+        _LEVELS, crossing_days_row, thresholds.min_silence_gaps, strict=True
+    ):
         if math.isnan(tau_days):
             break  # P's floor stays above this level's share of the peak, so above higher ones
-        silence = max(tau_days * SECONDS_PER_DAY, thresholds.gaps_of(level) * gap)
+        silence = max(tau_days * SECONDS_PER_DAY, gaps * gap)
         if level > state.alert_level:
             due.append((level, state.last_event_seconds + silence))
     return due
