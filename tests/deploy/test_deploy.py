@@ -593,3 +593,20 @@ def test_every_metric_is_in_the_deploy_readme_reference() -> None:
             continue
         shown = name + ("_total" if kind == "counter" else "_info" if kind == "info" else "")
         assert f"`{shown}`" in reference, f"{shown} is not documented in deploy/README.md"
+
+
+def test_the_init_containers_check_passes_on_the_shipped_config() -> None:
+    """`decay-stream check` (the pods' init container) on base/config.env and the stateful
+    variants' merged literals: no unknown variable, valid settings, policy, model, topics."""
+    from stream_app.commands.check import preflight
+
+    stateful = {
+        "DECAY_STORE_URL": "rocksdb://",
+        "DECAY_SESSION_TIMEOUT_SECONDS": "60",
+        "DECAY_HEARTBEAT_INTERVAL_SECONDS": "10",
+    }
+    for environ in (config_map(), config_map() | stateful):
+        settings = Settings(
+            **{key.removeprefix("DECAY_").lower(): value for key, value in environ.items()}
+        )
+        assert preflight(settings, environ) == []
