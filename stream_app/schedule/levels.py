@@ -134,13 +134,18 @@ class _Heads:
             [own if decay.reads_with_own_shapes(m) else exponential for m in models],
             np.float64,
         ).reshape(self.beta.shape)
+        #: The shapes when every user has the same (the usual case): taken as they are, not per row.
+        self.common_shape = (
+            self.shape[0] if len(models) and (self.shape == self.shape[0]).all() else None
+        )
         self.history = history_of_states(states) if decay.calibration.weights else None
         self.decay = decay
 
     def probability(self, rows: np.ndarray, tau_days: np.ndarray) -> np.ndarray:
         """P of the users `rows` at silences `tau_days` (same length, or a grid of shape (n, G))."""
         shape = (slice(None),) + (None,) * (tau_days.ndim - 1) + (slice(None),)
-        mu, alpha, beta, k = (x[rows][shape] for x in (self.mu, self.alpha, self.beta, self.shape))
+        mu, alpha, beta = (x[rows][shape] for x in (self.mu, self.alpha, self.beta))
+        k = self.shape[rows][shape] if self.common_shape is None else self.common_shape
         calibration = self.decay.calibration
         term = (
             None
