@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     store_url: str = Field("memory://", description="memory:// or rocksdb:// (needs rocksdict)")
     data_dir: Path = Field(Path("var/worker"), description="worker data (RocksDB tables)")
     sequence_length: int = Field(50, ge=1, le=10_000, description="recent events kept per user")
+    state_flush_seconds: float = Field(
+        0.05,
+        ge=0,
+        description="changelog records are sent at most this often, one per user written since",
+    )
 
     # Model and scoring
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX step graph")

@@ -1,7 +1,8 @@
 """Wiring only: the Faust app, its topics and table, and the worker's collaborators.
 
-Every decision is made by the pure core and `stream_app.worker`; the tasks, timers and pages
-that run it are in `tasks` and `web`, and every private Faust access is in `faust_consumer`.
+Every decision is made by the pure core, `stream_app.worker` and `stream_app.service`; this
+adapter implements the service's ports on Faust (`feed`, `outputs`, `assembly`), registers its
+loops and timers (`tasks`) and pages (`web`); every private Faust access is in `faust_consumer`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from faust.auth import SASLCredentials, SSLCredentials
 
 from stream_app.clock import Clock, clock_from
 from stream_app.kafka import outage
-from stream_app.runtime.assembly import load_model, worker_context
-from stream_app.runtime.context import WorkerContext
+from stream_app.runtime.assembly import feeds_of, load_model, service_context
 from stream_app.runtime.faust_consumer import DecayApp, deliver_in_bulk
 from stream_app.runtime.tasks import register_tasks
 from stream_app.runtime.web import register_pages
+from stream_app.service.context import ServiceContext
 from stream_app.settings import Settings
 from stream_app.topology import USER_STATE_TABLE, dead_letter_config, topic_specs
 from stream_app.worker.metrics import Metrics
@@ -44,7 +45,7 @@ class Engine:
     """The assembled app and the handles commands need."""
 
     app: faust.App
-    context: WorkerContext
+    context: ServiceContext
 
     def topic_specs(self) -> dict[str, dict[str, str]]:
         """Topics the worker reads or writes that it does not own (created before it starts)."""
@@ -146,10 +147,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         value_type=bytes,
         use_partitioner=True,
     )
-    context = worker_context(app, settings, clock, metrics, model, faust_table)
-    deliver_in_bulk(app, events_topic, context.inbox)
-    if context.tick_inbox is not None:
-        deliver_in_bulk(app, ticks_topic, context.tick_inbox)
-    register_tasks(context)
-    register_pages(context)
+    feeds = feeds_of(app, settings, model)
+    context = service_context(app, settings, clock, metrics, model, faust_table, feeds)
+    deliver_in_bulk(app, events_topic, feeds[settings.events_topic])
+    if settings.ticks_topic in feeds:
+        deliver_in_bulk(app, ticks_topic, feeds[settings.ticks_topic])
+    register_tasks(app, context)
+    register_pages(app, context)
     return Engine(app=app, context=context)

@@ -1,26 +1,26 @@
-"""The worker's collaborators built from the settings and connected to each other (no Faust object is created here; the app is passed in)."""
+"""The worker's collaborators built from the settings and connected to each other, with the
+Faust adapter's implementations of the service's ports (the app is passed in)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any, cast
+from typing import Any
 
 from stream_app.clock import Clock
 from stream_app.events.decode import DecodeLimits
-from stream_app.kafka.reading import first_offset_from
 from stream_app.policy import load_policy
-from stream_app.runtime.context import WorkerContext
 from stream_app.runtime.faust_consumer import DecayApp
-from stream_app.runtime.inbox import MessageInbox
-from stream_app.runtime.outputs import DurableTable, Outputs, OutputTopics
-from stream_app.runtime.refetch import FirstOffsetLookup, OffsetOrdering
+from stream_app.runtime.feed import BulkFeed
+from stream_app.runtime.outputs import ChangelogStore, ProducerSink, too_large
 from stream_app.schedule.due_schedule import DueSchedule
 from stream_app.schedule.levels import Thresholds
+from stream_app.service.checkpoint import Checkpoint
+from stream_app.service.context import ServiceContext
 from stream_app.settings import Settings
 from stream_app.worker.activation import Activation, per_partition_policy
 from stream_app.worker.calibration_drift import OnlineCalibration
 from stream_app.worker.metrics import Metrics
+from stream_app.worker.outputs import OutputTopics
 from stream_app.worker.pipeline import EventPipeline
 from stream_app.worker.progress import ProgressWatch
 from stream_app.worker.serving import ServingModel
@@ -76,23 +76,6 @@ def activation_for(settings: Settings, topics: OutputTopics, metrics: Metrics) -
     return Activation(policy, topics.action, metrics)
 
 
-def first_offset_of(settings: Settings) -> FirstOffsetLookup:
-    """The broker's first offset of a partition at or after an offset (kafka-python, a thread)."""
-
-    async def first_offset(tp: Any, offset: int) -> int | None:
-        return await asyncio.to_thread(
-            first_offset_from,
-            str(settings.bootstrap_servers),
-            tp.topic,
-            tp.partition,
-            offset,
-            read_committed=settings.processing_guarantee == "exactly_once",
-            client_config=settings.kafka_python_config(),
-        )
-
-    return first_offset
-
-
 def online_calibration(
     settings: Settings, model: ServingModel | None, clock: Clock
 ) -> OnlineCalibration | None:
@@ -107,33 +90,73 @@ def online_calibration(
     )
 
 
-def worker_context(
+class FaustCommitter:
+    """The `Committer` port on Faust's consumer."""
+
+    def __init__(self, app: DecayApp) -> None:
+        self.app = app
+
+    async def commit(self, offsets: dict[str, dict[int, int]]) -> bool:
+        """Commit topic → partition → next offset."""
+        from faust.types import TP
+
+        tps = {TP(topic, p): o for topic, parts in offsets.items() for p, o in parts.items()}
+        committed: bool = await self.app.decay_consumer.commit_offsets(tps)
+        return committed
+
+
+def feeds_of(app: DecayApp, settings: Settings, model: ServingModel | None) -> dict[str, BulkFeed]:
+    """The batch sources fed by the app's consumer: the events, and the ticks with a model."""
+    topics = [settings.events_topic] + ([] if model is None else [settings.ticks_topic])
+    return {topic: feed_of(app, topic, 4 * settings.batch_max_events) for topic in topics}
+
+
+def feed_of(app: DecayApp, topic: str, maxsize: int) -> BulkFeed:
+    """The batch source of one topic, fed by the app's consumer."""
+
+    def end_offset(partition: int) -> int | None:
+        return app.decay_consumer.end_offset(topic, partition)
+
+    return BulkFeed(topic, maxsize, end_offset)
+
+
+def service_context(
     app: DecayApp,
     settings: Settings,
     clock: Clock,
     metrics: Metrics,
     model: ServingModel | None,
     faust_table: Any,
-) -> WorkerContext:
+    feeds: dict[str, BulkFeed],
+) -> ServiceContext:
     """The collaborators of the worker, connected to each other and to `app`."""
-    outputs = Outputs(app, settings.processing_guarantee == "exactly_once")
-    table = DurableTable(faust_table, settings.partitions, outputs)
+    sink = ProducerSink(app, settings.processing_guarantee == "exactly_once")
+    store = ChangelogStore(faust_table, settings.partitions, sink, settings.events_topic)
     topics = OutputTopics(
-        outputs,
-        settings.partitions,
+        sink,
         dead_letter_topic=settings.dead_letter_topic,
         alerts_topic=settings.alerts_topic,
         actions_topic=settings.actions_topic,
         ticks_topic=settings.ticks_topic,
         dead_letter_max_bytes=settings.dead_letter_budget_bytes(),
         app_id=settings.app_id,
+        too_large=too_large,
+    )
+    events = feeds[settings.events_topic]
+    ticks = feeds.get(settings.ticks_topic)
+    checkpoint = Checkpoint(
+        store,
+        [events] if ticks is None else [events, ticks],
+        FaustCommitter(app),
+        flush_seconds=settings.state_flush_seconds,
+        commit_seconds=settings.commit_interval_seconds,
     )
     thresholds = thresholds_of(settings)
     schedule = DueSchedule()
     activation = activation_for(settings, topics, metrics)
     known_categories: dict[int, str] = {}
     pipeline = EventPipeline(
-        store=table,
+        store=store,
         dead_letters=topics.dead_letter,
         clock=clock,
         metrics=metrics,
@@ -145,35 +168,34 @@ def worker_context(
         thresholds=thresholds,
         known_categories=known_categories,
         activation=activation,
-        states_written=table.send,
+        states_written=checkpoint.flush_if_due,
     )
     tick_handler = None
     if model is not None:
         tick_handler = TickHandler(
-            table, topics.alert, clock, metrics, model, thresholds, known_categories, schedule,
+            store, topics.alert, clock, metrics, model, thresholds, known_categories, schedule,
             activation,
         )  # fmt: skip
 
-    return WorkerContext(
-        app=app,
+    def settled() -> bool:
+        tables: Any = app.tables
+        return bool(tables.recovery.completed.is_set()) and not app.rebalancing
+
+    return ServiceContext(
         settings=settings,
         clock=clock,
         metrics=metrics,
         model=model,
         thresholds=thresholds,
-        table=table,
+        store=store,
         outputs=topics,
         schedule=schedule,
         pipeline=pipeline,
         tick_handler=tick_handler,
-        inbox=MessageInbox(maxsize=4 * settings.batch_max_events),
-        tick_inbox=None if model is None else MessageInbox(maxsize=4 * settings.batch_max_events),
+        events=events,
+        checkpoint=checkpoint,
+        settled=settled,
+        ticks=ticks,
         calibration=online_calibration(settings, model, clock),
         progress=ProgressWatch(settings.stall_seconds),
-        ordering=OffsetOrdering(
-            settings.events_topic,
-            lambda: cast(Any, app.consumer),
-            first_offset_of(settings),
-            metrics,
-        ),
     )

@@ -7,15 +7,15 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from stream_app.runtime.context import WorkerContext
+from stream_app.runtime.faust_consumer import DecayApp
+from stream_app.service.context import ServiceContext
 
 #: aiohttp takes the charset apart from the content type.
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"
 
 
-def register_pages(ctx: WorkerContext) -> None:
+def register_pages(app: DecayApp, ctx: ServiceContext) -> None:
     """/metrics, /health, /health/live and /health/ready on the app's web server."""
-    app = ctx.app
 
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(ctx.metrics.registry), content_type=METRICS_CONTENT_TYPE)

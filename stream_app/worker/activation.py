@@ -13,10 +13,12 @@ from dataclasses import dataclass, field, replace
 from stream_app.events.alert import Alert
 from stream_app.policy import ActionHistory, BudgetState, Policy, PolicyError, decide_actions
 from stream_app.policy.records import Action
+from stream_app.service.ports import SourcePosition
 from stream_app.state import UserState
 from stream_app.worker.metrics import Metrics
 
-ActionSink = Callable[[Action], Awaitable[None]]
+#: Publishes an action caused by the input message at the position given.
+ActionSink = Callable[[Action, SourcePosition], Awaitable[None]]
 
 
 def per_partition_policy(policy: Policy, partitions: int) -> Policy:
@@ -54,22 +56,24 @@ class Activation:
         user_id: str,
         alert: Alert | None,
         state: UserState,
-        partition: int,
+        source: SourcePosition,
         now_seconds: float,
         known_categories: Mapping[int, str],
     ) -> tuple[UserState, list[Action]]:
         """Publish the actions due for `alert` (or, with None, an interest shift).
 
-        Returns the user's state with the actions recorded, and the actions decided (those for
+        `source` is the input message that caused them (its partition holds the user's coupon
+        budget). Returns the user's state with the actions recorded, and the actions decided (those for
         users in the control group included: they are published with `control` set).
         """
+        partition = source.partition
         history = ActionHistory.from_json_dict(dict(state.action_times))
         budget = self.budgets.get(partition) or BudgetState(0.0, now_seconds)
         decision = decide_actions(
             user_id, alert, state, self.policy, now_seconds, budget, history, known_categories
         )
         for action in decision.actions:
-            await self.send(action)
+            await self.send(action, source)
             control = str(action.control).lower()
             self.metrics.actions_total.labels(action.kind.value, control).inc()
             if action.deliver_after is not None:

@@ -79,16 +79,6 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        self.partition_refetches_total = Counter(
-            "decay_partition_refetches_total",
-            "Times a partition was fetched again from its first missing offset (see the README).",
-            registry=r,
-        )
-        self.events_held_back_total = Counter(
-            "decay_events_held_back_total",
-            "Events not applied because an earlier offset of their partition was missing; they are fetched again.",
-            registry=r,
-        )
         self.events_duplicate_total = Counter(
             "decay_events_duplicate_total",
             "Events recognised as already applied (redelivery or a repeated event_id), by kind.",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from stream_app.model.heads import model_states, previous_event
 from stream_app.schedule.due_schedule import DueSchedule, schedule_due_times
 from stream_app.schedule.levels import Thresholds
 from stream_app.schedule.outcomes import counts_as_return, resolve_on_return
+from stream_app.service.ports import RawMessage, SourcePosition, UserStates
 from stream_app.state import (
     UpdateOutcome,
     UserState,
@@ -42,42 +42,14 @@ PROCESSING_ERROR = "processing_error"
 
 DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 
-
-class StateStore(Protocol):
-    """The slice of a Faust table the pipeline uses (a dict works too)."""
-
-    def get(self, key: bytes) -> bytes | None:
-        """Stored value or None."""
-        ...
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        """Store (and, for a table, write the changelog)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class SourcePosition:
-    """Where a message came from."""
-
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """One message of the events topic as consumed."""
-
-    key: bytes | None
-    value: bytes | None
-    source: SourcePosition
+__all__ = ["EventPipeline", "RawMessage", "SourcePosition", "UserStates"]
 
 
 @dataclass
 class EventPipeline:
     """Handles batches of raw messages of the events topic, in partition order."""
 
-    store: StateStore
+    store: UserStates
     dead_letters: DeadLetterSink
     clock: Clock
     metrics: Metrics
@@ -159,7 +131,7 @@ class EventPipeline:
                 and state.events_total != (before[user] or UserState()).events_total
             ):
                 state, _ = await self.activation.act(
-                    user, None, state, partition, now, self.known_categories
+                    user, None, state, queues[user][-1][1], now, self.known_categories
                 )
             key = user.encode("utf-8")
             self.store[key] = encode_state(state)

@@ -22,16 +22,17 @@ from stream_app.schedule.alerts import alerts_due
 from stream_app.schedule.due_schedule import DueEntry, DueSchedule, schedule_due_times
 from stream_app.schedule.levels import Thresholds, due_times
 from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline, open_predictions, resolve_due
+from stream_app.service.ports import SourcePosition, UserStates
 from stream_app.state import UserState, decode_state, encode_state
 from stream_app.worker.activation import Activation
 from stream_app.worker.log_fields import position_fields
 from stream_app.worker.metrics import Metrics
-from stream_app.worker.pipeline import SourcePosition, StateStore
 from stream_app.worker.serving import ServingModel
 
 log = logging.getLogger(__name__)
 
-AlertSink = Callable[[Alert], Awaitable[None]]
+#: Publishes an alert caused by the tick at the position given.
+AlertSink = Callable[[Alert, SourcePosition], Awaitable[None]]
 TickSink = Callable[[DueEntry, Tick], Awaitable[None]]
 
 
@@ -86,7 +87,7 @@ async def emit_due_ticks(schedule: DueSchedule, now_seconds: float, send: TickSi
 class TickHandler:
     """Turns a tick into alerts, exactly once per level and silence episode."""
 
-    store: StateStore
+    store: UserStates
     send_alert: AlertSink
     clock: Clock
     metrics: Metrics
@@ -132,7 +133,7 @@ class TickHandler:
             self.known_categories,
         )
         if alerts:
-            after = await self._alert(tick, alerts, resolved, source.partition, now)
+            after = await self._alert(tick, alerts, resolved, source, now)
             after = replace(after, alert_level=reached)
             self.metrics.alert_delay_seconds.observe(max(now - tick.due_seconds, 0.0))
             self.metrics.ticks_total.labels("alerted").inc()
@@ -149,17 +150,17 @@ class TickHandler:
         self._schedule(key, source.partition, after, levels=False)
 
     async def _alert(
-        self, tick: Tick, alerts: list[Alert], state: UserState, partition: int, now: float
+        self, tick: Tick, alerts: list[Alert], state: UserState, source: SourcePosition, now: float
     ) -> UserState:
         """Publish each alert and the actions decided for it; open their predictions."""
         actions: list[list[tuple[str, bool]]] = []
         for alert in alerts:
-            await self.send_alert(alert)
+            await self.send_alert(alert, source)
             self.metrics.alerts_total.labels(alert.level).inc()
             decided: list[Action] = []
             if self.activation is not None:
                 state, decided = await self.activation.act(
-                    tick.user_id, alert, state, partition, now, self.known_categories
+                    tick.user_id, alert, state, source, now, self.known_categories
                 )
             actions.append([(action.kind.value, action.control) for action in decided])
         horizon = self.model.decay.horizon_days * SECONDS_PER_DAY

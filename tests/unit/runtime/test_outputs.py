@@ -10,7 +10,8 @@ from aiokafka.errors import MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
 from stream_app.events.dead_letter import DeadLetter
-from stream_app.runtime.outputs import OutputTopics
+from stream_app.runtime.outputs import too_large
+from stream_app.worker.outputs import OutputTopics
 
 
 class SizeLimitedOutputs:
@@ -33,7 +34,15 @@ class SizeLimitedOutputs:
 
 
 def topics(outputs: SizeLimitedOutputs, max_bytes: int) -> OutputTopics:
-    return OutputTopics(outputs, 4, "dlq", "a", "b", "t", dead_letter_max_bytes=max_bytes)  # type: ignore[arg-type]
+    return OutputTopics(
+        outputs,
+        "dlq",
+        "a",
+        "b",
+        "t",
+        dead_letter_max_bytes=max_bytes,
+        too_large=too_large,  # type: ignore[arg-type]
+    )
 
 
 def letter(value: bytes) -> DeadLetter:

@@ -6,6 +6,7 @@ import pytest
 
 from stream_app.policy import PolicyError, load_policy, parse_policy
 from stream_app.policy.records import Action, ActionKind
+from stream_app.service.ports import SourcePosition
 from stream_app.settings import Settings
 from stream_app.worker.activation import Activation, per_partition_policy
 from stream_app.worker.metrics import Metrics
@@ -35,17 +36,21 @@ async def test_a_partition_bucket_starts_empty_and_fills_at_its_rate() -> None:
     policy = per_partition_policy(parse_policy(policy_with_budget(8, 8)), 8)  # 1 + 1/h each
     sent: list[Action] = []
 
-    async def send(action: Action) -> None:
+    async def send(action: Action, source: SourcePosition) -> None:
         sent.append(action)
 
     activation = Activation(policy, send, Metrics())
     uid = treated_user(policy)
     state = user(purchases=3)  # "regular": a critical alert asks for a coupon
-    await activation.act(uid, alert(uid, "critical"), state, 0, NOON, {})
+    await activation.act(
+        uid, alert(uid, "critical"), state, SourcePosition("events", 0, 0), NOON, {}
+    )
     assert ActionKind.COUPON not in {a.kind for a in sent}  # a fresh bucket is empty
     skipped = activation.metrics.actions_skipped_total.labels("coupon", "budget")
     assert skipped._value.get() == 1
-    await activation.act(uid, alert(uid, "critical"), state, 0, NOON + 3600, {})
+    await activation.act(
+        uid, alert(uid, "critical"), state, SourcePosition("events", 0, 0), NOON + 3600, {}
+    )
     assert [a.kind for a in sent].count(ActionKind.COUPON) == 1  # one hour later: one token
 
 

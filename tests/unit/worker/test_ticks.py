@@ -34,7 +34,7 @@ HEAD = ModelState(
 def handler(
     store: dict[bytes, bytes], sent: list[Alert], now: float, tmp_path: Path
 ) -> TickHandler:
-    async def send(alert: Alert) -> None:
+    async def send(alert: Alert, source: SourcePosition) -> None:
         sent.append(alert)
 
     model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
@@ -119,7 +119,7 @@ async def test_alerts_of_a_tick_go_through_the_policy_and_action_times_are_store
     sent: list[Alert] = []
     actions: list[Action] = []
 
-    async def send_action(action: Action) -> None:
+    async def send_action(action: Action, source: SourcePosition) -> None:
         actions.append(action)
 
     late = 1000.0 + 400 * 86_400
