@@ -179,7 +179,8 @@ def service_context(
 
     def settled() -> bool:
         tables: Any = app.tables
-        return bool(tables.recovery.completed.is_set()) and not app.rebalancing
+        recovered = bool(tables.recovery.completed.is_set())
+        return recovered and not app.rebalancing and app.decay_consumer.feeds_ready()
 
     return ServiceContext(
         settings=settings,

@@ -119,6 +119,10 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         feeds: dict[str, BulkFeed] = app.bulk_feeds
         return feeds
 
+    def feeds_ready(self) -> bool:
+        """True unless feeds wait to be started after a recovery."""
+        return self.feeds_to_start is None
+
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets at the end of a recovery; the feeds start at
         the fetch loop's next turn."""
@@ -171,6 +175,8 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             await self.seek_wait(positions)
         for topic, feed in self.feeds.items():
             feed.start({tp.partition: o for tp, o in positions.items() if tp.topic == topic})
+        for started in self.app.on_feeds_started:
+            started()
         log.info(
             "started partitions %s",
             sorted(f"{tp.topic}-{tp.partition}@{positions[tp]}" for tp in positions),
@@ -204,6 +210,8 @@ class DecayApp(faust.App):  # type: ignore[misc]
         check_faust()
         super().__init__(*args, **kwargs)
         self.bulk_feeds: dict[str, BulkFeed] = {}
+        #: Called once the feeds started on a new assignment (the assignment is ready).
+        self.on_feeds_started: list[Callable[[], None]] = []
 
     def _new_transport(self) -> Any:
         return DecayTransport(self.conf.broker_consumer, self)

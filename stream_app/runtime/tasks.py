@@ -33,11 +33,8 @@ def register_tasks(app: DecayApp, ctx: ServiceContext) -> None:
         await loops.on_revoked(ctx)
         app.decay_consumer.stop_feeds()
 
-    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        jobs.on_assigned(ctx)
-
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
-    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+    app.on_feeds_started.append(lambda: jobs.on_assigned(ctx))
     every(app, ctx, 5.0, jobs.refresh_gauges)
     if ctx.model is None:
         return

@@ -99,7 +99,8 @@ def observe_progress(ctx: ServiceContext) -> None:
 
 
 def on_assigned(ctx: ServiceContext) -> None:
-    """Partitions were assigned: the schedule is rebuilt and progress is watched afresh."""
+    """Partitions were assigned and their sources started: the schedule is rebuilt from the
+    store and progress is watched afresh."""
     ctx.rebuild_needed = True
     ctx.progress.reset()
     refresh_lag(ctx)  # a revoked partition's series goes now, not at the next timer

@@ -60,10 +60,9 @@ class EventPipeline:
     schedule: DueSchedule = field(default_factory=DueSchedule)
     thresholds: Thresholds = field(default_factory=Thresholds)
     known_categories: dict[int, str] = field(default_factory=dict)
-    last_offsets: dict[int, int] = field(default_factory=dict)
     activation: Activation | None = None
     #: Called once the batch's states are in the store, before their due times are computed:
-    #: the table sends their changelog then (`DurableTable.send`), so the broker acknowledges
+    #: the checkpoint flushes their changelog then when a flush is due, so the broker acknowledges
     #: it while the due times are computed.
     states_written: Callable[[], Awaitable[None]] | None = None
 
@@ -96,7 +95,6 @@ class EventPipeline:
         queues: dict[str, list[tuple[Event, SourcePosition]]] = {}
         rejected: list[tuple[RawMessage, Rejected]] = []
         for message in messages:
-            self.last_offsets[message.source.partition] = message.source.offset
             decoded = self._decode(message, limits)
             if isinstance(decoded, Rejected):
                 rejected.append((message, decoded))

@@ -57,7 +57,7 @@ def stand_in(records: dict[Any, list[Any]], feed: BulkFeed, **kw: Any) -> Any:
         seeks.append(dict(positions))
 
     consumer = SimpleNamespace(
-        app=SimpleNamespace(consumer_generation_id=1, monitor=SimpleNamespace(
+        app=SimpleNamespace(consumer_generation_id=1, on_feeds_started=[], monitor=SimpleNamespace(
             stream_inbound_time={}, track_tp_end_offset=lambda tp, hw: None)),
         feeds={"events": feed},
         should_stop=False,
@@ -105,7 +105,10 @@ async def test_records_fetched_in_an_older_generation_never_reach_a_feed() -> No
 async def test_feeds_start_at_the_committed_offset_or_the_first_one() -> None:
     feed = BulkFeed("events", 100, lambda p: None)
     consumer = stand_in({}, feed, feeds_to_start=1, _committed_offset={EVENTS0: 40})
+    ready: list[bool] = []
+    consumer.app.on_feeds_started.append(lambda: ready.append(True))
     await DecayConsumer._start_feeds(consumer)
+    assert ready == [True]  # the service rebuilds its schedule for the partitions now
     assert consumer.seeks == [{EVENTS0: 40, EVENTS1: 3}]  # never committed: its first offset
     assert feed.assigned() == {0, 1}
     assert feed.deliver(0, [record(39), record(40)]) == 1
