@@ -175,7 +175,8 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             await self.seek_wait(positions)
         for topic, feed in self.feeds.items():
             feed.start({tp.partition: o for tp, o in positions.items() if tp.topic == topic})
-        for started in self.app.on_feeds_started:
+        app: Any = self.app
+        for started in app.on_feeds_started:
             started()
         log.info(
             "started partitions %s",
