@@ -98,11 +98,7 @@ class FaustCommitter:
 
     async def commit(self, offsets: dict[str, dict[int, int]]) -> bool:
         """Commit topic → partition → next offset."""
-        from faust.types import TP
-
-        tps = {TP(topic, p): o for topic, parts in offsets.items() for p, o in parts.items()}
-        committed: bool = await self.app.decay_consumer.commit_offsets(tps)
-        return committed
+        return await self.app.decay_consumer.commit_offsets(offsets)
 
 
 def feeds_of(app: DecayApp, settings: Settings, model: ServingModel | None) -> dict[str, BulkFeed]:

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, cast
 
 import faust
+from aiokafka.structs import TopicPartition
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -183,10 +184,15 @@ class DecayConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             sorted(f"{tp.topic}-{tp.partition}@{positions[tp]}" for tp in positions),
         )
 
-    async def commit_offsets(self, offsets: Mapping[Any, int]) -> bool:
-        """Commit topic-partition → next offset, as Faust commits (a transaction per input
+    async def commit_offsets(self, offsets: Mapping[str, Mapping[int, int]]) -> bool:
+        """Commit topic → partition → next offset, as Faust commits (a transaction per input
         partition under exactly-once); offsets of revoked partitions are discarded."""
-        committed: bool = await self._commit_offsets(offsets)
+        tps = {
+            TopicPartition(topic, partition): offset
+            for topic, partitions in offsets.items()
+            for partition, offset in partitions.items()
+        }  # aiokafka's own type: its transactions refuse any other
+        committed: bool = await self._commit_offsets(tps)
         return committed
 
     def end_offset(self, topic: str, partition: int) -> int | None:

@@ -120,3 +120,19 @@ async def test_feeds_of_a_superseded_recovery_are_not_started() -> None:
     consumer = stand_in({}, feed, feeds_to_start=0)  # the generation moved on since
     await DecayConsumer._start_feeds(consumer)
     assert consumer.seeks == [] and feed.assigned() == set()
+
+
+async def test_offsets_are_committed_as_aiokafka_partitions() -> None:
+    from aiokafka.structs import TopicPartition
+
+    seen: list[dict[Any, int]] = []
+
+    async def commit_offsets(offsets: dict[Any, int]) -> bool:
+        seen.append(offsets)
+        return True
+
+    consumer = stand_in({}, BulkFeed("events", 1, lambda p: None), _commit_offsets=commit_offsets)
+    assert await DecayConsumer.commit_offsets(consumer, {"events": {0: 5}, "ticks": {1: 2}})
+    ((offsets,),) = [seen]
+    assert offsets == {TopicPartition("events", 0): 5, TopicPartition("ticks", 1): 2}
+    assert all(type(tp) is TopicPartition for tp in offsets)  # exactly-once refuses others
