@@ -89,12 +89,19 @@ def run_rounds(
                     bootstrap, args.events, tmp, f"{name}{r}", messages, max_ts, variants[name]
                 )
                 eps[name].append(res["eps"])
-                log(f"round {r} {name}: {res['eps']:.0f} ev/s, batch {res['batch_size_mean']:.1f}")
+                eps.setdefault(CPU + name, []).append(res["cpu_us_per_event"])
+                log(
+                    f"round {r} {name}: {res['eps']:.0f} ev/s, batch {res['batch_size_mean']:.1f}, "
+                    f"{res['cpu_us_per_event']:.0f} CPU µs/event"
+                )
     return eps
 
 
 #: Prefix of the series of p99s after the latency run's warm-up.
 WARM = "warm:"
+#: Prefix of the series of the worker's CPU µs per event (user + system, start-up left out):
+#: on a shared machine far steadier than events/s, which other processes' load moves.
+CPU = "cpu:"
 
 
 def print_medians(eps: dict[str, list[float]], first: str, unit: str = "ev/s") -> None:
@@ -122,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"p99 event→state latency (ms) at {args.latency:.0f} ev/s (bare: none)")
     first = next(iter(variants))
     unit = "ms" if args.latency else "ev/s"
-    print_medians({k: v for k, v in eps.items() if not k.startswith(WARM)}, first, unit)
+    series = {k: v for k, v in eps.items() if not k.startswith((WARM, CPU))}
+    print_medians(series, first, unit)
+    if not args.latency:
+        print("worker CPU µs per event (user + system, from the first event consumed)")
+        cpu = {k.removeprefix(CPU): v for k, v in eps.items() if k.startswith(CPU)}
+        print_medians({**cpu, "bare": []}, first, "µs")
     if args.latency:
         print("p99 after the warm-up (ms)")
         warm = {k.removeprefix(WARM): v for k, v in eps.items() if k.startswith(WARM)}

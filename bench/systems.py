@@ -204,12 +204,14 @@ def run_worker(
     proc = spawn_worker(s, env=env, log_path=tmp / f"worker-{tag}.log")
     try:
         first, last = wait_consumed(proc, s.http_port, n, max(180.0, n / 100))
+        cpu_seconds = proc_cpu_seconds(proc.pid) - CPU_AT_FIRST_EVENT[0]
         wait_caught_up(bootstrap, s.app_id, s.events_topic, timeout_seconds=120)
         caught_up = time.time()
         time.sleep(USERS_GAUGE_REFRESH_SECONDS)
         result = worker_result(scrape(s.http_port), n, first, last)
         result["rss_bytes"] = vm_rss(proc.pid)
         result["caught_up_seconds"] = caught_up - first
+        result["cpu_us_per_event"] = 1e6 * cpu_seconds / n
         return result
     finally:
         stop(proc)
@@ -262,6 +264,17 @@ def run_group(
     }
 
 
+#: Each worker's CPU seconds (user + system) when the last `wait_group_consumed` saw the first
+#: event consumed: CPU per event is measured from there, start-up left out.
+CPU_AT_FIRST_EVENT: list[float] = []
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_group_consumed(
     procs: list[subprocess.Popen[bytes]], ports: list[int], n: int, timeout: float
 ) -> tuple[float, float]:
@@ -280,6 +293,7 @@ def wait_group_consumed(
         now = time.time()
         if total > 0 and first is None:
             first = now
+            CPU_AT_FIRST_EVENT[:] = [proc_cpu_seconds(p.pid) for p in procs]
         if first is not None and total >= n:
             return first, now
         time.sleep(0.1)
