@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream_app.events.partitioning import Partitioner
 from stream_app.kafka.redaction import register_secret
 from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_POLICY_PATH
 
@@ -47,6 +48,11 @@ class Settings(BaseSettings):
     actions_topic: str = "decay.actions"
     ticks_topic: str = "decay.ticks"
     partitions: int = Field(8, ge=1, description="partitions of every topic (= max parallelism)")
+    producer_partitioner: Partitioner = Field(
+        Partitioner.MURMUR2,
+        description="the events' producers' keyed partitioner: murmur2 (Java, kafka-python,"
+        " aiokafka) or crc32 (librdkafka's default: confluent-kafka, Go, .NET, Node, kcat)",
+    )
     replication_factor: int = Field(1, ge=1)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     commit_interval_seconds: float = Field(1.0, gt=0)

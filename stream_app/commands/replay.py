@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from stream_app.commands.broker import embedded_broker
 from stream_app.data.sources import load_events
+from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.schema import Event
 from stream_app.kafka.admin import wait_for_leaders
 from stream_app.kafka.clients import ensure_topic, new_producer
@@ -51,8 +52,12 @@ def replay(
     speed: float | None = None,
     progress: bool = True,
     client_config: dict[str, object] | None = None,
+    partitioner: Partitioner = Partitioner.MURMUR2,
 ) -> int:
-    """Produce events to `topic` (created with `partitions` if missing); returns the count."""
+    """Produce events to `topic` (created with `partitions` if missing); returns the count.
+
+    Keys go where `partitioner` puts them (kafka-python's own is murmur2).
+    """
     ensure_topic(bootstrap, topic, partitions, client_config=client_config)
     wait_for_leaders(bootstrap, topic, partitions, client_config)  # no NotLeader retries after
     producer = new_producer(bootstrap, client_config)
@@ -62,7 +67,10 @@ def replay(
         with tqdm(total=limit, unit="ev", disable=not progress, desc=f"replay → {topic}") as bar:
             for event in paced(selected, speed):
                 key, value = encode_event(event)
-                producer.send(topic, key=key, value=value)
+                partition = None
+                if partitioner is not Partitioner.MURMUR2:
+                    partition = partition_for_key(key, partitions, partitioner)
+                producer.send(topic, key=key, value=value, partition=partition)
                 sent += 1
                 bar.update()
         producer.flush()
@@ -84,6 +92,7 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
             speed=args.speed,
             progress=not args.quiet,
             client_config=settings.kafka_python_config(),
+            partitioner=settings.producer_partitioner,
         )
     print(f"replayed {sent} events from {args.source}", file=sys.stderr)
     return 0

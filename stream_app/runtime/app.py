@@ -137,9 +137,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
     events_topic = raw_topic(settings.events_topic)
     ticks_topic = raw_topic(settings.ticks_topic)
     raw_topic(settings.dead_letter_topic, dead_letter_config(settings))
-    # The changelog partition follows the key (murmur2), as the events' partition does: events
-    # on the wrong partition are refused by the pipeline, so a batch of many partitions can
-    # write the table.
+    # The changelog partition follows the key by the producers' partitioner, as the events'
+    # partition does: events on the wrong partition are refused by the pipeline, so a batch of
+    # many partitions can write the table.
     faust_table = app.Table(
         USER_STATE_TABLE,
         partitions=settings.partitions,

@@ -127,7 +127,13 @@ def service_context(
 ) -> ServiceContext:
     """The collaborators of the worker, connected to each other and to `app`."""
     sink = ProducerSink(app, settings.processing_guarantee == "exactly_once")
-    store = ChangelogStore(faust_table, settings.partitions, sink, settings.events_topic)
+    store = ChangelogStore(
+        faust_table,
+        settings.partitions,
+        sink,
+        settings.events_topic,
+        settings.producer_partitioner,
+    )
     topics = OutputTopics(
         sink,
         dead_letter_topic=settings.dead_letter_topic,
@@ -159,6 +165,7 @@ def service_context(
         limits=decode_limits(settings),
         sequence_length=settings.sequence_length,
         partitions=settings.partitions,
+        partitioner=settings.producer_partitioner,
         model=model,
         schedule=schedule,
         thresholds=thresholds,

@@ -10,7 +10,7 @@ import faust
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 
-from stream_app.events.partitioning import partition_for_key
+from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.runtime.faust_consumer import store_put
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,25 @@ class ChangelogStore:
     exactly-once each record joins the transaction of `source_topic`'s partition of its key.
     """
 
-    def __init__(self, table: Any, partitions: int, sink: ProducerSink, source_topic: str) -> None:
+    def __init__(
+        self,
+        table: Any,
+        partitions: int,
+        sink: ProducerSink,
+        source_topic: str,
+        partitioner: Partitioner = Partitioner.MURMUR2,
+    ) -> None:
         self.table = table
         self.partitions = partitions
+        self.partitioner = partitioner
         self.sink = sink
         self.source_topic = source_topic
         self._dirty: dict[bytes, bytes] = {}
         self._in_flight: list[Awaitable[Any]] = []
+
+    def partition_of(self, key: bytes) -> int:
+        """The changelog partition of `key`: its events' partition."""
+        return partition_for_key(key, self.partitions, self.partitioner)
 
     def get(self, key: bytes) -> bytes | None:
         """Stored value or None."""
@@ -92,7 +104,7 @@ class ChangelogStore:
         return value if value is None else bytes(value)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        store_put(self.table.data, key, value, partition_for_key(key, self.partitions))
+        store_put(self.table.data, key, value, self.partition_of(key))
         self._dirty[key] = value
 
     def __len__(self) -> int:
@@ -111,7 +123,7 @@ class ChangelogStore:
         dirty, self._dirty = self._dirty, {}
         topic = self.table.changelog_topic.get_topic_name()
         for key, value in dirty.items():
-            partition = partition_for_key(key, self.partitions)
+            partition = self.partition_of(key)
             self._in_flight.append(
                 await self.sink.send(
                     topic, key, value, partition=partition, source=(self.source_topic, partition)

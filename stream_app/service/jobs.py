@@ -27,6 +27,7 @@ async def schedule_ticks(ctx: ServiceContext) -> None:
             active,
             ctx.model,
             ctx.thresholds,
+            partitioner=ctx.settings.producer_partitioner,
         )
         ctx.rebuild_needed = False
         if ctx.calibration is not None:  # the totals were summed again: a new window

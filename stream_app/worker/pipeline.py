@@ -16,7 +16,7 @@ import numpy as np
 from stream_app.clock import Clock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits, Rejected, RejectReason, decode_event
-from stream_app.events.partitioning import partition_for_key
+from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.schema import Event
 from stream_app.model.features import category_bucket, encode_events
 from stream_app.model.heads import model_states, previous_event
@@ -56,6 +56,7 @@ class EventPipeline:
     limits: DecodeLimits
     sequence_length: int
     partitions: int | None = None
+    partitioner: Partitioner = Partitioner.MURMUR2
     model: ServingModel | None = None
     schedule: DueSchedule = field(default_factory=DueSchedule)
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -145,12 +146,13 @@ class EventPipeline:
     def _decode(self, message: RawMessage, limits: DecodeLimits) -> Event | Rejected:
         decoded = decode_event(message.key, message.value, limits)
         if isinstance(decoded, Event) and self.partitions and message.key is not None:
-            expected = partition_for_key(message.key, self.partitions)
+            expected = partition_for_key(message.key, self.partitions, self.partitioner)
             if expected != message.source.partition:
                 return Rejected(
                     RejectReason.WRONG_PARTITION,
-                    f"key hashes to partition {expected}, message is on {message.source.partition}"
-                    " (use the default murmur2 partitioner)",
+                    f"key hashes to partition {expected} by {self.partitioner.value}, message is on"
+                    f" {message.source.partition} (DECAY_PRODUCER_PARTITIONER names the producers'"
+                    " partitioner)",
                 )
         return decoded
 

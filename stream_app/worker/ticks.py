@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from stream_app.clock import SECONDS_PER_DAY, Clock
 from stream_app.events.alert import Alert
-from stream_app.events.partitioning import partition_for_key
+from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy.records import Action
 from stream_app.schedule.alerts import alerts_due
@@ -44,6 +44,7 @@ def rebuild_schedule(
     model: ServingModel,
     thresholds: Thresholds,
     chunk_size: int = 4096,
+    partitioner: Partitioner = Partitioner.MURMUR2,
 ) -> int:
     """Recompute every due time of the users on `active` partitions from their stored state.
 
@@ -55,7 +56,7 @@ def rebuild_schedule(
     users = 0
     chunk: list[tuple[bytes, int, UserState]] = []
     for key, raw in items:
-        partition = partition_for_key(key, partitions)
+        partition = partition_for_key(key, partitions, partitioner)
         if raw is None or partition not in active:
             continue
         users += 1

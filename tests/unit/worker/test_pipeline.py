@@ -1,9 +1,11 @@
 import json
+from dataclasses import replace
 
 from stream_app.clock import AcceleratedClock
 from stream_app.events.alert import Alert
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits
+from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.schedule.outcomes import open_predictions
 from stream_app.state import UserState, decode_state, encode_state
 from stream_app.worker.metrics import Metrics
@@ -102,3 +104,25 @@ async def test_a_return_is_noted_on_the_open_predictions_and_counted_after_h() -
     totals = pipeline.metrics.outcome_totals.partitions[0]
     assert [(t.predictions, t.returned) for t in totals.alerts.values()] == [(1, 0)]
     assert list(totals.actions.values()) == [(1, 0)]
+
+
+async def test_the_wrong_partition_check_follows_the_producers_partitioner() -> None:
+    key = next(
+        k
+        for k in (f"u{i}".encode() for i in range(100))
+        if partition_for_key(k, 8) != partition_for_key(k, 8, Partitioner.CRC32)
+    )
+    value = json.dumps({"user_id": key.decode(), "ts": NOW, "type": "view", "item_id": "i"})
+    crc32_partition = partition_for_key(key, 8, Partitioner.CRC32)
+    for partitioner, refused_on in ((Partitioner.MURMUR2, 1), (Partitioner.CRC32, 0)):
+        store: dict[bytes, bytes] = {}
+        letters: list[DeadLetter] = []
+        pipeline = replace(make_pipeline(store, letters), partitions=8, partitioner=partitioner)
+        partitions = (partition_for_key(key, 8), crc32_partition)
+        for offset, partition in enumerate(partitions):
+            await pipeline.handle(key, value.encode(), SourcePosition("events", partition, offset))
+        assert decode_state(store[key]).events_total == 1
+        assert [(d.reason, d.source_partition) for d in letters] == [
+            ("wrong_partition", partitions[refused_on])
+        ]
+        assert partitioner.value in letters[0].detail
