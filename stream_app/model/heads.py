@@ -34,7 +34,8 @@ def model_states(version: str, out: StepOutput) -> list[ModelState]:
     """Every row's model state of a batched step's output, converted in bulk.
 
     `tolist()` gives the same Python floats as `float(x)` per element, so the states are
-    identical to converting one float at a time.
+    identical to converting one float at a time; the top buckets' pairs are built by `map` and
+    `zip` in C, not by a generator per user (the arrays' shapes make the lengths equal).
     """
     top = top_buckets(out.pi, TOP_BUCKETS_PER_COMPONENT)
     weights = np.take_along_axis(out.pi, top, axis=-1).tolist()
@@ -57,10 +58,7 @@ def model_states(version: str, out: StepOutput) -> list[ModelState]:
             mu=tuple(mu),
             alpha=tuple(alpha),
             beta=tuple(beta),
-            top_buckets=tuple(
-                tuple(zip(component, component_weights, strict=True))
-                for component, component_weights in zip(b, w, strict=True)
-            ),
+            top_buckets=tuple(map(tuple, map(zip, b, w))),  # (bucket, weight) per component
         )
         for h, c, mu, alpha, beta, b, w in columns
     ]
