@@ -22,7 +22,12 @@ KAFKA_BINDING = "0.5.0"
 PUBLIC = {
     "events": ("receive", "Events in: one user interaction per message, keyed by user_id."),
     "alerts": ("send", "Alerts out: a user's interest has decayed relative to their normal."),
-    "actions": ("send", "Activation actions out (and control-group records, `control: true`)."),
+    "actions": ("send", "Activation actions out, to be acted upon (`control` is always false)."),
+    "control": (
+        "send",
+        "Control-group records (`control: true`): held-out users' decisions, NOT taken and NOT"
+        " to be acted upon; read them with the actions to measure uplift.",
+    ),
 }
 DEAD_LETTER_HEADERS = {
     "dlq.reason": "why the event was refused (missing_field, invalid_json, wrong_partition, …)",
@@ -103,6 +108,7 @@ def asyncapi(settings: Settings) -> dict[str, Any]:
         "events": settings.events_topic,
         "alerts": settings.alerts_topic,
         "actions": settings.actions_topic,
+        "control": settings.control_actions_topic,
     }
     channels: dict[str, dict[str, Any]] = {}
     operations: dict[str, dict[str, Any]] = {}

@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
     tail = sub.add_parser(
-        "tail", help="pretty-print a topic (alerts, actions, dlq, events or a name)"
+        "tail", help="pretty-print a topic (alerts, actions, control, dlq, events or a name)"
     )
     tail.add_argument("topic")
     tail.add_argument("--from-beginning", action="store_true")

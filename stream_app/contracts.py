@@ -48,4 +48,6 @@ def contracts(settings: Settings) -> list[Contract]:
         Contract(settings.events_topic, "event.v1.json", "BACKWARD_TRANSITIVE"),
         Contract(settings.alerts_topic, "alert.v2.json", "FORWARD_TRANSITIVE"),
         Contract(settings.actions_topic, "action.v1.json", "FORWARD_TRANSITIVE"),
+        # The control group's records: the same record, `control` always true (no action taken).
+        Contract(settings.control_actions_topic, "action.v1.json", "FORWARD_TRANSITIVE"),
     ]

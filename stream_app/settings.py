@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     dead_letter_topic: str = "decay.events.dlq"
     alerts_topic: str = "decay.alerts"
     actions_topic: str = "decay.actions"
+    control_actions_topic: str = Field(
+        "decay.actions.control",
+        description="the control group's records (`control: true`, no action taken): never on"
+        " the actions topic",
+    )
     ticks_topic: str = "decay.ticks"
     partitions: int = Field(8, ge=1, description="partitions of every topic (= max parallelism)")
     producer_partitioner: Partitioner = Field(

@@ -29,15 +29,18 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, str]]:
         settings.dead_letter_topic: dead_letter_config(settings),
         settings.alerts_topic: {},
         settings.actions_topic: {},
+        settings.control_actions_topic: {},
         settings.ticks_topic: {},
     }
 
 
 def topic_alias(settings: Settings, name: str) -> str:
-    """`alerts`, `actions`, `dlq` or `events` as the configured topic; any other name as is."""
+    """`alerts`, `actions`, `control`, `dlq` or `events` as the configured topic; any other
+    name as is."""
     aliases = {
         "alerts": settings.alerts_topic,
         "actions": settings.actions_topic,
+        "control": settings.control_actions_topic,
         "dlq": settings.dead_letter_topic,
         "events": settings.events_topic,
     }

@@ -141,7 +141,10 @@ def tls_problems(settings: Settings) -> list[str]:
 
 def topic_problems(settings: Settings) -> list[str]:
     """Topic names Kafka accepts, each topic its own, and a partition plan that fits."""
-    fields = ("events_topic", "dead_letter_topic", "alerts_topic", "actions_topic", "ticks_topic")
+    fields = (
+        "events_topic", "dead_letter_topic", "alerts_topic", "actions_topic",
+        "control_actions_topic", "ticks_topic",
+    )  # fmt: skip
     problems = []
     for field in fields:
         name: str = getattr(settings, field)

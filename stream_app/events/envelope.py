@@ -23,18 +23,26 @@ PROCESSING_ERROR = "processing_error"
 
 
 def cloudevent_headers(
-    *, record: str, schema_version: int, event_id: str, time: str, app_id: str
+    *,
+    record: str,
+    schema_version: int,
+    event_id: str,
+    time: str,
+    app_id: str,
+    control: bool = False,
 ) -> list[tuple[str, bytes]]:
     """CloudEvents binary-mode headers of one alert or action (`record`: alert | action).
 
     `ce_id` is the record's deterministic id: a redelivery has the same source and id, which
-    CloudEvents consumers treat as a duplicate.
+    CloudEvents consumers treat as a duplicate. A control-group record has its own `ce_type`
+    (`….action.control.v1`), the same schema: routing on the type never acts on it.
     """
+    kind = f"{record}.control" if control else record
     attributes = {
         "ce_specversion": CLOUDEVENTS_SPEC_VERSION,
         "ce_id": event_id,
         "ce_source": f"/decay-stream/{app_id}",
-        "ce_type": f"{EVENT_TYPE_PREFIX}.{record}.v{schema_version}",
+        "ce_type": f"{EVENT_TYPE_PREFIX}.{kind}.v{schema_version}",
         "ce_time": time,
         "ce_dataschema": f"{SCHEMA_BASE_URL}/{record}.v{schema_version}.json",
         "content-type": "application/json",

@@ -139,6 +139,7 @@ def service_context(
         dead_letter_topic=settings.dead_letter_topic,
         alerts_topic=settings.alerts_topic,
         actions_topic=settings.actions_topic,
+        control_actions_topic=settings.control_actions_topic,
         ticks_topic=settings.ticks_topic,
         dead_letter_max_bytes=settings.dead_letter_budget_bytes(),
         app_id=settings.app_id,

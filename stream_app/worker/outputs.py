@@ -1,4 +1,4 @@
-"""The worker's outputs by purpose: dead letters, alerts, actions and due ticks.
+"""The worker's outputs by purpose: dead letters, alerts, actions, control records, due ticks.
 
 Each is sent through the `OutputSink` port with the input partition that caused it, and each
 (but a tick) is acknowledged by the broker before the input's offset can be committed.
@@ -35,6 +35,8 @@ class OutputTopics:
     alerts_topic: str
     actions_topic: str
     ticks_topic: str
+    #: Control-group records (`control: true`): never on the actions topic.
+    control_actions_topic: str
     #: The most bytes a letter may take (the setting, the producer's and the topic's limit).
     dead_letter_max_bytes: int = 1024 * 1024
     #: CloudEvents `ce_source` and Kafka Connect's `connector.name` in the envelope headers.
@@ -82,12 +84,13 @@ class OutputTopics:
         await self._for_user(self.alerts_topic, alert.user_id, alert.to_json(), headers, source)
 
     async def action(self, action: Action, source: SourcePosition) -> None:
-        """An action, keyed by its user."""
+        """An action, keyed by its user; a control-group record to the control topic instead."""
         headers = cloudevent_headers(
             record="action", schema_version=action.schema_version, event_id=action.action_id,
-            time=action.emitted_at, app_id=self.app_id,
+            time=action.emitted_at, app_id=self.app_id, control=action.control,
         )  # fmt: skip
-        await self._for_user(self.actions_topic, action.user_id, action.to_json(), headers, source)
+        topic = self.control_actions_topic if action.control else self.actions_topic
+        await self._for_user(topic, action.user_id, action.to_json(), headers, source)
 
     async def tick(self, entry: DueEntry, tick: Tick) -> None:
         """A due tick (not awaited: a tick lost in a crash is sent again by the rebuilt schedule)."""

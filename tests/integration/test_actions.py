@@ -167,12 +167,18 @@ class Run:
     events: list[Event]
     states: dict[str, UserState]
     alerts: list[Record]  # in (partition, offset) order: the order of the worker's decisions
-    actions: list[Record]
+    actions: list[Record]  # the actions topic
+    control: list[Record]  # the control topic
     caught_up_seconds: float
 
     @property
+    def records(self) -> list[Record]:
+        """Every decision: the actions and the control group's records."""
+        return self.actions + self.control
+
+    @property
     def bodies(self) -> list[dict[str, Any]]:
-        return [r.json() for r in self.actions]
+        return [r.json() for r in self.records]
 
     @property
     def decided(self) -> list[dict[str, Any]]:
@@ -221,7 +227,7 @@ def run_worker(
             for r in read_topic(settings.bootstrap_servers, topic, timeout_seconds=30)
             if sim_seconds(r.json()["emitted_at"]) <= watch_end
         ]
-        for topic in (settings.alerts_topic, settings.actions_topic)
+        for topic in (settings.alerts_topic, settings.actions_topic, settings.control_actions_topic)
     }
     return Run(
         policy=tomllib.loads(policy_text),
@@ -230,6 +236,7 @@ def run_worker(
         states=table(settings),
         alerts=sorted(published[settings.alerts_topic], key=lambda r: (r.partition, r.offset)),
         actions=published[settings.actions_topic],
+        control=published[settings.control_actions_topic],
         caught_up_seconds=caught_up,
     )
 
@@ -264,7 +271,12 @@ def check_ids(run: Run) -> int:
 
 
 def check_control_group(run: Run) -> None:
-    """Control users (hash rule recomputed here) get only control records; the others none."""
+    """Control users (hash rule recomputed here) get only control records; the others none.
+
+    The actions topic carries no control record; the control topic carries nothing else.
+    """
+    assert [r.offset for r in run.actions if r.json()["control"] is not False] == []
+    assert [r.offset for r in run.control if r.json()["control"] is not True] == []
     control_users = run.control_users
     for body in run.decided:
         is_control = body["user_id"] in control_users
@@ -304,7 +316,7 @@ def check_budget(run: Run) -> dict[int, int]:
 
     Returns the coupons sent per partition.
     """
-    partition_of = {r.json()["action_id"]: r.partition for r in run.actions}
+    partition_of = {r.json()["action_id"]: r.partition for r in run.records}
     per_partition: dict[int, list[float]] = defaultdict(list)
     for body in run.decided:
         if body["kind"] == "coupon" and not body["control"]:
@@ -346,7 +358,8 @@ def check_exact_decisions(run: Run) -> Referee:
 def check_envelopes(run: Run) -> None:
     """Every alert and action is a CloudEvent (binary mode) whose id is the record's own id."""
     for records, record, id_field in ((run.alerts, "alert", "alert_id"),
-                                      (run.actions, "action", "action_id")):  # fmt: skip
+                                      (run.actions, "action", "action_id"),
+                                      (run.control, "action.control", "action_id")):  # fmt: skip
         for r in records:
             headers = {name: value.decode() for name, value in r.headers}
             body = r.json()

@@ -13,13 +13,19 @@ from stream_app.settings import Settings
 
 
 def test_each_topic_has_one_current_open_schema_and_a_level() -> None:
-    settings = Settings(events_topic="in", alerts_topic="out.alerts", actions_topic="out.actions")
+    settings = Settings(
+        events_topic="in",
+        alerts_topic="out.alerts",
+        actions_topic="out.actions",
+        control_actions_topic="out.control",
+    )
     by_subject = {c.subject: c for c in contracts(settings)}
-    assert set(by_subject) == {"in-value", "out.alerts-value", "out.actions-value"}
+    outputs = ("out.alerts-value", "out.actions-value", "out.control-value")
+    assert set(by_subject) == {"in-value", *outputs}
     assert (
         by_subject["in-value"].compatibility == "BACKWARD_TRANSITIVE"
     )  # we read: we upgrade first
-    for subject in ("out.alerts-value", "out.actions-value"):  # they read: old readers keep working
+    for subject in outputs:  # they read: old readers keep working
         assert by_subject[subject].compatibility == "FORWARD_TRANSITIVE"
     for contract in by_subject.values():
         schema = json.loads(contract.schema_text())
@@ -37,7 +43,7 @@ def test_an_added_field_keeps_an_output_record_valid() -> None:
         "schema_version": 2, "relative_probability": 0.5, "peak_return_probability": 0.6,
         "skipped_levels": [],
     }  # fmt: skip
-    (_, alerts, _) = contracts(Settings())
+    alerts = contracts(Settings())[1]
     validator = Draft202012Validator(json.loads(alerts.schema_text()))
     validator.validate(alert)
     validator.validate({**alert, "added_in_a_later_version": {"any": 1}})

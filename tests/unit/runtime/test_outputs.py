@@ -40,6 +40,7 @@ def topics(outputs: SizeLimitedOutputs, max_bytes: int) -> OutputTopics:
         "a",
         "b",
         "t",
+        "c",
         dead_letter_max_bytes=max_bytes,
         too_large=too_large,  # type: ignore[arg-type]
     )

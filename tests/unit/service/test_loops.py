@@ -28,7 +28,7 @@ PARTITIONS = 4
 def context(source: MemorySource, store: MemoryStore, sink: MemorySink) -> ServiceContext:
     settings = Settings(partitions=PARTITIONS, batch_max_events=16, batch_window_seconds=0.001)
     metrics = Metrics()
-    outputs = OutputTopics(sink, "dlq", "alerts", "actions", "ticks")
+    outputs = OutputTopics(sink, "dlq", "alerts", "actions", "ticks", "actions.control")
     clock = AcceleratedClock(NOW, 0.0)
     pipeline = EventPipeline(
         store=store,
