@@ -1,16 +1,22 @@
-"""The table value of a user: `encode_state` / `decode_state` (format 3: a header, compact JSON of the counters, the ring and the outcomes, the model's floats as one binary array, then the decayed counts as float64; format 2, all JSON, still read), and the bound of its size."""
+"""The table value of a user: `encode_state` / `decode_state`, and the bound of its size.
+
+Format 4: a header, compact JSON of the counters and the outcomes, the ring of recent events as
+its packed frames (`stream_app.state.ring`, written as they are), the model's floats as one
+binary array, then the decayed counts as float64. Formats 3 (the ring inside the JSON) and 2
+(all JSON) of older changelogs are still read.
+"""
 
 from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from stream_app.events.decode import MAX_ID_CHARS
-from stream_app.events.schema import EventType
 from stream_app.state.outcomes import (
     ActionTallyKey,
     AlertTally,
@@ -18,13 +24,16 @@ from stream_app.state.outcomes import (
     OpenPrediction,
     Outcomes,
 )
-from stream_app.state.user_state import DECAYED_SIZE, ModelState, RecentEvent, UserState
+from stream_app.state.ring import PackedRing, RecentEvent, entry_of, ring_of
+from stream_app.state.user_state import DECAYED_SIZE, ModelState, UserState
 
-STATE_FORMAT_VERSION = 3
+STATE_FORMAT_VERSION = 4
 
 
-#: b"DS", format version, float width in bytes (4 or 8), length of the JSON part.
-_HEADER = struct.Struct("<2sBBI")
+#: b"DS", format version, float width in bytes (4 or 8), length of the JSON part (format 3).
+_HEADER_V3 = struct.Struct("<2sBBI")
+#: The same, then the length of the ring's frames (format 4).
+_HEADER = struct.Struct("<2sBBII")
 
 
 _MAGIC = b"DS"
@@ -48,10 +57,7 @@ def encode_state(state: UserState) -> bytes:
         "tick_off": state.last_tick_offset,
         "alert": state.alert_level,
         "acts": dict(state.action_times),
-        "recent": [
-            [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
-            for r in state.recent
-        ],
+        "nrec": len(state.recent),
     }
     if state.predictions:
         body["pred"] = [_prediction_row(p) for p in state.predictions]
@@ -85,23 +91,35 @@ def encode_state(state: UserState) -> bytes:
         body["dec"] = len(state.decayed)
         floats += np.array(state.decayed, "<f8").tobytes()
     text = json.dumps(body, separators=(",", ":")).encode("utf-8")
-    return _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, width, len(text)) + text + floats
+    ring = ring_of(state.recent).frames
+    header = _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, width, len(text), len(ring))
+    return header + text + ring + floats
 
 
 def decode_state(raw: bytes) -> UserState:
-    """Inverse of `encode_state`; also reads the JSON format 2 of older changelogs."""
+    """Inverse of `encode_state`; also reads formats 3 and 2 of older changelogs."""
     if raw[:1] == b"{":
         return _decode_json_v2(raw)
-    if len(raw) < _HEADER.size:
+    if len(raw) < _HEADER_V3.size:
         raise ValueError("user state too short")
-    magic, version, width, length = _HEADER.unpack_from(raw)
-    if magic != _MAGIC or version != STATE_FORMAT_VERSION or width not in (4, 8):
+    magic, version, width, length = _HEADER_V3.unpack_from(raw)
+    if magic != _MAGIC or version not in (3, STATE_FORMAT_VERSION) or width not in (4, 8):
         raise ValueError(f"unknown user state format {magic!r}/{version}/{width}")
-    start = _HEADER.size
+    if version == 3:
+        start, ring_length = _HEADER_V3.size, 0
+    else:
+        start, ring_length = _HEADER.size, _HEADER.unpack_from(raw)[4]
     body = json.loads(raw[start : start + length])
+    ring_start = start + length
+    recent: Sequence[RecentEvent]
+    if version == 3:
+        recent = tuple(entry_of(row) for row in body["recent"])
+    else:
+        recent = PackedRing(raw[ring_start : ring_start + ring_length], body["nrec"])
     end = len(raw) - 8 * int(body.get("dec", 0))
-    floats = np.frombuffer(raw[start + length : end], "<f4" if width == 4 else "<f8")
-    state = _state_from_body(body, _model_from_floats(body.get("model"), floats.tolist()))
+    floats = np.frombuffer(raw[ring_start + ring_length : end], "<f4" if width == 4 else "<f8")
+    model = _model_from_floats(body.get("model"), floats.tolist())
+    state = _state_from_body(body, model, recent)
     if end < len(raw):
         state = replace(state, decayed=tuple(np.frombuffer(raw, "<f8", offset=end).tolist()))
     return state
@@ -125,7 +143,9 @@ def _model_from_floats(body: dict[str, Any] | None, floats: list[float]) -> Mode
     )
 
 
-def _state_from_body(body: dict[str, Any], model: ModelState | None) -> UserState:
+def _state_from_body(
+    body: dict[str, Any], model: ModelState | None, recent: Sequence[RecentEvent]
+) -> UserState:
     return UserState(
         events_total=body["n"],
         type_counts=tuple(body["types"]),
@@ -137,10 +157,7 @@ def _state_from_body(body: dict[str, Any], model: ModelState | None) -> UserStat
         alert_level=body["alert"],
         action_times=tuple(sorted((str(k), float(v)) for k, v in body.get("acts", {}).items())),
         model=model,
-        recent=tuple(
-            RecentEvent(ts, EventType(kind), item, category, price, event_id)
-            for ts, kind, item, category, price, event_id in body["recent"]
-        ),
+        recent=recent,
         predictions=tuple(_prediction_of(row) for row in body.get("pred", ())),
         outcomes=_outcomes_of(body.get("outc")),
     )
@@ -217,7 +234,7 @@ def state_bytes_bound(
     """
     numbers = 2 * hidden_size + 3 * components + 2 * 8 * components
     model = numbers * (_NUMBER_BYTES + 1) + 12 * version_chars + 64 + 8 * DECAYED_SIZE
-    ring = sequence_length * (RECENT_EVENT_MAX_BYTES + 1)
+    ring = sequence_length * (RECENT_EVENT_MAX_BYTES + 2)  # a frame: u16 length + entry
     return ring + model + outcome_bytes_bound(version_chars) + _FIXED_MAX_BYTES
 
 
@@ -254,7 +271,8 @@ def _decode_json_v2(raw: bytes) -> UserState:
     body = json.loads(raw)
     if body.get("v") != 2:
         raise ValueError(f"unknown user state format {body.get('v')!r}")
-    return _state_from_body(body, _decode_model_v2(body["model"]))
+    recent = tuple(entry_of(row) for row in body["recent"])
+    return _state_from_body(body, _decode_model_v2(body["model"]), recent)
 
 
 def _decode_model_v2(body: dict[str, Any] | None) -> ModelState | None:

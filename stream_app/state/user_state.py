@@ -8,6 +8,7 @@ mutation).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -18,6 +19,20 @@ from stream_app.state.outcomes import (
     OpenPrediction,
     Outcomes,
 )
+from stream_app.state.ring import RecentEvent, holds_event_id, ring_of
+
+__all__ = [
+    "DECAYED_SIZE",
+    "DECAY_SCALES_DAYS",
+    "ModelState",
+    "RecentEvent",
+    "UpdateOutcome",
+    "UserState",
+    "apply_event",
+    "decayed_after",
+    "decayed_counts",
+    "spend_delta",
+]
 
 _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
 
@@ -26,30 +41,6 @@ _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)
 DECAY_SCALES_DAYS: tuple[float, ...] = (7.0, 30.0, 90.0)
 #: Length of `UserState.decayed`: one count per (event type, scale), type-major.
 DECAYED_SIZE = len(EVENT_TYPES) * len(DECAY_SCALES_DAYS)
-
-
-@dataclass(frozen=True, slots=True)
-class RecentEvent:
-    """One entry of the per-user ring of recent events."""
-
-    ts_seconds: float
-    type: EventType
-    item_id: str
-    category_id: str | None = None
-    price: float | None = None
-    event_id: str | None = None
-
-    @classmethod
-    def of(cls, event: Event) -> RecentEvent:
-        """The ring entry for an event."""
-        return cls(
-            event.ts_seconds,
-            event.type,
-            event.item_id,
-            event.category_id,
-            event.price,
-            event.event_id,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +73,8 @@ class UserState:
     spend_total: float = 0.0
     first_event_seconds: float | None = None
     last_event_seconds: float | None = None
-    recent: tuple[RecentEvent, ...] = ()
+    #: Oldest first: a `PackedRing` as the worker builds and reads it (a tuple works too).
+    recent: Sequence[RecentEvent] = ()
     last_offset: int = -1
     model: ModelState | None = None
     alert_level: int = 0
@@ -120,7 +112,7 @@ def apply_event(
     current = state or UserState()
     if offset <= current.last_offset:
         return current, UpdateOutcome.DUPLICATE_OFFSET
-    if event.event_id is not None and any(r.event_id == event.event_id for r in current.recent):
+    if event.event_id is not None and holds_event_id(current.recent, event.event_id):
         return replace(current, last_offset=offset), UpdateOutcome.DUPLICATE_EVENT_ID
     counts = list(current.type_counts)
     counts[_TYPE_INDEX[event.type]] += 1
@@ -133,7 +125,7 @@ def apply_event(
         spend_total=current.spend_total + spend_delta(event),
         first_event_seconds=_min(current.first_event_seconds, ts),
         last_event_seconds=last_event,
-        recent=(*current.recent, RecentEvent.of(event))[-sequence_length:],
+        recent=ring_of(current.recent).appended(RecentEvent.of(event), sequence_length),
         decayed=decayed_after(
             decayed_counts(current), current.last_event_seconds, ts, _TYPE_INDEX[event.type]
         ),

@@ -215,3 +215,49 @@ def test_decayed_counts_round_trip_and_old_states_rebuild_them_from_the_ring() -
     # with a model, the counts follow its float32 block
     with_model = replace(_with_model((0.25, -0.5)), decayed=(1.5, 0.1))
     assert decode_state(encode_state(with_model)) == with_model
+
+
+#: A state written by format 3 (the ring inside the JSON part): encoded by the worker of the
+#: release before the packed ring, from the events of `_format_3_events` (sequence length 5).
+FORMAT_3_STATE = bytes.fromhex(
+    "44530308c50100007b226e223a372c227479706573223a5b332c302c322c302c322c305d2c227370656e64223a32352e302c226669727374223a313730303030303030302e302c226c617374223a313730303032313630302e302c226f6666223a362c227469636b5f6f6666223a2d312c22616c657274223a302c2261637473223a7b7d2c22726563656e74223a5b5b313730303030373230302e302c227075726368617365222c226974656d2d32222c226361745c2230222c31322e352c6e756c6c5d2c5b313730303031303830302e302c2276696577222c226974656d2d33222c226361745c2231222c6e756c6c2c226533225d2c5b313730303031343430302e302c2263617274222c226974656d2d34222c6e756c6c2c6e756c6c2c6e756c6c5d2c5b313730303031383030302e302c227075726368617365222c226974656d2d35222c226361745c2231222c31322e352c226535225d2c5b313730303032313630302e302c2276696577222c226974656d2d36222c226361745c2230222c6e756c6c2c6e756c6c5d5d2c226d6f64656c223a7b2276223a22332e312b616263222c2273697a6573223a5b322c322c315d2c22746f70223a5b5b352c365d5d7d2c22646563223a31387d000000000000e03f000000000000d0bf000000000000c03f000000000000f03ffca9f1d24d62503f9a9999999999c93f9a9999999999b93f000000000000e83f000000000000d03ff01052a9e6930740e48a49197de60740335f32fe79f707400000000000000000000000000000000000000000000000002b79532b6b57ff3fa14540c74ad8ff3f7e09f317bdf2ff3f0000000000000000000000000000000000000000000000002f5d68ca5187ff3fc2da89629fe3ff3fdb9463a686f6ff3f000000000000000000000000000000000000000000000000"
+)
+
+
+def _format_3_events() -> list[Event]:
+    kinds = [EventType.VIEW, EventType.CART, EventType.PURCHASE]
+    return [
+        Event(
+            "u-ü",
+            utc_from_seconds(1_700_000_000 + 3600 * k),
+            kinds[k % 3],
+            f"item-{k}",
+            None if k % 4 == 0 else f'cat"{k % 2}',
+            12.5 if k % 3 == 2 else None,
+            f"e{k}" if k % 2 else None,
+        )
+        for k in range(7)
+    ]
+
+
+def _format_3_model() -> ModelState:
+    return ModelState(
+        "3.1+abc", (0.5, -0.25), (0.125, 1.0), (0.001,), (0.2,), (0.1,), (((5, 0.75), (6, 0.25)),)
+    )
+
+
+def test_format_3_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
+    state = None
+    for offset, e in enumerate(_format_3_events()):
+        state, _ = apply_event(state, e, offset, 5)
+    assert state is not None
+    expected = replace(state, model=_format_3_model())
+    old = decode_state(FORMAT_3_STATE)
+    assert FORMAT_3_STATE[2] == 3 and old == expected
+    assert decode_state(encode_state(old)) == expected  # written again as format 4
+    later = Event("u-ü", utc_from_seconds(1_700_100_000), EventType.VIEW, "item-9", "c", None, "e3")
+    assert apply_event(old, later, 7, 5)[1] is UpdateOutcome.DUPLICATE_EVENT_ID  # e3: in the ring
+    fresh = replace(later, event_id="e9")
+    after, outcome = apply_event(old, fresh, 7, 5)
+    assert outcome is UpdateOutcome.APPLIED
+    assert [r.item_id for r in after.recent] == ["item-3", "item-4", "item-5", "item-6", "item-9"]
