@@ -31,6 +31,19 @@ def registry_from(url: str, settings: Settings) -> SchemaRegistry:
     )
 
 
+def event_schema_ids(settings: Settings) -> frozenset[int] | None:
+    """The schema ids producers may frame events with: those of the events subject's versions
+    (any id while it has none); None without a registry (the wire format is refused)."""
+    if not settings.schema_registry_url:
+        return None
+    registry = registry_from(settings.schema_registry_url, settings)
+    (events,) = [c for c in contracts(settings) if c.topic == settings.events_topic]
+    try:
+        return registry.schema_ids(events.subject)
+    except (RegistryError, OSError, ValueError) as exc:
+        raise UsageError(f"schema registry at {registry.url}: {exc}") from None
+
+
 def run_schemas(settings: Settings, args: argparse.Namespace) -> int:
     """Set each subject's compatibility level, then register its current schema."""
     url = args.registry or settings.schema_registry_url

@@ -11,6 +11,7 @@ from stream_app.commands.broker import embedded_broker
 from stream_app.commands.check import PreflightError, preflight
 from stream_app.commands.errors import UsageError
 from stream_app.commands.logs import logging_config
+from stream_app.commands.schemas import event_schema_ids
 from stream_app.kafka.admin import topic_config_value
 from stream_app.kafka.clients import ensure_topic
 from stream_app.kafka.partitions import PartitionCountError, check_partition_counts
@@ -45,7 +46,9 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             )  # fmt: skip
         except PartitionCountError as exc:
             raise UsageError(str(exc)) from None
-        engine = create_app(dead_letter_limit_checked(settings))
+        engine = create_app(
+            dead_letter_limit_checked(settings), schema_ids=event_schema_ids(settings)
+        )
         json_logs = settings.log_format == "json"
         engine.run(logging_config(settings.log_level, "json") if json_logs else None)
     return 0

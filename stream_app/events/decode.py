@@ -24,6 +24,7 @@ from stream_app.events.decode_rules import (
 )
 from stream_app.events.fast_decode import decode_common
 from stream_app.events.schema import Event, EventType, utc_from_seconds
+from stream_app.events.wire_format import FramingError, is_framed, unframe
 
 __all__ = [
     "MAX_ID_CHARS",
@@ -66,15 +67,41 @@ class _InvalidError(Exception):
 
 
 def decode_event(key: bytes | None, value: bytes | None, limits: DecodeLimits) -> Event | Rejected:
-    """Decode and validate one message of the events topic."""
+    """Decode and validate one message of the events topic (plain JSON, or JSON in the schema
+    registry's wire format where `limits.schema_ids` allows it)."""
+    if value is not None and is_framed(value):
+        inner = _unframed(value, limits)
+        if isinstance(inner, Rejected):
+            return inner
+        value = inner
     event = decode_common(key, value, limits)
-    return event if event is not None else decode_event_strict(key, value, limits)
+    return event if event is not None else _decode_json_strict(key, value, limits)
 
 
 def decode_event_strict(
     key: bytes | None, value: bytes | None, limits: DecodeLimits
 ) -> Event | Rejected:
     """`decode_event` by the standard library's JSON parser alone: every rule, every reason."""
+    if value is not None and is_framed(value):
+        inner = _unframed(value, limits)
+        if isinstance(inner, Rejected):
+            return inner
+        value = inner
+    return _decode_json_strict(key, value, limits)
+
+
+def _unframed(value: bytes, limits: DecodeLimits) -> bytes | Rejected:
+    """The JSON inside the schema registry's wire format, or why it is refused."""
+    try:
+        return unframe(value, limits.schema_ids)
+    except FramingError as exc:
+        return Rejected(RejectReason.INVALID_JSON, str(exc))
+
+
+def _decode_json_strict(
+    key: bytes | None, value: bytes | None, limits: DecodeLimits
+) -> Event | Rejected:
+    """The JSON document (unframed) by the standard library's parser: every rule, every reason."""
     try:
         fields = _parse_object(value, limits.max_event_bytes)
         event = _event_from_fields(fields, limits)

@@ -23,3 +23,6 @@ class DecodeLimits:
     max_event_bytes: int = 65_536
     max_future_skew_seconds: float = 86_400.0
     min_event_epoch_seconds: float = 946_684_800.0
+    #: Schema-registry framing (`wire_format.py`): None refuses it (no registry configured); a
+    #: set accepts the schema ids in it, an empty set any id.
+    schema_ids: frozenset[int] | None = None

@@ -16,6 +16,10 @@ CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 class RegistryError(RuntimeError):
     """The registry refused a request; the message has its error code and reason."""
 
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class SchemaRegistry:
     """Subjects, versions and compatibility levels on one registry."""
@@ -45,6 +49,19 @@ class SchemaRegistry:
         )
         return body
 
+    def schema_ids(self, subject: str) -> frozenset[int]:
+        """The schema id of every version of `subject`; empty when it is not registered."""
+        try:
+            versions = self._request("GET", f"/subjects/{_quoted(subject)}/versions", None)
+        except RegistryError as exc:
+            if exc.status == 404:
+                return frozenset()
+            raise
+        return frozenset(
+            int(self._request("GET", f"/subjects/{_quoted(subject)}/versions/{int(v)}", None)["id"])
+            for v in versions
+        )
+
     def _request(self, method: str, path: str, payload: dict[str, Any] | None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(  # noqa: S310 (the URL is the operator's registry)
@@ -58,7 +75,7 @@ class SchemaRegistry:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:500]
-            raise RegistryError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
+            raise RegistryError(f"{method} {path}: HTTP {exc.code}: {detail}", exc.code) from None
 
 
 def _quoted(subject: str) -> str:

@@ -118,8 +118,11 @@ def faust_app(settings: Settings) -> DecayApp:
     )
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
-    """Build the Faust app for `settings` (bootstrap servers must be set)."""
+def create_app(
+    settings: Settings, clock: Clock | None = None, schema_ids: frozenset[int] | None = None
+) -> Engine:
+    """Build the Faust app for `settings` (bootstrap servers must be set); `schema_ids`: the
+    registry's ids of the events subject, where one is configured."""
     if settings.bootstrap_servers is None:
         raise ValueError("bootstrap_servers is not set (the CLI starts a local broker for you)")
     clock = clock or clock_from(
@@ -148,7 +151,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Engine:
         use_partitioner=True,
     )
     feeds = feeds_of(app, settings, model)
-    context = service_context(app, settings, clock, metrics, model, faust_table, feeds)
+    context = service_context(
+        app, settings, clock, metrics, model, faust_table, feeds, schema_ids
+    )  # fmt: skip
     deliver_in_bulk(app, events_topic, feeds[settings.events_topic])
     if settings.ticks_topic in feeds:
         deliver_in_bulk(app, ticks_topic, feeds[settings.ticks_topic])

@@ -58,13 +58,18 @@ def thresholds_of(settings: Settings) -> Thresholds:
     )
 
 
-def decode_limits(settings: Settings) -> DecodeLimits:
-    """What the decoder refuses, from the settings (`now` is set per batch)."""
+def decode_limits(settings: Settings, schema_ids: frozenset[int] | None = None) -> DecodeLimits:
+    """What the decoder refuses, from the settings (`now` is set per batch).
+
+    With a schema registry configured its wire format is accepted, with one of `schema_ids`
+    (any id when none is known); without, refused.
+    """
     return DecodeLimits(
         now_seconds=0.0,
         max_event_bytes=settings.max_event_bytes,
         max_future_skew_seconds=settings.max_future_skew_seconds,
         min_event_epoch_seconds=settings.min_event_epoch_seconds,
+        schema_ids=(schema_ids or frozenset()) if settings.schema_registry_url else None,
     )
 
 
@@ -124,6 +129,7 @@ def service_context(
     model: ServingModel | None,
     faust_table: Any,
     feeds: dict[str, BulkFeed],
+    schema_ids: frozenset[int] | None = None,
 ) -> ServiceContext:
     """The collaborators of the worker, connected to each other and to `app`."""
     sink = ProducerSink(app, settings.processing_guarantee == "exactly_once")
@@ -163,7 +169,7 @@ def service_context(
         dead_letters=topics.dead_letter,
         clock=clock,
         metrics=metrics,
-        limits=decode_limits(settings),
+        limits=decode_limits(settings, schema_ids),
         sequence_length=settings.sequence_length,
         partitions=settings.partitions,
         partitioner=settings.producer_partitioner,

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from stream_app.cli import refuse
 from stream_app.commands.errors import UsageError
-from stream_app.commands.schemas import run_schemas
+from stream_app.commands.schemas import event_schema_ids, run_schemas
 from stream_app.contracts import contracts
 from stream_app.settings import Settings
 
@@ -54,6 +54,14 @@ class StandInRegistry:
             if body["schema"] not in known:
                 known.append(body["schema"])
             return 200, {"id": 100 + known.index(body["schema"])}
+        if method == "GET" and parts[0] == "subjects" and parts[2] == "versions":
+            if parts[1] not in self.versions:
+                return 404, {"error_code": 40401, "message": "Subject not found"}
+            schemas = self.versions[parts[1]]
+            if len(parts) == 3:
+                return 200, list(range(1, len(schemas) + 1))  # type: ignore[return-value]
+            version = int(parts[3])
+            return 200, {"subject": parts[1], "version": version, "id": 100 + version - 1}
         return 404, {"error_code": 40401, "message": "Subject not found"}
 
 
@@ -182,3 +190,23 @@ def test_a_url_that_is_not_http_is_one_line(url: str, capsys: Any) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: schema registry URL")
     assert PASSWORD not in err
+
+
+def test_the_worker_learns_the_events_subjects_schema_ids(
+    registry: tuple[StandInRegistry, str],
+) -> None:
+    """The ids a framed event may carry: none known before `schemas register` (any id)."""
+    state, url = registry
+    assert event_schema_ids(Settings()) is None  # no registry: the wire format is refused
+    assert event_schema_ids(Settings(schema_registry_url=url)) == frozenset()
+    assert register(url) == 0
+    assert event_schema_ids(Settings(schema_registry_url=url)) == {100}
+    assert ("GET", "/subjects/decay.events-value/versions/1") in [
+        (method, path) for method, path, *_ in state.requests
+    ]
+
+
+def test_an_unreachable_registry_stops_the_worker_with_one_line() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    with pytest.raises(UsageError, match=f"^schema registry at {url}"):
+        event_schema_ids(Settings(schema_registry_url=url))
