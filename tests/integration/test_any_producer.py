@@ -1,4 +1,5 @@
-"""Events from a librdkafka producer (confluent-kafka, default partitioner) on the real broker."""
+"""Events from other clients on the real broker: a librdkafka producer (confluent-kafka, its
+default partitioner) and a producer framing its JSON in the schema registry's wire format."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from stream_app.commands.replay import encode_event
+from stream_app.contracts import contracts
 from stream_app.data.sources import load_events
 from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.kafka.reading import end_offsets, read_topic, wait_caught_up
@@ -16,6 +18,7 @@ from stream_app.settings import Settings
 from stream_app.state import decode_state
 from stream_app.topology import changelog_topic
 from tests.integration.support import WorkerFactory
+from tests.registry_stand_in import StandInRegistry, serving
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +69,47 @@ def test_events_of_librdkafkas_default_partitioner_end_in_the_state(
     assert {k: p for k, (p, _) in latest.items()} == delivered  # the state is where its events are
     totals = {k.decode(): decode_state(v).events_total for k, (_, v) in latest.items() if v}
     assert totals == dict(Counter(e.user_id for e in events))
+
+
+def framed(value: bytes, schema_id: int) -> bytes:
+    """As Confluent's JSONSchemaSerializer writes it: magic byte, 4-byte big-endian id, JSON."""
+    return b"\x00" + schema_id.to_bytes(4, "big") + value
+
+
+def test_events_in_the_registrys_wire_format_end_in_the_state(
+    settings: Settings, workers: WorkerFactory, shared_data: Path
+) -> None:
+    """The registered id is accepted, another one is a dead letter that says so."""
+    state = StandInRegistry()
+    (events_contract,) = [c for c in contracts(settings) if c.topic == settings.events_topic]
+    state.versions[events_contract.subject] = [events_contract.schema_text()]  # id 100
+    events = list(load_events("taobao-slice", shared_data))[:2_000]
+    good = [e for i, e in enumerate(events) if i % 100]
+    with serving(state) as url:
+        settings = settings.model_copy(
+            update={"schema_registry_url": url, "producer_partitioner": Partitioner.CRC32}
+        )
+        workers.start(settings)
+    assert settings.bootstrap_servers
+    messages = [
+        (key, framed(value, 100 if i % 100 else 999))
+        for i, (key, value) in enumerate(encode_event(e) for e in events)
+    ]
+    produce_with_confluent_kafka(settings.bootstrap_servers, settings.events_topic, messages)
+    wait_caught_up(
+        settings.bootstrap_servers, settings.app_id, settings.events_topic, timeout_seconds=180
+    )
+    letters = list(
+        read_topic(settings.bootstrap_servers, settings.dead_letter_topic, timeout_seconds=30)
+    )
+    assert len(letters) == len(events) - len(good) == 20
+    for letter in letters:
+        headers = dict(letter.headers)
+        assert headers["dlq.reason"] == b"invalid_json"
+        assert b"schema id 999 is not one of" in headers["dlq.detail"]
+    changelog = read_topic(
+        settings.bootstrap_servers, changelog_topic(settings.app_id), timeout_seconds=30
+    )
+    latest = {r.key: r.value for r in changelog if r.key is not None}
+    totals = {k.decode(): decode_state(v).events_total for k, v in latest.items() if v}
+    assert totals == dict(Counter(e.user_id for e in good))
