@@ -156,3 +156,16 @@ def test_evaluated_category_ranking_is_the_served_one(retail_fixture: Path) -> N
         served = rank_categories(lam[i], enc.category_bucket[first : last + 1],
                                  enc.log.ts_seconds[first : last + 1], lbl.cutoff_seconds, blend)  # fmt: skip
         assert served.tolist() == top[i].tolist()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="missed on the 120-customer slice: at 2011-08-30 the model's ROC-AUC is 0.6887, "
+    "rfm_logistic's 0.6898 (covariates only 0.6895): the sequence head adds nothing there",
+)
+def test_the_smoke_model_is_as_good_as_its_best_baseline_at_its_last_cutoff(trained) -> None:
+    _, metrics = trained
+    last = metrics["test"]["by_cutoff"][-1]["return_within_h"]
+    baselines = {k: v for k, v in last.items() if not k.startswith("model")}
+    best = max(baselines, key=lambda k: baselines[k]["roc_auc"])
+    assert last["model"]["roc_auc"] >= baselines[best]["roc_auc"], (best, last)
