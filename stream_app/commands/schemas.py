@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import urllib.parse
 
 from stream_app.commands.errors import UsageError
@@ -10,6 +11,8 @@ from stream_app.contracts import contracts
 from stream_app.kafka.redaction import redact_url, register_secret
 from stream_app.kafka.registry import RegistryError, SchemaRegistry
 from stream_app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def registry_from(url: str, settings: Settings) -> SchemaRegistry:
@@ -33,7 +36,8 @@ def registry_from(url: str, settings: Settings) -> SchemaRegistry:
 
 def event_schema_ids(settings: Settings) -> frozenset[int] | None:
     """The schema ids producers may frame events with: those of the events subject's versions
-    (any id while it has none); None without a registry (the wire format is refused)."""
+    (empty, any id, while it has none or the registry does not answer: a WARNING says so, and
+    the worker starts without it); None without a registry (the wire format is refused)."""
     if not settings.schema_registry_url:
         return None
     registry = registry_from(settings.schema_registry_url, settings)
@@ -41,7 +45,12 @@ def event_schema_ids(settings: Settings) -> frozenset[int] | None:
     try:
         return registry.schema_ids(events.subject)
     except (RegistryError, OSError, ValueError) as exc:
-        raise UsageError(f"schema registry at {registry.url}: {exc}") from None
+        log.warning(
+            "schema registry at %s: %s; events in its wire format are taken with any schema id",
+            registry.url,
+            exc,
+        )
+        return frozenset()
 
 
 def run_schemas(settings: Settings, args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ def settings(kafka: LocalKafka, tmp_path: Path) -> Settings:
         dead_letter_topic=f"{app_id}.dlq",
         alerts_topic=f"{app_id}.alerts",
         actions_topic=f"{app_id}.actions",
+        control_actions_topic=f"{app_id}.actions.control",
         ticks_topic=f"{app_id}.ticks",
         partitions=4,
         commit_interval_seconds=0.5,
