@@ -261,20 +261,32 @@ def expected_actions(
 
 def wait_published(
     settings: Settings,
-    topic: str,
+    topics: tuple[str, ...],
     due: dict[str, float],
     horizon: float,
     client_config: dict[str, object] | None,
     timeout_seconds: float = 180.0,
 ) -> None:
-    """Until every id due before `horizon` is covered on `topic` (or the timeout: the check
+    """Until every id due before `horizon` is covered on `topics` (or the timeout: the check
     then fails)."""
     expected = {i for i, t in due.items() if t < horizon}
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
-        if expected <= covered_ids(read_alerts(settings, client_config, topic)):
+        if expected <= covered_ids(read_topics(settings, client_config, topics)):
             return
         time.sleep(1.0)
+
+
+def read_topics(
+    settings: Settings, client_config: dict[str, object] | None, topics: tuple[str, ...]
+) -> list[dict[str, object]]:
+    """Every record body of `topics`, one topic after the other."""
+    return [body for topic in topics for body in read_alerts(settings, client_config, topic)]
+
+
+def action_topics(settings: Settings) -> tuple[str, ...]:
+    """Where actions go: the actions to take, and the control group's records."""
+    return (settings.actions_topic, settings.control_actions_topic)
 
 
 def covered_ids(bodies: list[dict[str, object]]) -> set[str]:
@@ -324,7 +336,7 @@ def assert_same_as_uninterrupted(
     alerts = expected_alerts(by_user)
     # Progress, not time: until every alert due is out (a loaded machine can be late).
     alert_due = {i: t for i, (_, _, t) in alerts.items()}
-    wait_published(settings, settings.alerts_topic, alert_due, horizon, committed)
+    wait_published(settings, (settings.alerts_topic,), alert_due, horizon, committed)
 
     # State: exactly the uninterrupted result — counts, sequence, and the model state itself
     # (an event applied twice or lost would change h and c).
@@ -362,8 +374,8 @@ def assert_same_as_uninterrupted(
     emitted = Counter(str(a["alert_id"]) for a in bodies)
     action_due = expected_actions({i: alerts[i] for i in emitted if i in alerts}, states)
     any_action_due = expected_actions(alerts, states)
-    wait_published(settings, settings.actions_topic, action_due, horizon, committed)
-    actions = read_alerts(settings, committed, settings.actions_topic)
+    wait_published(settings, action_topics(settings), action_due, horizon, committed)
+    actions = read_topics(settings, committed, action_topics(settings))
     sent = Counter(str(a["action_id"]) for a in actions)
     read_until = clock.now()
     for name, published, due, possible, covered in (
