@@ -145,7 +145,7 @@ class PackedRing(Sequence[RecentEvent]):
 
 def ring_of(entries: Sequence[RecentEvent]) -> PackedRing:
     """The entries as a packed ring (a ring is returned as it is)."""
-    return entries if isinstance(entries, PackedRing) else PackedRing.of(entries)
+    return PackedRing.of(entries)
 
 
 def holds_event_id(entries: Sequence[RecentEvent], event_id: str) -> bool:
