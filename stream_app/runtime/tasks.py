@@ -34,6 +34,11 @@ def register_tasks(app: DecayApp, ctx: ServiceContext) -> None:
         app.decay_consumer.stop_feeds()
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+
+    async def on_before_shutdown(sender: Any, **kwargs: Any) -> None:
+        await loops.on_shutdown(ctx)
+
+    app.on_before_shutdown.connect(on_before_shutdown)  # type: ignore[arg-type]
     app.on_feeds_started.append(lambda: jobs.on_assigned(ctx))
     every(app, ctx, 5.0, jobs.refresh_gauges)
     if ctx.model is None:
@@ -53,6 +58,7 @@ def every(app: DecayApp, ctx: ServiceContext, seconds: float, job: Job) -> None:
     """Run `job(ctx)` on a Faust timer."""
 
     async def timer() -> None:
-        await job(ctx)
+        if not ctx.stopped:
+            await job(ctx)
 
     app.timer(interval=seconds, name=job.__name__)(timer)

@@ -49,3 +49,5 @@ class ServiceContext:
     state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: The schedule must be rebuilt from the store (after an assignment or a new model).
     rebuild_needed: bool = True
+    #: The worker is shutting down: the last commit is made, loops and timers do no more work.
+    stopped: bool = False

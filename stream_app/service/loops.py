@@ -15,11 +15,13 @@ from stream_app.service.context import ServiceContext
 async def process_events(ctx: ServiceContext) -> None:
     """Take the events a batch at a time: apply, acknowledge, flush or commit when due."""
     settings, source = ctx.settings, ctx.events
-    while True:
+    while not ctx.stopped:
         batch = await source.take(
             settings.batch_max_events, settings.batch_window_seconds, ctx.checkpoint.idle_seconds()
         )
         async with ctx.state_lock:
+            if ctx.stopped:  # taken after the last commit: delivered again to the next owner
+                return
             messages = source.admit(batch)
             if messages:
                 await ctx.pipeline.handle_batch(messages)
@@ -32,11 +34,13 @@ async def process_ticks(ctx: ServiceContext) -> None:
     then acknowledge; the state written is flushed and committed with the events'."""
     handler, source, settings = ctx.tick_handler, ctx.ticks, ctx.settings
     assert handler is not None and source is not None
-    while True:
+    while not ctx.stopped:
         batch = await source.take(
             settings.batch_max_events, settings.batch_window_seconds, ctx.checkpoint.idle_seconds()
         )
         async with ctx.state_lock:
+            if ctx.stopped:
+                return
             messages = source.admit(batch)
             for message in messages:
                 await handler.handle(message.key, message.value, message.source)
@@ -48,4 +52,14 @@ async def on_revoked(ctx: ServiceContext) -> None:
     """Partitions are being taken away: finish the batch in progress and commit everything,
     so the next owner starts where this worker stopped."""
     async with ctx.state_lock:
-        await ctx.checkpoint.commit()
+        if not ctx.stopped:  # after the shutdown's commit there is nothing left to commit
+            await ctx.checkpoint.commit()
+
+
+async def on_shutdown(ctx: ServiceContext) -> None:
+    """The worker is stopping (its consumer paused, its producer still running): commit what was
+    applied, then stop the loops and timers, so no write is sent after the producer stopped."""
+    async with ctx.state_lock:
+        if not ctx.stopped:
+            await ctx.checkpoint.commit()
+            ctx.stopped = True

@@ -14,7 +14,7 @@ from stream_app.service import loops
 from stream_app.service.checkpoint import Checkpoint
 from stream_app.service.context import ServiceContext
 from stream_app.service.memory import MemoryCommitter, MemorySink, MemorySource, MemoryStore
-from stream_app.service.ports import RawMessage, SourcePosition
+from stream_app.service.ports import RawMessage, SourcePosition, end_offsets
 from stream_app.settings import Settings
 from stream_app.state import decode_state
 from stream_app.worker.metrics import Metrics
@@ -112,3 +112,25 @@ async def test_bad_input_goes_to_the_dead_letter_topic_and_the_partition_goes_on
     assert [value for _, value in sink.on("dlq")] == [b"{bad"]
     assert decode_state(store.values[b"user-0"]).events_total == 2
     assert source.committed_offsets() == {partition: 3}
+
+
+async def test_a_shutdown_commits_what_was_applied_and_stops_the_loop() -> None:
+    """The last commit is made while the producer still runs; the loop then sends nothing more,
+    and what it had taken but not applied is delivered again to the next owner."""
+    source, store, sink = events(users=6, per_user=4), MemoryStore(), MemorySink()
+    ctx = context(source, store, sink)
+    ctx.checkpoint.commit_seconds = ctx.checkpoint.flush_seconds = 3600.0  # only the shutdown's
+    task = asyncio.ensure_future(loops.process_events(ctx))
+    while not source.drained():
+        await asyncio.sleep(0.001)
+    async with ctx.state_lock:  # the batch in progress is finished first
+        pass
+    assert source.committed_offsets() == {} and store.dirty() > 0
+    await loops.on_shutdown(ctx)
+    await asyncio.wait_for(task, 5)  # the loop returns by itself
+    assert store.dirty() == 0
+    assert source.committed_offsets() == end_offsets(source.messages)
+    flushes = store.flushes
+    source.append(source.messages[0])
+    await loops.on_revoked(ctx)  # the revocation that follows commits nothing more
+    assert store.flushes == flushes and source.drained() is False
