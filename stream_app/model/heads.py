@@ -8,6 +8,7 @@ import numpy.typing as npt
 from stream_app.model.features import PreviousEvent
 from stream_app.model.runtime import StepOutput
 from stream_app.state import ModelState, UserState
+from stream_app.state.model_state import TopBuckets
 
 #: Category buckets kept per mixture component in a user's state.
 TOP_BUCKETS_PER_COMPONENT = 8
@@ -31,36 +32,14 @@ def model_state(version: str, out: StepOutput, row: int) -> ModelState:
 
 
 def model_states(version: str, out: StepOutput) -> list[ModelState]:
-    """Every row's model state of a batched step's output, converted in bulk.
-
-    `tolist()` gives the same Python floats as `float(x)` per element, so the states are
-    identical to converting one float at a time; the top buckets' pairs are built by `map` and
-    `zip` in C, not by a generator per user (the arrays' shapes make the lengths equal).
-    """
+    """Every row's model state of a batched step's output: rows of the output's arrays (views,
+    no float object per number), with the top buckets' ids and weights of each row."""
     top = top_buckets(out.pi, TOP_BUCKETS_PER_COMPONENT)
-    weights = np.take_along_axis(out.pi, top, axis=-1).tolist()
-    buckets = top.tolist()
-    columns = zip(
-        out.h.tolist(),
-        out.c.tolist(),
-        out.mu.tolist(),
-        out.alpha.tolist(),
-        out.beta.tolist(),
-        buckets,
-        weights,
-        strict=True,
-    )
+    weights = np.take_along_axis(out.pi, top, axis=-1).reshape(len(top), -1)
+    columns = zip(out.h, out.c, out.mu, out.alpha, out.beta, top.tolist(), weights, strict=True)
     return [
-        ModelState(
-            version=version,
-            h=tuple(h),
-            c=tuple(c),
-            mu=tuple(mu),
-            alpha=tuple(alpha),
-            beta=tuple(beta),
-            top_buckets=tuple(map(tuple, map(zip, b, w))),  # (bucket, weight) per component
-        )
-        for h, c, mu, alpha, beta, b, w in columns
+        ModelState(version, h, c, mu, alpha, beta, TopBuckets(buckets, w))
+        for h, c, mu, alpha, beta, buckets, w in columns
     ]
 
 

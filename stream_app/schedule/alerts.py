@@ -37,7 +37,11 @@ def top_categories(
     """
     tau_days = max(silent_seconds, 0.0) / SECONDS_PER_DAY
     strength = component_strength(
-        np.asarray(model.mu), np.asarray(model.alpha), np.asarray(model.beta), tau_days, shape
+        np.asarray(model.mu, np.float64),
+        np.asarray(model.alpha, np.float64),
+        np.asarray(model.beta, np.float64),
+        tau_days,
+        shape,
     )
     interest: dict[int, float] = {}
     for g, component in zip(strength, model.top_buckets, strict=False):

@@ -8,6 +8,7 @@ binary array, then the decayed counts as float64. Formats 3 (the ring inside the
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from stream_app.events.decode import MAX_ID_CHARS
+from stream_app.state.model_state import FloatRow, TopBuckets, top_buckets_of
 from stream_app.state.outcomes import (
     ActionTallyKey,
     AlertTally,
@@ -44,7 +46,7 @@ def encode_state(state: UserState) -> bytes:
 
     The model's floats (h, c, head rates, top-bucket weights) are written as one little-endian
     array, float32 when every value is exactly a float32 (always so for model outputs), float64
-    otherwise; decoding gives back the very same Python floats. JSON float formatting was the
+    otherwise; decoding gives back the very same numbers, as views of the value's bytes. JSON float formatting was the
     largest single cost of a table write.
     """
     body: dict[str, Any] = {
@@ -67,25 +69,13 @@ def encode_state(state: UserState) -> bytes:
     width = 8
     model = state.model
     if model is not None:
+        top = top_buckets_of(model.top_buckets)
         body["model"] = {
             "v": model.version,
             "sizes": [len(model.h), len(model.c), len(model.mu)],
-            "top": [[b for b, _ in component] for component in model.top_buckets],
+            "top": top.buckets,
         }
-        values = np.array(
-            [
-                *model.h,
-                *model.c,
-                *model.mu,
-                *model.alpha,
-                *model.beta,
-                *(w for component in model.top_buckets for _, w in component),
-            ],
-            "<f8",
-        )
-        narrow = values.astype("<f4")
-        if np.array_equal(narrow, values):  # NaN never compares equal: stays float64
-            values, width = narrow, 4
+        values, width = _packed_floats([*model.rows(), top.weights])
         floats = values.tobytes()
     if state.decayed:  # float64 after the model's floats (a reader that predates it skips them)
         body["dec"] = len(state.decayed)
@@ -94,6 +84,19 @@ def encode_state(state: UserState) -> bytes:
     ring = ring_of(state.recent).frames
     header = _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, width, len(text), len(ring))
     return header + text + ring + floats
+
+
+def _packed_floats(rows: Sequence[FloatRow]) -> tuple[np.ndarray, int]:
+    """The rows as one little-endian array and its width: float32 rows (the model's) as they
+    are; other numbers as float64, narrowed to float32 when every value is exactly one."""
+    arrays = [np.asarray(row) for row in rows]
+    if all(a.dtype == np.float32 for a in arrays):
+        return np.concatenate(arrays).astype("<f4", copy=False), 4
+    values = np.concatenate([a.astype("<f8") for a in arrays])
+    narrow = values.astype("<f4")
+    if np.array_equal(narrow, values):  # NaN never compares equal: stays float64
+        return narrow, 4
+    return values, 8
 
 
 def decode_state(raw: bytes) -> UserState:
@@ -118,29 +121,22 @@ def decode_state(raw: bytes) -> UserState:
         recent = PackedRing(raw[ring_start : ring_start + ring_length], body["nrec"])
     end = len(raw) - 8 * int(body.get("dec", 0))
     floats = np.frombuffer(raw[ring_start + ring_length : end], "<f4" if width == 4 else "<f8")
-    model = _model_from_floats(body.get("model"), floats.tolist())
+    model = _model_from_floats(body.get("model"), floats)
     state = _state_from_body(body, model, recent)
     if end < len(raw):
         state = replace(state, decayed=tuple(np.frombuffer(raw, "<f8", offset=end).tolist()))
     return state
 
 
-def _model_from_floats(body: dict[str, Any] | None, floats: list[float]) -> ModelState | None:
+def _model_from_floats(body: dict[str, Any] | None, floats: np.ndarray) -> ModelState | None:
+    """The model part as views of the value's float array (no float object per number)."""
     if body is None:
         return None
     hidden, cell, components = body["sizes"]
-    ends = np.cumsum([hidden, cell, components, components, components]).tolist()
+    ends = list(itertools.accumulate((hidden, cell, components, components, components)))
     h, c, mu, alpha, beta = (floats[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True))
-    weights = iter(floats[ends[-1] :])
-    return ModelState(
-        version=body["v"],
-        h=tuple(h),
-        c=tuple(c),
-        mu=tuple(mu),
-        alpha=tuple(alpha),
-        beta=tuple(beta),
-        top_buckets=tuple(tuple((b, next(weights)) for b in comp) for comp in body["top"]),
-    )
+    top = TopBuckets(body["top"], floats[ends[-1] :])
+    return ModelState(version=body["v"], h=h, c=c, mu=mu, alpha=alpha, beta=beta, top_buckets=top)
 
 
 def _state_from_body(

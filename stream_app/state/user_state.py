@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
+from stream_app.state.model_state import ModelState
 from stream_app.state.outcomes import (
     NO_OUTCOMES,
     OpenPrediction,
@@ -41,23 +42,6 @@ _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)
 DECAY_SCALES_DAYS: tuple[float, ...] = (7.0, 30.0, 90.0)
 #: Length of `UserState.decayed`: one count per (event type, scale), type-major.
 DECAYED_SIZE = len(EVENT_TYPES) * len(DECAY_SCALES_DAYS)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelState:
-    """The user's model state after their last event: LSTM (h, c) and the decay head.
-
-    `top_buckets` keeps, per mixture component, the few category buckets with the largest
-    weight π_{r,k} (the full R×K distribution is not stored).
-    """
-
-    version: str
-    h: tuple[float, ...]
-    c: tuple[float, ...]
-    mu: tuple[float, ...]
-    alpha: tuple[float, ...]
-    beta: tuple[float, ...]
-    top_buckets: tuple[tuple[tuple[int, float], ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
