@@ -71,6 +71,15 @@ class UserState:
     #: state written before they were kept (`decayed_counts` rebuilds them from the ring).
     decayed: tuple[float, ...] = ()
 
+    def with_model(self, model: ModelState | None) -> UserState:
+        """This state with another model state (`replace`, spelled out: once per event)."""
+        return UserState(
+            self.events_total, self.type_counts, self.spend_total, self.first_event_seconds,
+            self.last_event_seconds, self.recent, self.last_offset, model, self.alert_level,
+            self.last_tick_offset, self.action_times, self.predictions, self.outcomes,
+            self.decayed,
+        )  # fmt: skip
+
     def count(self, event_type: EventType) -> int:
         """Events seen of one type."""
         return self.type_counts[_TYPE_INDEX[event_type]]
@@ -102,19 +111,23 @@ def apply_event(
     counts[_TYPE_INDEX[event.type]] += 1
     ts = event.ts_seconds
     last_event = _max(current.last_event_seconds, ts)
-    updated = replace(
-        current,
+    updated = UserState(  # every field, not `replace`: this runs once per event
         events_total=current.events_total + 1,
         type_counts=tuple(counts),
         spend_total=current.spend_total + spend_delta(event),
         first_event_seconds=_min(current.first_event_seconds, ts),
         last_event_seconds=last_event,
         recent=ring_of(current.recent).appended(RecentEvent.of(event), sequence_length),
+        last_offset=offset,
+        model=current.model,
+        alert_level=0 if last_event != current.last_event_seconds else current.alert_level,
+        last_tick_offset=current.last_tick_offset,
+        action_times=current.action_times,
+        predictions=current.predictions,
+        outcomes=current.outcomes,
         decayed=decayed_after(
             decayed_counts(current), current.last_event_seconds, ts, _TYPE_INDEX[event.type]
         ),
-        last_offset=offset,
-        alert_level=0 if last_event != current.last_event_seconds else current.alert_level,
     )
     return updated, UpdateOutcome.APPLIED
 

@@ -197,7 +197,7 @@ class EventPipeline:
         for (user, _, _), head in zip(stepped, model_states(model.version, out), strict=True):
             state = states[user]
             assert state is not None
-            states[user] = replace(state, model=head)
+            states[user] = state.with_model(head)
 
     def _initial_states(
         self, model: ServingModel, previous: list[UserState | None]

@@ -16,6 +16,7 @@ from stream_app.state import (
     encode_state,
     state_bytes_bound,
 )
+from stream_app.state.outcomes import OpenPrediction, Outcomes
 from stream_app.state.user_state import DECAY_SCALES_DAYS, decayed_counts
 
 
@@ -261,3 +262,23 @@ def test_format_3_of_older_changelogs_still_decodes_and_goes_on_the_same() -> No
     after, outcome = apply_event(old, fresh, 7, 5)
     assert outcome is UpdateOutcome.APPLIED
     assert [r.item_id for r in after.recent] == ["item-3", "item-4", "item-5", "item-6", "item-9"]
+
+
+def test_the_spelled_out_copies_keep_every_field() -> None:
+    """`apply_event` and `with_model` build the state field by field (not `replace`): a field
+    added to `UserState` and forgotten there fails here."""
+    full = replace(
+        _fold([event(1_700_000_000.0 + i, EventType.PURCHASE, price=2.0) for i in range(3)]),
+        model=_with_model((0.5,)).model,
+        alert_level=2,
+        last_tick_offset=9,
+        action_times=(("coupon", 1.0),),
+        predictions=(OpenPrediction("warning", 0.4, "v", 1.0, 2.0, ()),),
+        outcomes=Outcomes(),
+    )
+    other = _with_model((0.25,)).model
+    assert full.with_model(other) == replace(full, model=other)
+    later, _ = apply_event(full, event(1_700_000_100.0, EventType.VIEW), 99, 50)
+    carried = ("model", "last_tick_offset", "action_times", "predictions", "outcomes")
+    assert {f: getattr(later, f) for f in carried} == {f: getattr(full, f) for f in carried}
+    assert later.alert_level == 0 and later.last_offset == 99  # a new silence begins
