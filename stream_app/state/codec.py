@@ -1,9 +1,11 @@
 """The table value of a user: `encode_state` / `decode_state`, and the bound of its size.
 
-Format 4: a header, compact JSON of the counters and the outcomes, the ring of recent events as
-its packed frames (`stream_app.state.ring`, written as they are), the model's floats as one
-binary array, then the decayed counts as float64. Formats 3 (the ring inside the JSON) and 2
-(all JSON) of older changelogs are still read.
+Format 5: one fixed binary record of the counters, times, offsets and sizes; the counts per
+event type; compact JSON of the variable parts (action times, open predictions, outcome
+tallies) only when the user has any; the ring of recent events as its packed frames
+(`stream_app.state.ring`, written as they are); the model's version, top-bucket ids and floats
+as binary arrays; the decayed counts as float64. No number on the hot path goes through text.
+Formats 4, 3 and 2 of older changelogs are still read (`stream_app.state.codec_older`).
 """
 
 from __future__ import annotations
@@ -12,78 +14,79 @@ import itertools
 import json
 import struct
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from stream_app.events.decode import MAX_ID_CHARS
-from stream_app.state.model_state import FloatRow, TopBuckets, top_buckets_of
-from stream_app.state.outcomes import (
-    ActionTallyKey,
-    AlertTally,
-    AlertTallyKey,
-    OpenPrediction,
-    Outcomes,
-)
-from stream_app.state.ring import PackedRing, RecentEvent, entry_of, ring_of
-from stream_app.state.user_state import DECAYED_SIZE, ModelState, UserState
+from stream_app.state.codec_older import decode_older_state
+from stream_app.state.codec_rows import action_times_of, extras_body, outcomes_of, predictions_of
+from stream_app.state.model_state import FloatRow, ModelState, TopBuckets, top_buckets_of
+from stream_app.state.ring import PackedRing, ring_of
+from stream_app.state.user_state import DECAYED_SIZE, UserState
 
-STATE_FORMAT_VERSION = 4
-
-
-#: b"DS", format version, float width in bytes (4 or 8), length of the JSON part (format 3).
-_HEADER_V3 = struct.Struct("<2sBBI")
-#: The same, then the length of the ring's frames (format 4).
-_HEADER = struct.Struct("<2sBBII")
-
+STATE_FORMAT_VERSION = 5
 
 _MAGIC = b"DS"
 
+#: b"DS", format, float width (4 or 8), flags; events, spend, first and last event time, last
+#: event and tick offsets, alert level; how many type counts, ring entries, ring bytes, JSON
+#: bytes, decayed counts; the model's version bytes, h, c and component sizes, and how many
+#: components have top buckets.
+_FIXED = struct.Struct("<2sBBBqdddqqbBHIIBHHHHH")
+
+_HAS_FIRST, _HAS_LAST, _HAS_MODEL, _WIDE_IDS = 1, 2, 4, 8
+
+#: Top-bucket ids as u16 (no model has more category buckets), else as i32.
+_NARROW_IDS = np.dtype("<u2")
+
 
 def encode_state(state: UserState) -> bytes:
-    """Table value bytes: a header, compact JSON of the counters and the ring, binary floats.
+    """Table value bytes (format 5, see the module docstring).
 
-    The model's floats (h, c, head rates, top-bucket weights) are written as one little-endian
-    array, float32 when every value is exactly a float32 (always so for model outputs), float64
-    otherwise; decoding gives back the very same numbers, as views of the value's bytes. JSON float formatting was the
-    largest single cost of a table write.
+    The model's floats (h, c, head rates, top-bucket weights) are one little-endian array,
+    float32 when every value is exactly a float32 (always so for model outputs), float64
+    otherwise; decoding gives back the very same numbers, as views of the value's bytes.
     """
-    body: dict[str, Any] = {
-        "n": state.events_total,
-        "types": list(state.type_counts),
-        "spend": state.spend_total,
-        "first": state.first_event_seconds,
-        "last": state.last_event_seconds,
-        "off": state.last_offset,
-        "tick_off": state.last_tick_offset,
-        "alert": state.alert_level,
-        "acts": dict(state.action_times),
-        "nrec": len(state.recent),
-    }
-    if state.predictions:
-        body["pred"] = [_prediction_row(p) for p in state.predictions]
-    if state.outcomes:
-        body["outc"] = _outcome_rows(state.outcomes)
-    floats = b""
-    width = 8
+    extras = extras_body(state)
+    text = json.dumps(extras, separators=(",", ":")).encode("utf-8") if extras else b""
+    ring = ring_of(state.recent).frames
+    counts = state.type_counts
+    parts = [b"", struct.pack(f"<{len(counts)}q", *counts), text, ring]
+    first, last = state.first_event_seconds, state.last_event_seconds
+    flags = (first is not None) * _HAS_FIRST | (last is not None) * _HAS_LAST
+    width, version, sizes, top_components = 8, b"", (0, 0, 0), 0
     model = state.model
     if model is not None:
+        flags |= _HAS_MODEL
         top = top_buckets_of(model.top_buckets)
-        body["model"] = {
-            "v": model.version,
-            "sizes": [len(model.h), len(model.c), len(model.mu)],
-            "top": top.buckets,
-        }
+        version = model.version.encode("utf-8")
+        sizes = (len(model.h), len(model.c), len(model.mu))
+        top_components = len(top.buckets)
+        lengths = [len(component) for component in top.buckets]
+        ids = _bucket_ids(top.buckets)
+        flags |= _WIDE_IDS * (ids.dtype != _NARROW_IDS)
         values, width = _packed_floats([*model.rows(), top.weights])
-        floats = values.tobytes()
-    if state.decayed:  # float64 after the model's floats (a reader that predates it skips them)
-        body["dec"] = len(state.decayed)
-        floats += np.array(state.decayed, "<f8").tobytes()
-    text = json.dumps(body, separators=(",", ":")).encode("utf-8")
-    ring = ring_of(state.recent).frames
-    header = _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, width, len(text), len(ring))
-    return header + text + ring + floats
+        parts += [version, struct.pack(f"<{top_components}H", *lengths), ids.tobytes()]
+        parts.append(values.tobytes())
+    if state.decayed:
+        parts.append(np.array(state.decayed, "<f8").tobytes())
+    parts[0] = _FIXED.pack(
+        _MAGIC, STATE_FORMAT_VERSION, width, flags, state.events_total, state.spend_total,
+        first or 0.0, last or 0.0, state.last_offset, state.last_tick_offset,
+        state.alert_level, len(counts), len(state.recent), len(ring), len(text),
+        len(state.decayed), len(version), *sizes, top_components,
+    )  # fmt: skip
+    return b"".join(parts)
+
+
+def _bucket_ids(buckets: list[list[int]]) -> np.ndarray:
+    """The top-bucket ids, flat: u16 when every id fits one, i32 otherwise."""
+    flat = itertools.chain.from_iterable(buckets)
+    try:
+        return np.fromiter(flat, _NARROW_IDS)
+    except OverflowError:
+        return np.fromiter(itertools.chain.from_iterable(buckets), "<i4")
 
 
 def _packed_floats(rows: Sequence[FloatRow]) -> tuple[np.ndarray, int]:
@@ -100,106 +103,75 @@ def _packed_floats(rows: Sequence[FloatRow]) -> tuple[np.ndarray, int]:
 
 
 def decode_state(raw: bytes) -> UserState:
-    """Inverse of `encode_state`; also reads formats 3 and 2 of older changelogs."""
-    if raw[:1] == b"{":
-        return _decode_json_v2(raw)
-    if len(raw) < _HEADER_V3.size:
-        raise ValueError("user state too short")
-    magic, version, width, length = _HEADER_V3.unpack_from(raw)
-    if magic != _MAGIC or version not in (3, STATE_FORMAT_VERSION) or width not in (4, 8):
-        raise ValueError(f"unknown user state format {magic!r}/{version}/{width}")
-    if version == 3:
-        start, ring_length = _HEADER_V3.size, 0
-    else:
-        start, ring_length = _HEADER.size, _HEADER.unpack_from(raw)[4]
-    body = json.loads(raw[start : start + length])
-    ring_start = start + length
-    recent: Sequence[RecentEvent]
-    if version == 3:
-        recent = tuple(entry_of(row) for row in body["recent"])
-    else:
-        recent = PackedRing(raw[ring_start : ring_start + ring_length], body["nrec"])
-    end = len(raw) - 8 * int(body.get("dec", 0))
-    floats = np.frombuffer(raw[ring_start + ring_length : end], "<f4" if width == 4 else "<f8")
-    model = _model_from_floats(body.get("model"), floats)
-    state = _state_from_body(body, model, recent)
-    if end < len(raw):
-        state = replace(state, decayed=tuple(np.frombuffer(raw, "<f8", offset=end).tolist()))
-    return state
+    """Inverse of `encode_state`; also reads formats 4, 3 and 2 of older changelogs."""
+    if raw[:1] == b"{" or raw[2:3] != bytes([STATE_FORMAT_VERSION]):
+        return decode_older_state(raw, _MAGIC)
+    try:
+        return _decode_v5(raw)
+    except (struct.error, IndexError) as exc:
+        raise ValueError(f"user state truncated or malformed: {exc}") from None
 
 
-def _model_from_floats(body: dict[str, Any] | None, floats: np.ndarray) -> ModelState | None:
-    """The model part as views of the value's float array (no float object per number)."""
-    if body is None:
-        return None
-    hidden, cell, components = body["sizes"]
+def _decode_v5(raw: bytes) -> UserState:
+    (magic, _, width, flags, events, spend, first, last, offset, tick_offset, alert, types,
+     entries, ring_length, text_length, decayed_length, version_length, hidden, cell,
+     components, top_components) = _FIXED.unpack_from(raw)  # fmt: skip
+    if magic != _MAGIC or width not in (4, 8):
+        raise ValueError(f"unknown user state format {magic!r}/{STATE_FORMAT_VERSION}/{width}")
+    at = _FIXED.size
+    counts = struct.unpack_from(f"<{types}q", raw, at)
+    at += 8 * types
+    extras: dict[str, Any] = json.loads(raw[at : at + text_length]) if text_length else {}
+    at += text_length
+    ring = PackedRing(raw[at : at + ring_length], entries)
+    at += ring_length
+    model = None
+    if flags & _HAS_MODEL:
+        wide = bool(flags & _WIDE_IDS)
+        sizes = (hidden, cell, components)
+        model, at = _model_at(raw, at, width, version_length, sizes, top_components, wide)
+    decayed = np.frombuffer(raw, "<f8", decayed_length, at).tolist() if decayed_length else []
+    if at + 8 * decayed_length != len(raw):
+        raise ValueError("user state of the wrong length")
+    return UserState(
+        events_total=events,
+        type_counts=counts,
+        spend_total=spend,
+        first_event_seconds=first if flags & _HAS_FIRST else None,
+        last_event_seconds=last if flags & _HAS_LAST else None,
+        recent=ring,
+        last_offset=offset,
+        model=model,
+        alert_level=alert,
+        last_tick_offset=tick_offset,
+        action_times=action_times_of(extras),
+        predictions=predictions_of(extras),
+        outcomes=outcomes_of(extras.get("outc")),
+        decayed=tuple(decayed),
+    )
+
+
+def _model_at(
+    raw: bytes, at: int, width: int, version_length: int, sizes: tuple[int, int, int],
+    top_components: int, wide_ids: bool,
+) -> tuple[ModelState, int]:  # fmt: skip
+    """The model part starting at `at`, its floats as views of `raw`; and where it ends."""
+    version = raw[at : at + version_length].decode("utf-8")
+    at += version_length
+    lengths = struct.unpack_from(f"<{top_components}H", raw, at)
+    at += 2 * top_components
+    id_type = np.dtype("<i4") if wide_ids else _NARROW_IDS
+    ids = np.frombuffer(raw, id_type, sum(lengths), at).tolist()
+    at += id_type.itemsize * len(ids)
+    hidden, cell, components = sizes
+    count = hidden + cell + 3 * components + len(ids)
+    floats = np.frombuffer(raw, "<f4" if width == 4 else "<f8", count, at)
     ends = list(itertools.accumulate((hidden, cell, components, components, components)))
     h, c, mu, alpha, beta = (floats[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True))
-    top = TopBuckets(body["top"], floats[ends[-1] :])
-    return ModelState(version=body["v"], h=h, c=c, mu=mu, alpha=alpha, beta=beta, top_buckets=top)
-
-
-def _state_from_body(
-    body: dict[str, Any], model: ModelState | None, recent: Sequence[RecentEvent]
-) -> UserState:
-    return UserState(
-        events_total=body["n"],
-        type_counts=tuple(body["types"]),
-        spend_total=body["spend"],
-        first_event_seconds=body["first"],
-        last_event_seconds=body["last"],
-        last_offset=body["off"],
-        last_tick_offset=body["tick_off"],
-        alert_level=body["alert"],
-        action_times=tuple(sorted((str(k), float(v)) for k, v in body.get("acts", {}).items())),
-        model=model,
-        recent=recent,
-        predictions=tuple(_prediction_of(row) for row in body.get("pred", ())),
-        outcomes=_outcomes_of(body.get("outc")),
-    )
-
-
-def _prediction_row(p: OpenPrediction) -> list[Any]:
-    return [
-        p.level,
-        p.probability,
-        p.model_version,
-        p.emitted_seconds,
-        p.deadline_seconds,
-        [[kind, control] for kind, control in p.actions],
-        *(() if p.returned_seconds is None else (p.returned_seconds,)),
-    ]
-
-
-def _prediction_of(row: list[Any]) -> OpenPrediction:
-    level, probability, version, emitted, deadline, actions, *returned = row
-    kinds = tuple((k, bool(c)) for k, c in actions)
-    return OpenPrediction(level, probability, version, emitted, deadline, kinds, *returned)
-
-
-def _outcome_rows(outcomes: Outcomes) -> dict[str, list[list[Any]]]:
-    return {
-        "a": [
-            [k.level, k.model_version, k.probability_bucket, v.predictions, v.returned,
-             v.probability_sum, v.squared_error_sum]
-            for k, v in outcomes.alerts
-        ],
-        "u": [[k.kind, k.control, n, r] for k, (n, r) in outcomes.actions],
-    }  # fmt: skip
-
-
-def _outcomes_of(body: dict[str, list[list[Any]]] | None) -> Outcomes:
-    if not body:
-        return Outcomes()
-    return Outcomes(
-        alerts=tuple(
-            (AlertTallyKey(level, version, bucket), AlertTally(n, r, ps, se))
-            for level, version, bucket, n, r, ps, se in body["a"]
-        ),
-        actions=tuple(
-            (ActionTallyKey(kind, bool(control)), (n, r)) for kind, control, n, r in body["u"]
-        ),
-    )
+    starts = itertools.accumulate(lengths, initial=0)
+    buckets = [ids[a : a + n] for a, n in zip(starts, lengths, strict=False)]
+    top = TopBuckets(buckets, floats[ends[-1] :])
+    return ModelState(version, h, c, mu, alpha, beta, top), at + width * count
 
 
 #: Longest JSON form of a float (`-2.2250738585072014e-308`) or an int counter, in bytes.
@@ -259,27 +231,4 @@ def outcome_bytes_bound(version_chars: int = 128) -> int:
         + MAX_ALERT_TALLIES * (alert_tally + 1)
         + MAX_ACTION_TALLIES * (action_tally + 1)
         + 32
-    )
-
-
-def _decode_json_v2(raw: bytes) -> UserState:
-    """The JSON format 2 (every float as text), written before format 3."""
-    body = json.loads(raw)
-    if body.get("v") != 2:
-        raise ValueError(f"unknown user state format {body.get('v')!r}")
-    recent = tuple(entry_of(row) for row in body["recent"])
-    return _state_from_body(body, _decode_model_v2(body["model"]), recent)
-
-
-def _decode_model_v2(body: dict[str, Any] | None) -> ModelState | None:
-    if body is None:
-        return None
-    return ModelState(
-        version=body["v"],
-        h=tuple(body["h"]),
-        c=tuple(body["c"]),
-        mu=tuple(body["mu"]),
-        alpha=tuple(body["alpha"]),
-        beta=tuple(body["beta"]),
-        top_buckets=tuple(tuple((int(b), float(w)) for b, w in comp) for comp in body["top"]),
     )

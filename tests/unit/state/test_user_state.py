@@ -255,7 +255,7 @@ def test_format_3_of_older_changelogs_still_decodes_and_goes_on_the_same() -> No
     expected = replace(state, model=_format_3_model())
     old = decode_state(FORMAT_3_STATE)
     assert FORMAT_3_STATE[2] == 3 and old == expected
-    assert decode_state(encode_state(old)) == expected  # written again as format 4
+    assert decode_state(encode_state(old)) == expected  # written again as format 5
     later = Event("u-ü", utc_from_seconds(1_700_100_000), EventType.VIEW, "item-9", "c", None, "e3")
     assert apply_event(old, later, 7, 5)[1] is UpdateOutcome.DUPLICATE_EVENT_ID  # e3: in the ring
     fresh = replace(later, event_id="e9")
@@ -282,3 +282,60 @@ def test_the_spelled_out_copies_keep_every_field() -> None:
     carried = ("model", "last_tick_offset", "action_times", "predictions", "outcomes")
     assert {f: getattr(later, f) for f in carried} == {f: getattr(full, f) for f in carried}
     assert later.alert_level == 0 and later.last_offset == 99  # a new silence begins
+
+
+#: The same state as format 4 wrote it (the worker of the release before format 5; float64
+#: block, decayed counts).
+FORMAT_4_STATE = bytes.fromhex(
+    "44530408c5000000030100007b226e223a372c227479706573223a5b332c302c322c302c322c305d2c227370656e"
+    "64223a32352e302c226669727374223a313730303030303030302e302c226c617374223a31373030303231363030"
+    "2e302c226f6666223a362c227469636b5f6f6666223a2d312c22616c657274223a302c2261637473223a7b7d2c22"
+    "6e726563223a352c226d6f64656c223a7b2276223a22332e312b616263222c2273697a6573223a5b322c322c315d"
+    "2c22746f70223a5b5b352c365d5d7d2c22646563223a31387d35005b313730303030373230302e302c2270757263"
+    "68617365222c226974656d2d32222c226361745c2230222c31322e352c6e756c6c5d31005b313730303031303830"
+    "302e302c2276696577222c226974656d2d33222c226361745c2231222c6e756c6c2c226533225d2d005b31373030"
+    "3031343430302e302c2263617274222c226974656d2d34222c6e756c6c2c6e756c6c2c6e756c6c5d35005b313730"
+    "303031383030302e302c227075726368617365222c226974656d2d35222c226361745c2231222c31322e352c2265"
+    "35225d31005b313730303032313630302e302c2276696577222c226974656d2d36222c226361745c2230222c6e75"
+    "6c6c2c6e756c6c5d000000000000e03f000000000000d0bf000000000000c03f000000000000f03ffca9f1d24d62"
+    "503f9a9999999999c93f9a9999999999b93f000000000000e83f000000000000d03ff01052a9e6930740e48a4919"
+    "7de60740335f32fe79f707400000000000000000000000000000000000000000000000002b79532b6b57ff3fa145"
+    "40c74ad8ff3f7e09f317bdf2ff3f0000000000000000000000000000000000000000000000002f5d68ca5187ff3f"
+    "c2da89629fe3ff3fdb9463a686f6ff3f000000000000000000000000000000000000000000000000"
+)
+
+
+def test_format_4_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
+    state = None
+    for offset, e in enumerate(_format_3_events()):
+        state, _ = apply_event(state, e, offset, 5)
+    assert state is not None
+    expected = replace(state, model=_format_3_model())
+    old = decode_state(FORMAT_4_STATE)
+    assert FORMAT_4_STATE[2] == 4 and old == expected
+    again = encode_state(old)
+    assert again[2] == 5 and decode_state(again) == expected
+    assert len(again) < len(FORMAT_4_STATE)
+    fresh = Event("u-ü", utc_from_seconds(1_700_100_000), EventType.VIEW, "item-9", "c", None, "e9")
+    assert apply_event(old, fresh, 7, 5) == apply_event(expected, fresh, 7, 5)
+
+
+def test_states_without_times_model_or_counts_round_trip() -> None:
+    wide = (((70_000, 0.5), (3, 0.25)), ((-1, 0.125),))  # ids beyond u16: written as i32
+    for state in (
+        UserState(),
+        UserState(last_offset=4, first_event_seconds=0.0, last_event_seconds=0.0),
+        replace(_with_model((0.5,)), decayed=(), action_times=()),
+        replace(_with_model(()), model=replace(_with_model(()).model, top_buckets=())),
+        replace(_with_model((0.5,)), model=replace(_with_model(()).model, top_buckets=wide)),
+    ):
+        assert decode_state(encode_state(state)) == state
+
+
+def test_truncated_or_padded_states_are_refused() -> None:
+    raw = encode_state(_with_model((0.5, 0.25)))
+    for cut in (3, 20, len(raw) // 2, len(raw) - 1):
+        with pytest.raises(ValueError):
+            decode_state(raw[:cut])
+    with pytest.raises(ValueError, match="wrong length"):
+        decode_state(raw + b"\x00")
