@@ -8,10 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import onnxruntime as ort
 from jsonschema import Draft202012Validator
 
 from stream_app.contracts import contracts
 from stream_app.events.alert import alert_id
+from stream_app.model.contract import META_MODEL_VERSION
+from stream_app.paths import DEFAULT_MODEL_PATH
 from stream_app.policy.payloads import coupon_id
 from stream_app.policy.records import ActionKind, action_id
 from stream_app.settings import Settings
@@ -21,6 +24,7 @@ CONTRACTS = REPO / "docs" / "contracts.md"
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^(#+) (.+)$")
+MODEL_VERSION = re.compile(r"\b\d+\.\d+\+[0-9a-f]{10}\b")
 
 
 def example(section: str) -> dict[str, Any]:
@@ -102,3 +106,30 @@ def test_a_moved_section_is_a_broken_link(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("## Here\n\n[a](#here) [b](#gone) [c](missing.md#x) [d](page.md#here)\n")
     assert broken_links(page) == ["#gone", "missing.md#x"]
+
+
+def model_version(path: Path) -> str:
+    """The version an ONNX step graph declares in its metadata, as the worker reads it."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.get_modelmeta().custom_metadata_map[META_MODEL_VERSION]
+
+
+def stale_versions(text: str, shipped: set[str]) -> list[str]:
+    """The model versions a page quotes that no shipped model has."""
+    return [v for v in MODEL_VERSION.findall(text) if v not in shipped]
+
+
+def test_the_readme_quotes_the_served_model_and_the_docs_only_shipped_ones() -> None:
+    shipped = {model_version(path) for path in (REPO / "models").rglob("decay_step.onnx")}
+    served = model_version(DEFAULT_MODEL_PATH)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert set(MODEL_VERSION.findall(readme)) == {served}
+    quoted = {
+        page.name: stale_versions(page.read_text(encoding="utf-8"), shipped) for page in PAGES
+    }
+    assert quoted == {page.name: [] for page in PAGES}
+
+
+def test_a_version_no_model_has_is_stale() -> None:
+    text = "model 3.1+19bacec1bc, then model 3.2+f071910560"
+    assert stale_versions(text, {"3.2+f071910560"}) == ["3.1+19bacec1bc"]
