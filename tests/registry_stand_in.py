@@ -1,6 +1,6 @@
 """A local stand-in of a schema registry's Confluent-compatible REST API, for tests.
 
-No registry that runs here was found (see the README's Compatibility section). The stand-in
+No registry that runs here was found (see docs/contracts.md, Compatibility). The stand-in
 answers as the Confluent API documents and records every request.
 """
 

@@ -1,7 +1,7 @@
 """One typed bundle of Prometheus metrics. Labels are small fixed sets, never user ids.
 
-Every metric is documented in the README's metrics table; `deploy/` dashboards and alert rules
-may only name metrics defined here (a test reads both).
+Every metric is documented in deploy/README.md, "Metrics reference"; `deploy/` dashboards and
+alert rules may only name metrics defined here (a test reads both).
 """
 
 from __future__ import annotations

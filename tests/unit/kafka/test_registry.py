@@ -1,7 +1,7 @@
 """`schemas register` over HTTP against a local stand-in of the Confluent-compatible REST API.
 
-Not an integration test: no registry that runs here was found (see the README's
-Compatibility section). The stand-in answers as the Confluent API documents and records
+Not an integration test: no registry that runs here was found (see docs/contracts.md,
+Compatibility). The stand-in answers as the Confluent API documents and records
 every request, so the client's paths, bodies, headers and error handling are checked.
 """
 
