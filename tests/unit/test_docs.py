@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import onnxruntime as ort
 from jsonschema import Draft202012Validator
 
+from stream_app.cli import COMMANDS, build_parser
 from stream_app.contracts import contracts
 from stream_app.events.alert import alert_id
 from stream_app.model.contract import META_MODEL_VERSION
@@ -111,7 +114,7 @@ def test_a_moved_section_is_a_broken_link(tmp_path: Path) -> None:
 def model_version(path: Path) -> str:
     """The version an ONNX step graph declares in its metadata, as the worker reads it."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.get_modelmeta().custom_metadata_map[META_MODEL_VERSION]
+    return str(session.get_modelmeta().custom_metadata_map[META_MODEL_VERSION])
 
 
 def stale_versions(text: str, shipped: set[str]) -> list[str]:
@@ -133,3 +136,67 @@ def test_the_readme_quotes_the_served_model_and_the_docs_only_shipped_ones() -> 
 def test_a_version_no_model_has_is_stale() -> None:
     text = "model 3.1+19bacec1bc, then model 3.2+f071910560"
     assert stale_versions(text, {"3.2+f071910560"}) == ["3.1+19bacec1bc"]
+
+
+OPERATIONS = REPO / "docs" / "operations.md"
+SHOWN_OPTION = re.compile(r"(--[a-z][a-z-]*)(?: ([^\]\s]+))?")
+
+
+def parser_options(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Each command (`policy simulate` for a nested one) → its long options and their defaults."""
+    found: dict[str, dict[str, Any]] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= parser_options(sub, f"{prefix}{name} ")
+    if prefix:
+        found[prefix.strip()] = {
+            option: action.default
+            for action in parser._actions
+            for option in action.option_strings
+            if option.startswith("--") and option != "--help"
+        }
+    return found
+
+
+def shown_options(command: str) -> dict[str, str | None]:
+    """The options of a command's row in docs/operations.md's Commands table, with the value shown."""
+    row = next(
+        line
+        for line in OPERATIONS.read_text(encoding="utf-8").splitlines()
+        if re.match(rf"^\| `decay-stream {re.escape(command)}[ `]", line)
+    )
+    usage = row.split("`")[1]
+    return {m.group(1): m.group(2) for m in SHOWN_OPTION.finditer(usage)}
+
+
+def drift(shown: Mapping[str, str | None], options: Mapping[str, Any]) -> list[str]:
+    """Options shown that the parser lacks or lacks shown, and defaults shown that differ."""
+    problems = [f"{o}: not an option" for o in shown.keys() - options.keys()]
+    problems += [f"{o}: not shown" for o in options.keys() - shown.keys()]
+    for option, value in shown.items():
+        if value is None or value.isupper() or option not in options:
+            continue  # a placeholder (N, FILE), not a default
+        default = options[option]
+        expected = f"{default:g}" if isinstance(default, float) else str(default)
+        if value != expected:
+            problems.append(f"{option}: shown {value}, default {default}")
+    return sorted(problems)
+
+
+def test_the_commands_table_shows_every_option_of_every_command_and_its_default() -> None:
+    commands = parser_options(build_parser())
+    assert set(commands) >= set(COMMANDS)
+    problems = {name: drift(shown_options(name), commands[name]) for name in COMMANDS}
+    assert problems == {name: [] for name in COMMANDS}
+
+
+def test_an_option_or_a_default_that_drifted_is_named() -> None:
+    options = {"--source": "online-retail", "--limit": 3000, "--days-per-second": 2.0}
+    shown = {"--source": "taobao-slice", "--limit": "20000", "--speed": "F"}
+    assert drift(shown, options) == [
+        "--days-per-second: not shown",
+        "--limit: shown 20000, default 3000",
+        "--source: shown taobao-slice, default online-retail",
+        "--speed: not an option",
+    ]
