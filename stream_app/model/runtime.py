@@ -27,11 +27,11 @@ from stream_app.model.contract import (
     INPUT_H,
     INPUT_NUMERIC,
     NUMERIC_FEATURES,
-    OUTPUT_NAMES,
     ContractError,
     ModelSpec,
     check_model,
 )
+from stream_app.model.served_graph import SERVED_OUTPUTS, as_exported, with_top_buckets
 from stream_app.model.survival import Calibration
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,17 @@ F32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class StepOutput:
-    """Outputs of one batched step: new state and head parameters, numpy float32."""
+    """Outputs of one batched step: new state and head parameters, numpy float32; of π, the
+    top buckets of each component (`stream_app.model.served_graph`): (B, R, TOP) weights,
+    largest first, and their bucket ids."""
 
     h: F32
     c: F32
     mu: F32
     alpha: F32
     beta: F32
-    pi: F32
+    top_weights: F32
+    top_ids: npt.NDArray[np.int64]
 
 
 def _session_options(intra_op_threads: int, severity: int) -> ort.SessionOptions:
@@ -66,7 +69,7 @@ def _session_options(intra_op_threads: int, severity: int) -> ort.SessionOptions
     return opts
 
 
-def _try_cuda(path: Path, intra_op_threads: int) -> ort.InferenceSession | None:
+def _try_cuda(model: str | bytes, intra_op_threads: int) -> ort.InferenceSession | None:
     """A CUDA session, or None; ONNX Runtime's own error output is muted meanwhile."""
     if CUDA not in ort.get_available_providers():
         return None
@@ -76,7 +79,7 @@ def _try_cuda(path: Path, intra_op_threads: int) -> ort.InferenceSession | None:
             with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
                 ort.preload_dlls()
         session = ort.InferenceSession(
-            str(path), _session_options(intra_op_threads, _ORT_FATAL), providers=[CUDA, CPU]
+            model, _session_options(intra_op_threads, _ORT_FATAL), providers=[CUDA, CPU]
         )
     except Exception:  # no usable CUDA on this machine: the CPU session follows
         return None
@@ -86,26 +89,33 @@ def _try_cuda(path: Path, intra_op_threads: int) -> ort.InferenceSession | None:
 
 
 def open_session(
-    path: Path, prefer_cuda: bool = True, intra_op_threads: int = 1
+    model: Path | bytes, prefer_cuda: bool = True, intra_op_threads: int = 1
 ) -> ort.InferenceSession:
-    """Inference session on CUDA when it really runs there, else on CPU."""
-    session = _try_cuda(path, intra_op_threads) if prefer_cuda else None
+    """Inference session on CUDA when it really runs there, else on CPU (a file or the
+    serialized graph)."""
+    source = model if isinstance(model, bytes) else str(model)
+    session = _try_cuda(source, intra_op_threads) if prefer_cuda else None
     if session is None:
         opts = _session_options(intra_op_threads, _ORT_WARNING)
-        session = ort.InferenceSession(str(path), opts, providers=[CPU])
+        session = ort.InferenceSession(source, opts, providers=[CPU])
     return session
 
 
 class ModelRuntime:
-    """The step graph behind a batched `step` API; the session keeps no user state."""
+    """The step graph behind a batched `step` API; the session keeps no user state.
+
+    The file's contract is checked on the exported graph; the session serves it with π's top
+    buckets taken inside (`stream_app.model.served_graph`).
+    """
 
     def __init__(self, path: Path, prefer_cuda: bool = True, intra_op_threads: int = 1) -> None:
         self.path = Path(path)
-        self.session = open_session(self.path, prefer_cuda, intra_op_threads)
+        exported = self.path.read_bytes()
+        self.session = open_session(with_top_buckets(exported), prefer_cuda, intra_op_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        self.spec: ModelSpec = check_model(meta, inputs, outputs)
+        self.spec: ModelSpec = check_model(meta, inputs, as_exported(outputs))
         if self.spec.graph_kind != GRAPH_STEP:
             raise ContractError(f"{self.path} is a {self.spec.graph_kind!r} graph, not 'step'")
         self.provider: str = self.session.get_providers()[0]
@@ -140,18 +150,20 @@ class ModelRuntime:
     ) -> StepOutput:
         """One LSTM step for B events of B distinct users: (B,), (B,), (B, F), (B, S) ×2."""
         feeds = _feeds(event_type, category_bucket, numeric, h, c, self.spec.hidden_size)
-        values = self._run_cuda(feeds) if self.on_cuda else self.session.run(None, feeds)
-        out = dict(zip(OUTPUT_NAMES, values, strict=True))
-        return StepOutput(**{k.removesuffix("_out"): np.asarray(v) for k, v in out.items()})
+        values = self._run_cuda(feeds) if self.on_cuda else self.session.run(SERVED, feeds)
+        return StepOutput(*(np.asarray(v) for v in values))
 
     def _run_cuda(self, feeds: dict[str, Any]) -> list[Any]:
         binding = self.session.io_binding()
         for name, value in feeds.items():
             binding.bind_cpu_input(name, value)
-        for name in OUTPUT_NAMES:
+        for name in SERVED_OUTPUTS:
             binding.bind_output(name, "cuda")
         self.session.run_with_iobinding(binding)
         return list(binding.copy_outputs_to_cpu())
+
+
+SERVED = list(SERVED_OUTPUTS)
 
 
 def _feeds(

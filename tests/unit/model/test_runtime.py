@@ -11,6 +11,7 @@ import pytest
 
 from stream_app.model.contract import META_CONTRACT, NUMERIC_FEATURES, ContractError
 from stream_app.model.runtime import ModelRuntime
+from stream_app.model.served_graph import TOP_BUCKETS_PER_COMPONENT, with_top_buckets
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
 STEP = MODELS / "decay_step.onnx"
@@ -37,11 +38,45 @@ def test_batched_step_shapes() -> None:
     r = runtime.spec.components
     assert out.h.shape == h.shape and out.c.shape == c.shape
     assert out.mu.shape == (b, r) and out.beta.shape == (b, r)
-    assert out.pi.shape[:2] == (b, r)
-    np.testing.assert_allclose(out.pi.sum(-1), 1.0, atol=1e-5)
+    assert out.top_weights.shape == out.top_ids.shape == (b, r, TOP_BUCKETS_PER_COMPONENT)
+    assert (np.diff(out.top_weights, axis=-1) <= 0).all()  # largest first
     assert (out.mu > 0).all() and (out.alpha > 0).all() and (out.beta > 0).all()
     with pytest.raises(ValueError, match="numeric"):
         runtime.step(np.zeros(b), np.arange(b), numeric[:, :3], h, c)
+
+
+def test_the_served_top_buckets_are_the_exported_graphs_largest_weights_exactly() -> None:
+    """The TopK the served graph adds gives the exported graph's π at the buckets a stable sort
+    ranks first (ties: the lower bucket first), bit for bit; every other output is unchanged."""
+    import onnxruntime as ort
+
+    runtime = ModelRuntime(STEP, prefer_cuda=False)
+    exported = ort.InferenceSession(str(STEP), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(3)
+    b = 64
+    h, c = (rng.standard_normal((b, runtime.spec.hidden_size)).astype(np.float32) for _ in "hc")
+    event_type = rng.integers(0, 4, b)
+    category = rng.integers(0, 1024, b)
+    numeric = rng.random((b, len(NUMERIC_FEATURES))).astype(np.float32)
+    out = runtime.step(event_type, category, numeric, h, c)
+    feeds = [event_type.astype(np.int64), category.astype(np.int64), numeric, h, c]
+    names = [i.name for i in exported.get_inputs()]
+    *state, pi = exported.run(None, dict(zip(names, feeds, strict=True)))
+    for served, full in zip((out.h, out.c, out.mu, out.alpha, out.beta), state, strict=True):
+        assert np.array_equal(served, full)
+    ranked = np.argsort(-pi, axis=-1, kind="stable")[..., :TOP_BUCKETS_PER_COMPONENT]
+    assert np.array_equal(out.top_ids, ranked)
+    assert np.array_equal(out.top_weights, np.take_along_axis(pi, ranked, axis=-1))
+
+
+def test_a_graph_without_pi_cannot_be_served() -> None:
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(STEP))
+    kept = [o for o in model.graph.output if o.name != "pi"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    with pytest.raises(ValueError, match="no output 'pi'"):
+        with_top_buckets(model.SerializeToString())
 
 
 def _rewrite(tmp_path: Path, src: Path, key: str, edit) -> Path:
