@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from stream_app.kafka.outage import ConnectionLog
+from stream_app.kafka.outage import CONNECTION_LOG, ConnectionLog
 
 
 class Lines(logging.Handler):
@@ -27,12 +27,19 @@ def logged() -> tuple[Lines, ConnectionLog]:
     handler = Lines()
     second = Lines()  # a second handler must not see the outage counted twice
     connection_log = ConnectionLog(quiet_seconds=0.2, probe_seconds=0.05)
+    # An in-process command run by an earlier test (demo) leaves the process's filter on the
+    # root handlers; it would decide these records first.
+    installed = [h for h in logging.getLogger().handlers if CONNECTION_LOG in h.filters]
+    for h in installed:
+        h.removeFilter(CONNECTION_LOG)
     for h in (handler, second):
         h.addFilter(connection_log)
         logging.getLogger().addHandler(h)
     yield handler, connection_log
     for h in (handler, second):
         logging.getLogger().removeHandler(h)
+    for h in installed:
+        h.addFilter(CONNECTION_LOG)
 
 
 def test_an_outage_is_one_line_lost_and_one_line_back(logged: tuple[Lines, ConnectionLog]) -> None:
