@@ -247,12 +247,17 @@ def _format_3_model() -> ModelState:
     )
 
 
-def test_format_3_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
+def _older_format_state() -> UserState:
+    """What the older-format fixtures hold: `_format_3_events` applied, `_format_3_model`."""
     state = None
     for offset, e in enumerate(_format_3_events()):
         state, _ = apply_event(state, e, offset, 5)
     assert state is not None
-    expected = replace(state, model=_format_3_model())
+    return replace(state, model=_format_3_model())
+
+
+def test_format_3_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
+    expected = _older_format_state()
     old = decode_state(FORMAT_3_STATE)
     assert FORMAT_3_STATE[2] == 3 and old == expected
     assert decode_state(encode_state(old)) == expected  # written again as format 5
@@ -306,11 +311,7 @@ FORMAT_4_STATE = bytes.fromhex(
 
 
 def test_format_4_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
-    state = None
-    for offset, e in enumerate(_format_3_events()):
-        state, _ = apply_event(state, e, offset, 5)
-    assert state is not None
-    expected = replace(state, model=_format_3_model())
+    expected = _older_format_state()
     old = decode_state(FORMAT_4_STATE)
     assert FORMAT_4_STATE[2] == 4 and old == expected
     again = encode_state(old)
