@@ -16,7 +16,7 @@ import hashlib
 import pstats
 import time
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import astuple, is_dataclass, replace
 
 from bench.harness import PARTITIONS, build_messages
 from stream_app.clock import AcceleratedClock
@@ -51,6 +51,11 @@ def canonical(state: UserState) -> str:
     return repr((replace(state, recent=tuple(state.recent), model=None), head))
 
 
+def entry_fields(entry: object) -> tuple[object, ...]:
+    """A schedule entry's fields, whether a dataclass (older trees) or a tuple."""
+    return astuple(entry) if is_dataclass(entry) else tuple(entry)  # type: ignore[arg-type]
+
+
 async def run(messages: list[RawMessage], max_ts: float, batch: int) -> tuple[float, str]:
     metrics = Metrics()
     model = ServingModel(DEFAULT_MODEL_PATH, metrics, prefer_cuda=False)
@@ -78,7 +83,8 @@ async def run(messages: list[RawMessage], max_ts: float, batch: int) -> tuple[fl
     for key in sorted(store):
         digest.update(key + canonical(decode_state(store[key])).encode())
     for partition in sorted(pipeline.schedule.heaps):
-        digest.update(repr(sorted(pipeline.schedule.heaps[partition])).encode())
+        entries = sorted(map(entry_fields, pipeline.schedule.heaps[partition]))
+        digest.update(repr(entries).encode())
     model.close()
     return seconds, digest.hexdigest()[:16]
 

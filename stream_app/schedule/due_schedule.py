@@ -5,14 +5,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from stream_app.schedule.levels import DecayModel, Thresholds, due_times_batch
 from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline
 from stream_app.state import UserState
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class DueEntry:
+class DueEntry(NamedTuple):
     """A user's next level falls due at `due_seconds` in the episode that began at `episode`."""
 
     due_seconds: float
@@ -20,6 +20,12 @@ class DueEntry:
     partition: int
     episode: float
     level: int
+
+
+#: A heap's entry: `DueEntry`'s fields as a plain tuple. The collector untracks tuples of
+#: numbers and bytes, so the schedule's millions of entries are never scanned by it, and heap
+#: order is compared in C (bench/NOTES.md, "Garbage collection in the pipeline").
+HeapEntry = tuple[float, bytes, int, float, int]
 
 
 @dataclass
@@ -30,7 +36,7 @@ class DueSchedule:
     surface. `compact()` bounds memory when many entries are stale.
     """
 
-    heaps: dict[int, list[DueEntry]] = field(default_factory=dict)
+    heaps: dict[int, list[HeapEntry]] = field(default_factory=dict)
     live_episode: dict[bytes, float] = field(default_factory=dict)
     #: Entries scheduled per user for the live episode, and their sum: what `compact()`
     #: weighs the heaps against (a user has several live entries, one per level to come).
@@ -46,7 +52,7 @@ class DueSchedule:
         self.live_count[user_key] = len(due)
         heap = self.heaps.setdefault(partition, [])
         for level, due_seconds in due:
-            heapq.heappush(heap, DueEntry(due_seconds, user_key, partition, episode, level))
+            heapq.heappush(heap, (due_seconds, user_key, partition, episode, level))
 
     def add_entries(
         self, user_key: bytes, partition: int, episode: float, due: list[tuple[int, float]]
@@ -59,7 +65,7 @@ class DueSchedule:
         self.live_count[user_key] = self.live_count.get(user_key, 0) + len(due)
         heap = self.heaps.setdefault(partition, [])
         for level, due_seconds in due:
-            heapq.heappush(heap, DueEntry(due_seconds, user_key, partition, episode, level))
+            heapq.heappush(heap, (due_seconds, user_key, partition, episode, level))
 
     def forget_user(self, user_key: bytes) -> None:
         """Nothing more is due for this user (until the next `replace_user`)."""
@@ -68,14 +74,14 @@ class DueSchedule:
 
     def pop_due(self, now_seconds: float) -> list[DueEntry]:
         """Live entries due at or before `now_seconds`, removed from the schedule."""
-        due: list[DueEntry] = []
+        due: list[HeapEntry] = []
         for heap in self.heaps.values():
-            while heap and heap[0].due_seconds <= now_seconds:
+            while heap and heap[0][0] <= now_seconds:
                 entry = heapq.heappop(heap)
-                if self.live_episode.get(entry.user_key) == entry.episode:
+                if self.live_episode.get(entry[1]) == entry[3]:
                     due.append(entry)
-                    self._one_live_entry_gone(entry.user_key)
-        return sorted(due)
+                    self._one_live_entry_gone(entry[1])
+        return [DueEntry._make(entry) for entry in sorted(due)]
 
     def _one_live_entry_gone(self, user_key: bytes) -> None:
         left = self.live_count.get(user_key, 0)
@@ -87,7 +93,7 @@ class DueSchedule:
         """Forget partitions this worker no longer owns."""
         for partition in partitions:
             for entry in self.heaps.pop(partition, []):
-                self.forget_user(entry.user_key)
+                self.forget_user(entry[1])
 
     def clear(self) -> None:
         """Forget everything (before a rebuild)."""
@@ -109,7 +115,7 @@ class DueSchedule:
         if len(self) <= 2 * max(self.live_entries, 1024):
             return
         for partition, heap in self.heaps.items():
-            live = [e for e in heap if self.live_episode.get(e.user_key) == e.episode]
+            live = [e for e in heap if self.live_episode.get(e[1]) == e[3]]
             heapq.heapify(live)
             self.heaps[partition] = live
         self.live_entries = len(self)

@@ -8,7 +8,7 @@ from stream_app.events.alert import alert_id
 from stream_app.model.covariates import COVARIATE_NAMES
 from stream_app.model.survival import Calibration
 from stream_app.schedule.alerts import alerts_due, top_categories
-from stream_app.schedule.due_schedule import DueSchedule
+from stream_app.schedule.due_schedule import DueEntry, DueSchedule
 from stream_app.schedule.levels import (
     AlertLevel,
     DecayModel,
@@ -225,7 +225,7 @@ def test_compact_weighs_stale_entries_against_live_entries_not_users() -> None:
             schedule.replace_user(key, 0, episode, three_levels)
     assert schedule.live_entries == 6000 and len(schedule) == 18_000
     schedule.compact()
-    assert len(schedule) == 6000 and {e.episode for e in schedule.heaps[0]} == {3.0}
+    assert len(schedule) == 6000 and {DueEntry._make(e).episode for e in schedule.heaps[0]} == {3.0}
     assert len(schedule.pop_due(15.0)) == 2000 and schedule.live_entries == 4000
     schedule.forget_user(users[0])
     assert schedule.live_entries == 3998
