@@ -12,7 +12,6 @@ from dataclasses import replace
 from stream_app.events.alert import Alert
 from stream_app.events.schema import EventType
 from stream_app.state import UserState
-from stream_app.state.codec import MAX_ALERT_TALLIES, MAX_OPEN_PREDICTIONS
 from stream_app.state.outcomes import (
     ActionTallyKey,
     AlertTally,
@@ -20,6 +19,7 @@ from stream_app.state.outcomes import (
     OpenPrediction,
     Outcomes,
 )
+from stream_app.state.size_bounds import MAX_ALERT_TALLIES, MAX_OPEN_PREDICTIONS
 
 #: Schedule level of a prediction's deadline (alert levels are 1..3).
 OUTCOME_DUE = 0

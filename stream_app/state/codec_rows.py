@@ -18,15 +18,19 @@ from stream_app.state.ring import RecentEvent
 from stream_app.state.user_state import UserState
 
 
-def extras_body(state: UserState) -> dict[str, Any]:
-    """The state's action times, open predictions and outcomes; only those it has."""
+def extras_body(
+    action_times: Sequence[tuple[str, float]],
+    predictions: Sequence[OpenPrediction],
+    outcomes: Outcomes,
+) -> dict[str, Any]:
+    """A state's action times, open predictions and outcomes; only those it has."""
     body: dict[str, Any] = {}
-    if state.action_times:
-        body["acts"] = dict(state.action_times)
-    if state.predictions:
-        body["pred"] = [prediction_row(p) for p in state.predictions]
-    if state.outcomes:
-        body["outc"] = outcome_rows(state.outcomes)
+    if action_times:
+        body["acts"] = dict(action_times)
+    if predictions:
+        body["pred"] = [prediction_row(p) for p in predictions]
+    if outcomes:
+        body["outc"] = outcome_rows(outcomes)
     return body
 
 

@@ -17,8 +17,8 @@ from stream_app.schedule.outcomes import (
     resolve_on_return,
 )
 from stream_app.state import UserState, decode_state, encode_state
-from stream_app.state.codec import MAX_OPEN_PREDICTIONS
 from stream_app.state.outcomes import ActionTallyKey, AlertTally, AlertTallyKey
+from stream_app.state.size_bounds import MAX_OPEN_PREDICTIONS
 
 DAY = 86_400.0
 H = 30 * DAY

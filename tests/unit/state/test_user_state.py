@@ -16,8 +16,9 @@ from stream_app.state import (
     encode_state,
     state_bytes_bound,
 )
+from stream_app.state.codec import STATE_FORMAT_VERSION
 from stream_app.state.outcomes import OpenPrediction, Outcomes
-from stream_app.state.user_state import DECAY_SCALES_DAYS, decayed_counts
+from stream_app.state.user_state import DECAY_SCALES_DAYS, DECAYED_SIZE, decayed_counts
 
 
 def event(
@@ -214,7 +215,8 @@ def test_decayed_counts_round_trip_and_old_states_rebuild_them_from_the_ring() -
     assert decode_state(encode_state(older)).decayed == ()
     assert decayed_counts(older) == pytest.approx(state.decayed, rel=1e-12)
     # with a model, the counts follow its float32 block
-    with_model = replace(_with_model((0.25, -0.5)), decayed=(1.5, 0.1))
+    counts = tuple(0.5 + i for i in range(DECAYED_SIZE))
+    with_model = replace(_with_model((0.25, -0.5)), decayed=counts)
     assert decode_state(encode_state(with_model)) == with_model
 
 
@@ -315,8 +317,37 @@ def test_format_4_of_older_changelogs_still_decodes_and_goes_on_the_same() -> No
     old = decode_state(FORMAT_4_STATE)
     assert FORMAT_4_STATE[2] == 4 and old == expected
     again = encode_state(old)
-    assert again[2] == 5 and decode_state(again) == expected
+    assert again[2] == STATE_FORMAT_VERSION and decode_state(again) == expected
     assert len(again) < len(FORMAT_4_STATE)
+    fresh = Event("u-ü", utc_from_seconds(1_700_100_000), EventType.VIEW, "item-9", "c", None, "e9")
+    assert apply_event(old, fresh, 7, 5) == apply_event(expected, fresh, 7, 5)
+
+
+#: The same state as written by format 5 (a binary record, then the JSON and the ring before
+#: the model arrays), the format before the current one.
+FORMAT_5_STATE = bytes.fromhex(
+    "44530508070700000000000000000000000000394000000040fc54d941000000581155d9410600000000000000ffffff"
+    "ffffffffff00060500030100000000000012070002000200010001000300000000000000000000000000000002000000"
+    "0000000000000000000000000200000000000000000000000000000035005b313730303030373230302e302c22707572"
+    "6368617365222c226974656d2d32222c226361745c2230222c31322e352c6e756c6c5d31005b31373030303130383030"
+    "2e302c2276696577222c226974656d2d33222c226361745c2231222c6e756c6c2c226533225d2d005b31373030303134"
+    "3430302e302c2263617274222c226974656d2d34222c6e756c6c2c6e756c6c2c6e756c6c5d35005b3137303030313830"
+    "30302e302c227075726368617365222c226974656d2d35222c226361745c2231222c31322e352c226535225d31005b31"
+    "3730303032313630302e302c2276696577222c226974656d2d36222c226361745c2230222c6e756c6c2c6e756c6c5d33"
+    "2e312b616263020005000600000000000000e03f000000000000d0bf000000000000c03f000000000000f03ffca9f1d2"
+    "4d62503f9a9999999999c93f9a9999999999b93f000000000000e83f000000000000d03ff01052a9e6930740e48a4919"
+    "7de60740335f32fe79f707400000000000000000000000000000000000000000000000002b79532b6b57ff3fa14540c7"
+    "4ad8ff3f7e09f317bdf2ff3f0000000000000000000000000000000000000000000000002f5d68ca5187ff3fc2da8962"
+    "9fe3ff3fdb9463a686f6ff3f000000000000000000000000000000000000000000000000"
+)
+
+
+def test_format_5_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
+    expected = _older_format_state()
+    old = decode_state(FORMAT_5_STATE)
+    assert FORMAT_5_STATE[2] == 5 and old == expected
+    again = encode_state(old)
+    assert again[2] == STATE_FORMAT_VERSION and decode_state(again) == expected
     fresh = Event("u-ü", utc_from_seconds(1_700_100_000), EventType.VIEW, "item-9", "c", None, "e9")
     assert apply_event(old, fresh, 7, 5) == apply_event(expected, fresh, 7, 5)
 
