@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import EVENT_TYPES, EventType
+from stream_app.state.columns import StateColumns
 from stream_app.state.user_state import (
     DECAY_SCALES_DAYS,
     DECAYED_SIZE,
@@ -172,6 +173,25 @@ def history_of_states(states: Sequence[UserState]) -> History:
         cancels=counts[:, _CANCEL],
         spend=np.array([s.spend_total for s in states], np.float64),
         decayed=decayed.reshape(len(states), DECAYED_SIZE),
+    )
+
+
+def history_of_columns(columns: StateColumns, rows: npt.NDArray[np.int64]) -> History:
+    """`history_of_states` of rows of `StateColumns` (the same numbers, one array per field)."""
+    counts = columns.type_counts[rows].astype(np.float64)
+    decayed = columns.decayed[rows]
+    for i in np.flatnonzero(~columns.has_decayed[rows]).tolist():  # written before they were kept
+        state = columns.state(int(rows[i]))
+        decayed[i] = (decayed_counts(state) if state is not None else ()) or 0.0
+    first = np.nan_to_num(columns.first[rows], nan=0.0)
+    last = np.nan_to_num(columns.last[rows], nan=0.0)
+    return History(
+        span_days=(last - first) / SECONDS_PER_DAY,
+        events=columns.events[rows].astype(np.float64),
+        purchases=counts[:, _PURCHASE],
+        cancels=counts[:, _CANCEL],
+        spend=columns.spend[rows],
+        decayed=decayed,
     )
 
 

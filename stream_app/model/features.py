@@ -19,6 +19,7 @@ from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 from stream_app.model.contract import CATEGORY_BUCKETS, NUMERIC_FEATURES
 from stream_app.state.user_state import spend_delta
+from stream_app.state.user_state import spend_deltas as spend_deltas
 
 FloatArray = npt.NDArray[np.float32]
 F64Array = npt.NDArray[np.float64]
@@ -119,18 +120,6 @@ def numeric_features(
     )
     out = np.stack(columns, axis=-1).astype(np.float32)
     assert out.shape[-1] == len(NUMERIC_FEATURES)
-    return out
-
-
-def spend_deltas(event_type: npt.NDArray[np.int64], amount: npt.NDArray[np.float64]) -> F64Array:
-    """Vectorised `stream_app.state.user_state.spend_delta` (what the worker sums per user)."""
-    amt = np.nan_to_num(np.asarray(amount, np.float64))
-    kind = np.asarray(event_type, np.int64)
-    out: F64Array = np.where(
-        kind == _TYPE_INDEX[EventType.PURCHASE],
-        amt,
-        np.where(kind == _TYPE_INDEX[EventType.CANCEL], -amt, 0.0),
-    )
     return out
 
 

@@ -7,9 +7,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from stream_app.schedule.levels import DecayModel, Thresholds, due_times_batch
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.clock import SECONDS_PER_DAY
+from stream_app.model.covariates import history_of_columns
+from stream_app.schedule.levels import (
+    AlertLevel,
+    DecayModel,
+    Heads,
+    Thresholds,
+    crossings_of,
+    due_times_batch,
+    levels_due,
+)
 from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline
 from stream_app.state import UserState
+from stream_app.state.columns import StateColumns
 
 
 class DueEntry(NamedTuple):
@@ -141,3 +155,61 @@ def schedule_due_times(
         if deadline is not None:
             entries.append((OUTCOME_DUE, deadline + thresholds.outcome_grace_seconds))
         schedule.replace_user(key, partition, state.last_event_seconds, entries)
+
+
+def schedule_due_columns(
+    schedule: DueSchedule,
+    users: Sequence[tuple[bytes, int, int]],
+    columns: StateColumns,
+    decay: DecayModel,
+    thresholds: Thresholds,
+) -> None:
+    """`schedule_due_times` of (key, partition, row) users of `columns`: the heads, covariate
+    history and usual gaps taken from the columns for all of them at once."""
+    model = columns.model
+    scored = [u for u in users if model.versions[u[2]] is not None]
+    odd = [(key, p, columns.state(row)) for key, p, row in scored if row in model.odd]
+    schedule_due_times(schedule, [(k, p, s) for k, p, s in odd if s is not None], decay, thresholds)
+    regular = [u for u in scored if u[2] not in model.odd]
+    if not regular:
+        return
+    rows = np.array([row for _, _, row in regular], np.int64)
+    crossings = crossings_of(
+        _heads_of_rows(columns, rows, decay), len(rows), [thresholds.of(lv) for lv in AlertLevel]
+    ).tolist()
+    last = columns.last[rows].tolist()
+    gaps = _usual_gaps(columns, rows, thresholds).tolist()
+    alert_levels = columns.alert_level[rows].tolist()
+    for i, (key, partition, row) in enumerate(regular):
+        due = levels_due(last[i], alert_levels[i], gaps[i], crossings[i], thresholds)
+        entries = [(int(level), t) for level, t in due]
+        predictions = columns.predictions[row]
+        if predictions:
+            deadline = min(p.deadline_seconds for p in predictions)
+            entries.append((OUTCOME_DUE, deadline + thresholds.outcome_grace_seconds))
+        schedule.replace_user(key, partition, last[i], entries)
+
+
+def _heads_of_rows(columns: StateColumns, rows: npt.NDArray[np.int64], decay: DecayModel) -> Heads:
+    model = columns.model
+    own_version = [
+        not decay.model_version or model.versions[row] == decay.model_version
+        for row in rows.tolist()
+    ]
+    own = np.array(own_version, np.bool_) & (model.shapes.components == len(decay.kernel_shapes))
+    history = history_of_columns(columns, rows) if decay.calibration.weights else None
+    rates = (model.mu[rows], model.alpha[rows], model.beta[rows])
+    return Heads(rates, own, history, decay)
+
+
+def _usual_gaps(
+    columns: StateColumns, rows: npt.NDArray[np.int64], thresholds: Thresholds
+) -> npt.NDArray[np.float64]:
+    """`usual_gap_seconds`, or the prior gap where there is none (or it is 0)."""
+    events = columns.events[rows]
+    first, last = columns.first[rows], columns.last[rows]
+    known = (events >= 2) & ~np.isnan(first)
+    usual = (last - first) / np.maximum(events - 1, 1).astype(np.float64)
+    prior = thresholds.prior_gap_days * SECONDS_PER_DAY
+    gaps: npt.NDArray[np.float64] = np.where(known & (usual != 0.0), usual, prior)
+    return gaps

@@ -10,7 +10,7 @@ from enum import IntEnum
 import numpy as np
 
 from stream_app.clock import SECONDS_PER_DAY
-from stream_app.model.covariates import covariate_logit, history_of_states
+from stream_app.model.covariates import History, covariate_logit, history_of_states
 from stream_app.model.survival import Calibration, return_probability
 from stream_app.schedule.crossing_search import refine_crossings
 from stream_app.state import ModelState, UserState
@@ -104,7 +104,7 @@ TAU_GRID_DAYS = np.concatenate([[0.0], np.geomspace(1e-3, 3650.0, 47)])
 
 def probability_after_silence(state: UserState, decay: DecayModel, silent_seconds: float) -> float:
     """P(any event within H | silent for `silent_seconds`) of a user with a model state."""
-    heads = _Heads([state], decay)
+    heads = Heads.of_states([state], decay)
     tau = np.array([max(silent_seconds, 0.0) / SECONDS_PER_DAY])
     return float(heads.probability(np.arange(1), tau)[0])
 
@@ -117,29 +117,44 @@ def usual_gap_seconds(state: UserState) -> float | None:
     return (state.last_event_seconds - state.first_event_seconds) / (state.events_total - 1)
 
 
-class _Heads:
+class Heads:
     """Head parameters of N users, (N, R) each, their covariate history when the calibration
     has covariate weights, and P on a grid of silences for all of them."""
 
-    def __init__(self, states: Sequence[UserState], decay: DecayModel) -> None:
-        models = [_model_of(s) for s in states]
-        self.mu = np.array([m.mu for m in models], np.float64)
-        self.alpha = np.array([m.alpha for m in models], np.float64)
-        self.beta = np.array([m.beta for m in models], np.float64)
+    def __init__(
+        self,
+        rates: tuple[np.ndarray, np.ndarray, np.ndarray],
+        own_shapes: np.ndarray,
+        history: History | None,
+        decay: DecayModel,
+    ) -> None:
+        """`rates` are (mu, alpha, beta), (N, R) float64; `own_shapes[i]`: row i is read with
+        the model's kernel shapes (else exponentially, `DecayModel.shape_for`)."""
+        self.mu, self.alpha, self.beta = rates
         exponential = np.zeros(self.beta.shape[-1:] if self.beta.ndim == 2 else (0,))
         own = decay.shape()
-        if own is None:
+        if own is None or own.shape != exponential.shape:  # no row reads with own shapes
             own = exponential
-        self.shape = np.array(
-            [own if decay.reads_with_own_shapes(m) else exponential for m in models],
-            np.float64,
-        ).reshape(self.beta.shape)
+        self.shape = np.where(np.asarray(own_shapes, np.bool_)[:, None], own, exponential)
+        self.shape = self.shape.reshape(self.beta.shape)
         #: The shapes when every user has the same (the usual case): taken as they are, not per row.
         self.common_shape = (
-            self.shape[0] if len(models) and (self.shape == self.shape[0]).all() else None
+            self.shape[0] if len(self.shape) and (self.shape == self.shape[0]).all() else None
         )
-        self.history = history_of_states(states) if decay.calibration.weights else None
+        self.history = history if decay.calibration.weights else None
         self.decay = decay
+
+    @classmethod
+    def of_states(cls, states: Sequence[UserState], decay: DecayModel) -> Heads:
+        """The heads of users' states (each with a model state)."""
+        models = [_model_of(s) for s in states]
+        rates = tuple(
+            np.array([getattr(m, name) for m in models], np.float64)
+            for name in ("mu", "alpha", "beta")
+        )
+        own = np.array([decay.reads_with_own_shapes(m) for m in models], np.bool_)
+        history = history_of_states(states) if decay.calibration.weights else None
+        return cls(rates, own, history, decay)  # type: ignore[arg-type]
 
     def probability(self, rows: np.ndarray, tau_days: np.ndarray) -> np.ndarray:
         """P of the users `rows` at silences `tau_days` (same length, or a grid of shape (n, G))."""
@@ -167,7 +182,7 @@ def peak_probabilities(states: Sequence[UserState], decay: DecayModel) -> np.nda
     """max over τ ≥ 0 of each user's P(return within H | silent τ) (on `TAU_GRID_DAYS`)."""
     if not states:
         return np.zeros(0)
-    heads = _Heads(states, decay)
+    heads = Heads.of_states(states, decay)
     rows = np.arange(len(states))
     grid = np.broadcast_to(TAU_GRID_DAYS, (len(states), TAU_GRID_DAYS.size))
     out: np.ndarray = heads.probability(rows, grid).max(axis=-1)
@@ -185,8 +200,12 @@ def crossing_days(
     """
     if not states:
         return np.zeros((0, len(ratios)))
-    heads = _Heads(states, decay)
-    n, size = len(states), TAU_GRID_DAYS.size
+    return crossings_of(Heads.of_states(states, decay), len(states), ratios)
+
+
+def crossings_of(heads: Heads, n: int, ratios: Sequence[float]) -> np.ndarray:
+    """`crossing_days` of the `n` users of `heads`."""
+    size = TAU_GRID_DAYS.size
     rows = np.arange(n)
     p = heads.probability(rows, np.broadcast_to(TAU_GRID_DAYS, (n, size)))
     peak_at = p.argmax(axis=-1)
@@ -242,15 +261,28 @@ def _levels_due(
 ) -> list[tuple[AlertLevel, float]]:
     assert state.last_event_seconds is not None
     gap = usual_gap_seconds(state) or thresholds.prior_gap_days * SECONDS_PER_DAY
+    return levels_due(state.last_event_seconds, state.alert_level, gap, crossing_days_row,
+                      thresholds)  # fmt: skip
+
+
+def levels_due(
+    last_seconds: float,
+    alert_level: int,
+    gap_seconds: float,
+    crossing_days_row: list[float],
+    thresholds: Thresholds,
+) -> list[tuple[AlertLevel, float]]:
+    """(level, due time) of the levels above `alert_level` of a user whose last event was at
+    `last_seconds`, usual gap `gap_seconds` and P's crossings `crossing_days_row`."""
     due: list[tuple[AlertLevel, float]] = []
     for level, tau_days, gaps in zip(
         _LEVELS, crossing_days_row, thresholds.min_silence_gaps, strict=True
     ):
         if math.isnan(tau_days):
             break  # P's floor stays above this level's share of the peak, so above higher ones
-        silence = max(tau_days * SECONDS_PER_DAY, gaps * gap)
-        if level > state.alert_level:
-            due.append((level, state.last_event_seconds + silence))
+        silence = max(tau_days * SECONDS_PER_DAY, gaps * gap_seconds)
+        if level > alert_level:
+            due.append((level, last_seconds + silence))
     return due
 
 

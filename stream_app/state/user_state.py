@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 from stream_app.clock import SECONDS_PER_DAY
 from stream_app.events.schema import EVENT_TYPES, Event, EventType
 from stream_app.state.model_state import ModelState
@@ -33,6 +36,7 @@ __all__ = [
     "decayed_after",
     "decayed_counts",
     "spend_delta",
+    "spend_deltas",
 ]
 
 _TYPE_INDEX = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
@@ -141,6 +145,20 @@ def spend_delta(event: Event) -> float:
     if event.type is EventType.CANCEL:
         return -event.price
     return 0.0
+
+
+def spend_deltas(
+    type_index: npt.NDArray[np.int64], amount: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """`spend_delta` of many events: their type indices (`EVENT_TYPES`) and prices (NaN: none)."""
+    amt = np.nan_to_num(np.asarray(amount, np.float64))
+    kind = np.asarray(type_index, np.int64)
+    out: npt.NDArray[np.float64] = np.where(
+        kind == _TYPE_INDEX[EventType.PURCHASE],
+        amt,
+        np.where(kind == _TYPE_INDEX[EventType.CANCEL], -amt, 0.0),
+    )
+    return out
 
 
 def decayed_after(

@@ -80,12 +80,17 @@ class OutcomeTotals:
 
     def update(self, partition: int, before: UserState | None, after: UserState) -> None:
         """A user's state changed from `before` to `after`: apply the change of its tallies."""
-        old = before.outcomes if before is not None else Outcomes()
-        if old == after.outcomes:
+        self.update_outcomes(
+            partition, before.outcomes if before is not None else Outcomes(), after.outcomes
+        )
+
+    def update_outcomes(self, partition: int, before: Outcomes, after: Outcomes) -> None:
+        """A user's tallies changed from `before` to `after`."""
+        if before == after:
             return
         totals = self.partitions.setdefault(partition, PartitionTotals())
-        totals.add(old, -1)
-        totals.add(after.outcomes)
+        totals.add(before, -1)
+        totals.add(after)
 
     def rebuild(self, states: Iterable[tuple[int, UserState]]) -> None:
         """Sum again from (partition, state) of every user on the assigned partitions."""

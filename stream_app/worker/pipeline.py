@@ -8,29 +8,32 @@ user goes into the k-th batched model step.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from stream_app.clock import Clock
 from stream_app.events.dead_letter import DeadLetter
 from stream_app.events.decode import DecodeLimits, Rejected, RejectReason, decode_event
 from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.schema import Event
-from stream_app.model.features import category_bucket, encode_events
-from stream_app.model.heads import model_states, previous_event
-from stream_app.schedule.due_schedule import DueSchedule, schedule_due_times
+from stream_app.model.features import (
+    EncodedEvents,
+    category_bucket,
+    category_buckets,
+    numeric_features,
+)
+from stream_app.schedule.due_schedule import DueSchedule, schedule_due_columns
 from stream_app.schedule.levels import Thresholds
 from stream_app.schedule.outcomes import counts_as_return, resolve_on_return
 from stream_app.service.ports import RawMessage, SourcePosition, UserStates
-from stream_app.state import (
-    UpdateOutcome,
-    UserState,
-    apply_event,
-    decode_state,
-    encode_state,
-)
+from stream_app.state import UpdateOutcome
+from stream_app.state.apply_columns import RoundApplied, apply_round
+from stream_app.state.codec_columns import decode_columns, encode_columns
+from stream_app.state.columns import ModelShapes, StateColumns
 from stream_app.worker.activation import Activation
 from stream_app.worker.log_fields import position_fields
 from stream_app.worker.metrics import Metrics
@@ -66,6 +69,8 @@ class EventPipeline:
     #: the checkpoint flushes their changelog then when a flush is due, so the broker acknowledges
     #: it while the due times are computed.
     states_written: Callable[[], Awaitable[None]] | None = None
+    #: The model state's shapes, once a step gave them: the columns of every batch after.
+    _shapes: ModelShapes | None = field(default=None, init=False)
 
     async def handle(self, key: bytes | None, value: bytes | None, source: SourcePosition) -> None:
         """Process one message (a batch of one)."""
@@ -112,36 +117,53 @@ class EventPipeline:
     async def _apply_queues(
         self, queues: dict[str, list[tuple[Event, SourcePosition]]], now: float
     ) -> None:
-        """Apply each user's events in order, step the model, write states, reschedule."""
-        before = {user: self._load(user) for user in queues}
-        states = dict(before)
-        for position in range(max(len(q) for q in queues.values())):
-            await self._apply_round(
-                [(user, *q[position]) for user, q in queues.items() if position < len(q)], states
-            )
-        latest_ts = 0.0
-        written: list[tuple[bytes, int, UserState]] = []
-        for user, state in states.items():
-            if state is None or state is before[user]:
-                continue
-            partition = queues[user][-1][1].partition
-            if (
-                self.activation is not None
-                and state.events_total != (before[user] or UserState()).events_total
-            ):
-                state, _ = await self.activation.act(
-                    user, None, state, queues[user][-1][1], now, self.known_categories
+        """Apply each user's events in order, step the model, write states, reschedule: the
+        batch's users are rows of one `StateColumns`, each round one event of every user."""
+        users = list(queues)
+        keys = [user.encode("utf-8") for user in users]
+        columns = decode_columns([self.store.get(key) for key in keys], self._shapes)
+        outcomes_before, events_before = list(columns.outcomes), columns.events.copy()
+        changed = np.zeros(len(users), np.bool_)
+        items = list(queues.values())
+        for position in range(max(len(q) for q in items)):
+            rows = np.array([i for i, q in enumerate(items) if position < len(q)], np.int64)
+            round_items = [items[i][position] for i in rows.tolist()]
+            await self._apply_round(columns, rows, round_items, changed)
+        written = np.flatnonzero(changed)
+        sources = [items[i][-1][1] for i in written.tolist()]
+        if self.activation is not None:
+            for row, source in zip(written.tolist(), sources, strict=True):
+                if columns.events[row] != events_before[row]:
+                    await self._act(users[row], columns, row, source, now)
+        for row, value in zip(written.tolist(), encode_columns(columns, written), strict=True):
+            self.store[keys[row]] = value
+        for row, source in zip(written.tolist(), sources, strict=True):
+            if columns.outcomes[row] is not outcomes_before[row]:
+                self.metrics.outcome_totals.update_outcomes(
+                    source.partition, outcomes_before[row], columns.outcomes[row]
                 )
-            key = user.encode("utf-8")
-            self.store[key] = encode_state(state)
-            self.metrics.outcome_totals.update(partition, before[user], state)
-            written.append((key, partition, state))
-            latest_ts = max(latest_ts, state.last_event_seconds or 0.0)
         if self.states_written is not None:
             await self.states_written()
-        self._reschedule(written)
-        if latest_ts:
+        if self.model is not None and self.model.runtime is not None:
+            done = written.tolist()
+            scheduled = [(keys[r], s.partition, r) for r, s in zip(done, sources, strict=True)]
+            schedule_due_columns(
+                self.schedule, scheduled, columns, self.model.decay, self.thresholds
+            )
+        if len(written):
+            latest_ts = float(np.nanmax(columns.last[written]))
             self.metrics.event_time_lag_seconds.set(max(now - latest_ts, 0.0))
+
+    async def _act(
+        self, user: str, columns: StateColumns, row: int, source: SourcePosition, now: float
+    ) -> None:
+        """The activation policy on a user's new events (an interest shift)."""
+        assert self.activation is not None
+        state = columns.state(row)
+        assert state is not None
+        acted, _ = await self.activation.act(user, None, state, source, now, self.known_categories)
+        if acted is not state:
+            columns.set(row, acted)
 
     def _decode(self, message: RawMessage, limits: DecodeLimits) -> Event | Rejected:
         decoded = decode_event(message.key, message.value, limits)
@@ -156,70 +178,82 @@ class EventPipeline:
                 )
         return decoded
 
-    def _load(self, user: str) -> UserState | None:
-        stored = self.store.get(user.encode("utf-8"))
-        return decode_state(stored) if stored is not None else None
-
     async def _apply_round(
-        self, items: list[tuple[str, Event, SourcePosition]], states: dict[str, UserState | None]
+        self,
+        columns: StateColumns,
+        rows: npt.NDArray[np.int64],
+        items: list[tuple[Event, SourcePosition]],
+        changed: npt.NDArray[np.bool_],
     ) -> None:
         """Apply one event per user, then step the model once for all users whose event counted."""
-        stepped: list[tuple[str, Event, UserState | None]] = []
-        for user, event, source in items:
-            previous = states[user]
-            updated, outcome = apply_event(previous, event, source.offset, self.sequence_length)
-            if outcome is UpdateOutcome.APPLIED and counts_as_return(event.type):
-                updated = resolve_on_return(updated, event.ts_seconds)
-            states[user] = updated
+        events = [event for event, _ in items]
+        offsets = np.array([source.offset for _, source in items], np.int64)
+        done = apply_round(columns, rows, events, offsets, self.sequence_length)
+        changed[rows[[o is not UpdateOutcome.DUPLICATE_OFFSET for o in done.outcomes]]] = True
+        applied_rows = rows[done.applied]
+        applied: list[Event] = []
+        for event, outcome in zip(events, done.outcomes, strict=True):
             if outcome is UpdateOutcome.APPLIED:
-                self.metrics.events_consumed_total.labels(event.type.value).inc()
-                stepped.append((user, event, previous))
-                if event.category_id:
-                    self.known_categories[category_bucket(event.category_id)] = event.category_id
+                applied.append(event)
             else:
                 self.metrics.events_duplicate_total.labels(outcome.value).inc()
-        if stepped and self.model is not None and self.model.runtime is not None:
-            await self._step_model(stepped, states)
+        for kind, count in Counter(event.type.value for event in applied).items():
+            self.metrics.events_consumed_total.labels(kind).inc(count)
+        for row, event in zip(applied_rows.tolist(), applied, strict=True):
+            if event.category_id:
+                self.known_categories[category_bucket(event.category_id)] = event.category_id
+            if columns.predictions[row] and counts_as_return(event.type):
+                self._resolve_on_return(columns, row, event.ts_seconds)
+        if applied and self.model is not None and self.model.runtime is not None:
+            await self._step_model(columns, applied_rows, applied, done)
+
+    @staticmethod
+    def _resolve_on_return(columns: StateColumns, row: int, ts_seconds: float) -> None:
+        state = columns.state(row)
+        assert state is not None
+        resolved = resolve_on_return(state, ts_seconds)
+        columns.predictions[row], columns.outcomes[row] = resolved.predictions, resolved.outcomes
 
     async def _step_model(
         self,
-        stepped: list[tuple[str, Event, UserState | None]],
-        states: dict[str, UserState | None],
+        columns: StateColumns,
+        rows: npt.NDArray[np.int64],
+        events: list[Event],
+        done: RoundApplied,
     ) -> None:
         model = self.model
         assert model is not None
-        h, c = self._initial_states(model, [previous for _, _, previous in stepped])
-        encoded = encode_events(
-            [event for _, event, _ in stepped],
-            [previous_event(previous) for _, _, previous in stepped],
-        )
-        out = await model.step(encoded, h, c)
-        for (user, _, _), head in zip(stepped, model_states(model.version, out), strict=True):
-            state = states[user]
-            assert state is not None
-            states[user] = state.with_model(head)
+        h, c = self._initial_states(model, columns, rows)
+        out = await model.step(_encoded(events, done), h, c)
+        shapes = ModelShapes(out.h.shape[1], out.c.shape[1], out.mu.shape[1],
+                             *out.top_ids.shape[1:])  # fmt: skip
+        heads = columns.model
+        if heads.shapes != shapes:  # the first batch of users without this model's state
+            heads = columns.model = heads.reshaped(shapes)
+            self._shapes = shapes
+        for row in rows.tolist():
+            heads.versions[row] = model.version
+            heads.odd.pop(row, None)
+        heads.h[rows], heads.c[rows] = out.h, out.c
+        heads.mu[rows], heads.alpha[rows], heads.beta[rows] = out.mu, out.alpha, out.beta
+        heads.top_weights[rows], heads.top_ids[rows] = out.top_weights, out.top_ids
 
     def _initial_states(
-        self, model: ServingModel, previous: list[UserState | None]
+        self, model: ServingModel, columns: StateColumns, rows: npt.NDArray[np.int64]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Stored (h, c) per user; zeros for new users and for states of another model version."""
-        h = np.zeros((len(previous), model.hidden_size), np.float32)
+        h = np.zeros((len(rows), model.hidden_size), np.float32)
         c = np.zeros_like(h)
-        for row, state in enumerate(previous):
-            if (
-                state is not None
-                and state.model is not None
-                and state.model.version == model.version
-            ):
-                h[row] = state.model.h
-                c[row] = state.model.c
+        heads = columns.model
+        own = np.array([heads.versions[r] == model.version for r in rows.tolist()], np.bool_)
+        regular = own & np.array([r not in heads.odd for r in rows.tolist()], np.bool_)
+        if regular.any() and heads.shapes.hidden == model.hidden_size:
+            h[regular], c[regular] = heads.h[rows[regular]], heads.c[rows[regular]]
+        for i in np.flatnonzero(own & ~regular).tolist():  # this model's state, other columns
+            stored = heads.state(int(rows[i]))
+            if stored is not None and len(stored.h) == model.hidden_size:
+                h[i], c[i] = stored.h, stored.c
         return h, c
-
-    def _reschedule(self, written: list[tuple[bytes, int, UserState]]) -> None:
-        """Due times of every user written by the batch, computed together."""
-        if self.model is None or self.model.runtime is None:
-            return
-        schedule_due_times(self.schedule, written, self.model.decay, self.thresholds)
 
     async def _dead_letter(self, message: RawMessage, reason: str, detail: str) -> None:
         source = message.source
@@ -235,3 +269,20 @@ class EventPipeline:
         )
         await self.dead_letters(letter)
         self.metrics.dead_letter_messages_total.inc()
+
+
+def _encoded(events: list[Event], done: RoundApplied) -> EncodedEvents:
+    """The model's inputs for the applied events of a round, from the users' values before it
+    (`stream_app.model.features.encode_events` with each user's `PreviousEvent`)."""
+    first_event = np.isnan(done.last_before)
+    first_ts = np.where(np.isnan(done.first_before), done.last_before, done.first_before)
+    numeric = numeric_features(
+        done.ts,
+        done.last_before,
+        np.where(first_event, 0, done.events_before).astype(np.float64),
+        done.price,
+        np.where(first_event, np.nan, first_ts),
+        np.where(first_event, 0.0, done.spend_before),
+    )
+    buckets = category_buckets([event.category_id for event in events])
+    return EncodedEvents(event_type=done.type_index, category_bucket=buckets, numeric=numeric)

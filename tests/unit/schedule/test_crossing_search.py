@@ -24,8 +24,8 @@ from stream_app.schedule.levels import (
     TAU_GRID_DAYS,
     AlertLevel,
     DecayModel,
+    Heads,
     Thresholds,
-    _Heads,
     crossing_days,
 )
 from stream_app.state import UserState, decode_state
@@ -51,7 +51,7 @@ def reference_crossing_days(
 ) -> np.ndarray:
     """`crossing_days` as it was: the same grid, then `rounds` cuts of each bracket into
     `points` parts, the first part that reaches the target kept each time."""
-    heads = _Heads(states, decay)
+    heads = Heads.of_states(states, decay)
     n, size = len(states), TAU_GRID_DAYS.size
     rows = np.arange(n)
     p = heads.probability(rows, np.broadcast_to(TAU_GRID_DAYS, (n, size)))
