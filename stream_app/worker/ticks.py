@@ -13,17 +13,20 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from stream_app.clock import SECONDS_PER_DAY, Clock
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy.records import Action
 from stream_app.schedule.alerts import alerts_due
-from stream_app.schedule.due_schedule import DueEntry, DueSchedule, schedule_due_times
+from stream_app.schedule.due_schedule import DueEntry, DueSchedule, schedule_due_columns
 from stream_app.schedule.levels import Thresholds, due_times
 from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline, open_predictions, resolve_due
 from stream_app.service.ports import SourcePosition, UserStates
 from stream_app.state import UserState, decode_state, encode_state
+from stream_app.state.codec_columns import decode_columns
 from stream_app.worker.activation import Activation
 from stream_app.worker.log_fields import position_fields
 from stream_app.worker.metrics import Metrics
@@ -54,24 +57,42 @@ def rebuild_schedule(
     schedule.clear()
     with_outcomes: list[tuple[int, UserState]] = []
     users = 0
-    chunk: list[tuple[bytes, int, UserState]] = []
+    chunk: list[tuple[bytes, int, bytes]] = []
     for key, raw in items:
         partition = partition_for_key(key, partitions, partitioner)
         if raw is None or partition not in active:
             continue
         users += 1
-        state = decode_state(raw)
-        if state.outcomes:
-            with_outcomes.append((partition, state))
-        if state.model is None or state.last_event_seconds is None:
-            continue
-        chunk.append((key, partition, state))
+        chunk.append((key, partition, raw))
         if len(chunk) >= chunk_size:
-            schedule_due_times(schedule, chunk, model.decay, thresholds)
+            with_outcomes += _schedule_chunk(schedule, chunk, model, thresholds)
             chunk.clear()
-    schedule_due_times(schedule, chunk, model.decay, thresholds)
+    with_outcomes += _schedule_chunk(schedule, chunk, model, thresholds)
     model.metrics.outcome_totals.rebuild(with_outcomes)
     return users
+
+
+def _schedule_chunk(
+    schedule: DueSchedule,
+    chunk: list[tuple[bytes, int, bytes]],
+    model: ServingModel,
+    thresholds: Thresholds,
+) -> list[tuple[int, UserState]]:
+    """Schedule the (key, partition, value) users of a chunk, read as one `StateColumns`;
+    returns (partition, state) of those with outcome tallies."""
+    if not chunk:
+        return []
+    columns = decode_columns([raw for _, _, raw in chunk])
+    rows = range(len(chunk))
+    scored = [(key, p, row) for (key, p, _), row in zip(chunk, rows, strict=True)
+              if not np.isnan(columns.last[row])]  # fmt: skip
+    schedule_due_columns(schedule, scored, columns, model.decay, thresholds)
+    with_outcomes = []
+    for (_, partition, _), row in zip(chunk, rows, strict=True):
+        state = columns.state(row) if columns.outcomes[row] else None
+        if state is not None:
+            with_outcomes.append((partition, state))
+    return with_outcomes
 
 
 async def emit_due_ticks(schedule: DueSchedule, now_seconds: float, send: TickSink) -> int:
