@@ -1,8 +1,9 @@
 """The per-batch path, independent of Faust: decode → update state → model step → schedule.
 
-`app.py` feeds it batches of raw messages from the batch task; unit tests feed it plain dicts and
-lists. Within a batch a user's events are applied in arrival order: the k-th event of every
-user goes into the k-th batched model step.
+The service's batch loop feeds it batches of raw messages; unit tests feed it plain dicts and
+lists. The batch's users are the rows of one `StateColumns` (decoded together, written back
+together); within a batch a user's events are applied in arrival order: the k-th event of
+every user is one round, applied to whole columns and stepped through the model together.
 """
 
 from __future__ import annotations
