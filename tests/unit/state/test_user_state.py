@@ -1,4 +1,3 @@
-import json
 import math
 from dataclasses import replace
 
@@ -19,6 +18,13 @@ from stream_app.state import (
 from stream_app.state.codec import STATE_FORMAT_VERSION
 from stream_app.state.outcomes import OpenPrediction, Outcomes
 from stream_app.state.user_state import DECAY_SCALES_DAYS, DECAYED_SIZE, decayed_counts
+from tests.state_fixtures import (
+    FORMAT_3_STATE,
+    FORMAT_4_STATE,
+    FORMAT_5_STATE,
+    format_2_bytes,
+    older_format_state,
+)
 
 
 def event(
@@ -133,13 +139,13 @@ def test_state_with_model_round_trips_exactly() -> None:
 
 def test_binary_state_is_smaller_than_json() -> None:
     state = _with_model(tuple(float(x) for x in np.random.default_rng(0).random(48, np.float32)))
-    assert len(encode_state(state)) < len(_json_v2(state)) / 2
+    assert len(encode_state(state)) < len(format_2_bytes(state)) / 2
 
 
 def test_json_format_2_of_older_changelogs_still_decodes() -> None:
     state = replace(_with_model((0.1, -0.2, 0.3)), decayed=())  # format 2 had no decayed counts
-    assert decode_state(_json_v2(state)) == state
-    assert decode_state(_json_v2(replace(state, model=None))) == replace(state, model=None)
+    assert decode_state(format_2_bytes(state)) == state
+    assert decode_state(format_2_bytes(replace(state, model=None))) == replace(state, model=None)
 
 
 def test_unknown_formats_are_refused() -> None:
@@ -148,39 +154,6 @@ def test_unknown_formats_are_refused() -> None:
         decode_state(raw[:2] + b"\x09" + raw[3:])
     with pytest.raises(ValueError, match="unknown user state format"):
         decode_state(b'{"v":1}')
-
-
-def _json_v2(state: UserState) -> bytes:
-    """A state as format 2 wrote it (the encoder before format 3, verbatim)."""
-    model = state.model
-    body = {
-        "v": 2,
-        "n": state.events_total,
-        "types": list(state.type_counts),
-        "spend": state.spend_total,
-        "first": state.first_event_seconds,
-        "last": state.last_event_seconds,
-        "off": state.last_offset,
-        "tick_off": state.last_tick_offset,
-        "alert": state.alert_level,
-        "acts": dict(state.action_times),
-        "model": None
-        if model is None
-        else {
-            "v": model.version,
-            "h": model.h,
-            "c": model.c,
-            "mu": model.mu,
-            "alpha": model.alpha,
-            "beta": model.beta,
-            "top": [[[b, w] for b, w in component] for component in model.top_buckets],
-        },
-        "recent": [
-            [r.ts_seconds, r.type.value, r.item_id, r.category_id, r.price, r.event_id]
-            for r in state.recent
-        ],
-    }
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 def _fold(events: list[Event], sequence_length: int = 50) -> UserState:
@@ -220,46 +193,8 @@ def test_decayed_counts_round_trip_and_old_states_rebuild_them_from_the_ring() -
     assert decode_state(encode_state(with_model)) == with_model
 
 
-#: A state written by format 3 (the ring inside the JSON part): encoded by the worker of the
-#: release before the packed ring, from the events of `_format_3_events` (sequence length 5).
-FORMAT_3_STATE = bytes.fromhex(
-    "44530308c50100007b226e223a372c227479706573223a5b332c302c322c302c322c305d2c227370656e64223a32352e302c226669727374223a313730303030303030302e302c226c617374223a313730303032313630302e302c226f6666223a362c227469636b5f6f6666223a2d312c22616c657274223a302c2261637473223a7b7d2c22726563656e74223a5b5b313730303030373230302e302c227075726368617365222c226974656d2d32222c226361745c2230222c31322e352c6e756c6c5d2c5b313730303031303830302e302c2276696577222c226974656d2d33222c226361745c2231222c6e756c6c2c226533225d2c5b313730303031343430302e302c2263617274222c226974656d2d34222c6e756c6c2c6e756c6c2c6e756c6c5d2c5b313730303031383030302e302c227075726368617365222c226974656d2d35222c226361745c2231222c31322e352c226535225d2c5b313730303032313630302e302c2276696577222c226974656d2d36222c226361745c2230222c6e756c6c2c6e756c6c5d5d2c226d6f64656c223a7b2276223a22332e312b616263222c2273697a6573223a5b322c322c315d2c22746f70223a5b5b352c365d5d7d2c22646563223a31387d000000000000e03f000000000000d0bf000000000000c03f000000000000f03ffca9f1d24d62503f9a9999999999c93f9a9999999999b93f000000000000e83f000000000000d03ff01052a9e6930740e48a49197de60740335f32fe79f707400000000000000000000000000000000000000000000000002b79532b6b57ff3fa14540c74ad8ff3f7e09f317bdf2ff3f0000000000000000000000000000000000000000000000002f5d68ca5187ff3fc2da89629fe3ff3fdb9463a686f6ff3f000000000000000000000000000000000000000000000000"
-)
-
-
-def _format_3_events() -> list[Event]:
-    kinds = [EventType.VIEW, EventType.CART, EventType.PURCHASE]
-    return [
-        Event(
-            "u-ü",
-            utc_from_seconds(1_700_000_000 + 3600 * k),
-            kinds[k % 3],
-            f"item-{k}",
-            None if k % 4 == 0 else f'cat"{k % 2}',
-            12.5 if k % 3 == 2 else None,
-            f"e{k}" if k % 2 else None,
-        )
-        for k in range(7)
-    ]
-
-
-def _format_3_model() -> ModelState:
-    return ModelState(
-        "3.1+abc", (0.5, -0.25), (0.125, 1.0), (0.001,), (0.2,), (0.1,), (((5, 0.75), (6, 0.25)),)
-    )
-
-
-def _older_format_state() -> UserState:
-    """What the older-format fixtures hold: `_format_3_events` applied, `_format_3_model`."""
-    state = None
-    for offset, e in enumerate(_format_3_events()):
-        state, _ = apply_event(state, e, offset, 5)
-    assert state is not None
-    return replace(state, model=_format_3_model())
-
-
 def test_format_3_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
-    expected = _older_format_state()
+    expected = older_format_state()
     old = decode_state(FORMAT_3_STATE)
     assert FORMAT_3_STATE[2] == 3 and old == expected
     assert decode_state(encode_state(old)) == expected  # written again as format 5
@@ -291,29 +226,8 @@ def test_the_spelled_out_copies_keep_every_field() -> None:
     assert later.alert_level == 0 and later.last_offset == 99  # a new silence begins
 
 
-#: The same state as format 4 wrote it (the worker of the release before format 5; float64
-#: block, decayed counts).
-FORMAT_4_STATE = bytes.fromhex(
-    "44530408c5000000030100007b226e223a372c227479706573223a5b332c302c322c302c322c305d2c227370656e"
-    "64223a32352e302c226669727374223a313730303030303030302e302c226c617374223a31373030303231363030"
-    "2e302c226f6666223a362c227469636b5f6f6666223a2d312c22616c657274223a302c2261637473223a7b7d2c22"
-    "6e726563223a352c226d6f64656c223a7b2276223a22332e312b616263222c2273697a6573223a5b322c322c315d"
-    "2c22746f70223a5b5b352c365d5d7d2c22646563223a31387d35005b313730303030373230302e302c2270757263"
-    "68617365222c226974656d2d32222c226361745c2230222c31322e352c6e756c6c5d31005b313730303031303830"
-    "302e302c2276696577222c226974656d2d33222c226361745c2231222c6e756c6c2c226533225d2d005b31373030"
-    "3031343430302e302c2263617274222c226974656d2d34222c6e756c6c2c6e756c6c2c6e756c6c5d35005b313730"
-    "303031383030302e302c227075726368617365222c226974656d2d35222c226361745c2231222c31322e352c2265"
-    "35225d31005b313730303032313630302e302c2276696577222c226974656d2d36222c226361745c2230222c6e75"
-    "6c6c2c6e756c6c5d000000000000e03f000000000000d0bf000000000000c03f000000000000f03ffca9f1d24d62"
-    "503f9a9999999999c93f9a9999999999b93f000000000000e83f000000000000d03ff01052a9e6930740e48a4919"
-    "7de60740335f32fe79f707400000000000000000000000000000000000000000000000002b79532b6b57ff3fa145"
-    "40c74ad8ff3f7e09f317bdf2ff3f0000000000000000000000000000000000000000000000002f5d68ca5187ff3f"
-    "c2da89629fe3ff3fdb9463a686f6ff3f000000000000000000000000000000000000000000000000"
-)
-
-
 def test_format_4_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
-    expected = _older_format_state()
+    expected = older_format_state()
     old = decode_state(FORMAT_4_STATE)
     assert FORMAT_4_STATE[2] == 4 and old == expected
     again = encode_state(old)
@@ -323,27 +237,8 @@ def test_format_4_of_older_changelogs_still_decodes_and_goes_on_the_same() -> No
     assert apply_event(old, fresh, 7, 5) == apply_event(expected, fresh, 7, 5)
 
 
-#: The same state as written by format 5 (a binary record, then the JSON and the ring before
-#: the model arrays), the format before the current one.
-FORMAT_5_STATE = bytes.fromhex(
-    "44530508070700000000000000000000000000394000000040fc54d941000000581155d9410600000000000000ffffff"
-    "ffffffffff00060500030100000000000012070002000200010001000300000000000000000000000000000002000000"
-    "0000000000000000000000000200000000000000000000000000000035005b313730303030373230302e302c22707572"
-    "6368617365222c226974656d2d32222c226361745c2230222c31322e352c6e756c6c5d31005b31373030303130383030"
-    "2e302c2276696577222c226974656d2d33222c226361745c2231222c6e756c6c2c226533225d2d005b31373030303134"
-    "3430302e302c2263617274222c226974656d2d34222c6e756c6c2c6e756c6c2c6e756c6c5d35005b3137303030313830"
-    "30302e302c227075726368617365222c226974656d2d35222c226361745c2231222c31322e352c226535225d31005b31"
-    "3730303032313630302e302c2276696577222c226974656d2d36222c226361745c2230222c6e756c6c2c6e756c6c5d33"
-    "2e312b616263020005000600000000000000e03f000000000000d0bf000000000000c03f000000000000f03ffca9f1d2"
-    "4d62503f9a9999999999c93f9a9999999999b93f000000000000e83f000000000000d03ff01052a9e6930740e48a4919"
-    "7de60740335f32fe79f707400000000000000000000000000000000000000000000000002b79532b6b57ff3fa14540c7"
-    "4ad8ff3f7e09f317bdf2ff3f0000000000000000000000000000000000000000000000002f5d68ca5187ff3fc2da8962"
-    "9fe3ff3fdb9463a686f6ff3f000000000000000000000000000000000000000000000000"
-)
-
-
 def test_format_5_of_older_changelogs_still_decodes_and_goes_on_the_same() -> None:
-    expected = _older_format_state()
+    expected = older_format_state()
     old = decode_state(FORMAT_5_STATE)
     assert FORMAT_5_STATE[2] == 5 and old == expected
     again = encode_state(old)
