@@ -168,8 +168,10 @@ def schedule_due_columns(
     history and usual gaps taken from the columns for all of them at once."""
     model = columns.model
     scored = [u for u in users if model.versions[u[2]] is not None]
-    odd = [(key, p, columns.state(row)) for key, p, row in scored if row in model.odd]
-    schedule_due_times(schedule, [(k, p, s) for k, p, s in odd if s is not None], decay, thresholds)
+    for key, partition, row in scored:  # heads of other shapes: one at a time (they differ)
+        state = columns.state(row) if row in model.odd else None
+        if state is not None:
+            schedule_due_times(schedule, [(key, partition, state)], decay, thresholds)
     regular = [u for u in scored if u[2] not in model.odd]
     if not regular:
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,24 @@ async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(
             Thresholds(),
         )
     }  # each user's own due times, whatever chunk it was computed in
+
+
+async def test_a_rebuild_over_heads_of_several_shapes_schedules_each_user() -> None:
+    """After a model with another number of components, the table holds heads of both shapes."""
+    model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
+    model.load()
+    one = ModelState("old", (0.0,), (0.0,), (0.001,), (0.2,), (0.1,), (((5, 1.0),),))
+    wide = replace(HEAD, h=(0.0, 0.0), c=(0.0, 0.0))
+    heads = [HEAD, one, wide, one, HEAD, wide]
+    states = [
+        UserState(events_total=1, last_event_seconds=1000.0 + i, model=head)
+        for i, head in enumerate(heads)
+    ]
+    items = [(f"u{i}".encode(), encode_state(s)) for i, s in enumerate(states)]
+    schedule = DueSchedule()
+    assert rebuild_schedule(schedule, items, 1, {0}, model, Thresholds()) == len(states)
+    expected = sum(len(due_times(s, model.decay, Thresholds())) for s in states)
+    assert expected > 0 and len(schedule) == expected
 
 
 async def test_alerts_of_a_tick_go_through_the_policy_and_action_times_are_stored(
