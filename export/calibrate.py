@@ -2,10 +2,13 @@
 the head's covariates (`stream_app.model.covariates`) that every model is served with.
 
 `fit_stack` is the one procedure of every fit (each rolling origin, the shipped model and the
-ablations): a logistic regression over the chosen columns on the training cutoffs (L2 chosen by
-validation log-loss), then Platt on the validation cutoff, folded into one map. There is no
-fallback: the weight of logit(P) is held at `HEAD_WEIGHT_FLOOR` when the data would make it
-non-positive (the sequence head then adds nothing), and the fit records that it did.
+ablations). The covariate term t(x) = w·x + w0 is a logistic regression on the training cutoffs;
+the head's weight is fitted where its P is out of sample, on the validation cutoff:
+σ(a·logit P + c·t(x) + b). The term's L2 strength is chosen by the 2-fold cross-fitted
+log-loss of that map on the validation cutoff. The head's P on the training cutoffs is not used
+for any weight: its auxiliary loss was fitted on exactly those labels, so a weight fitted there
+over-trusts it. There is no fallback: a is held at `HEAD_WEIGHT_FLOOR` when the data would make
+it non-positive (the sequence head then adds nothing), and the fit records that it did.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ from stream_app.model.survival import Calibration, logit
 
 F64 = npt.NDArray[np.float64]
 Bool = npt.NDArray[np.bool_]
-#: Inverse L2 strengths tried for the stacked term (chosen by validation log-loss).
+#: Inverse L2 strengths tried for the covariate term (chosen by cross-fitted validation log-loss).
 COVARIATE_C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
-#: Smallest weight of logit(P) (and of the Platt slope): the served map must stay monotone in P.
+#: Smallest weight of logit(P): the served map must stay monotone in P.
 HEAD_WEIGHT_FLOOR = 1e-3
+#: Folds of the validation cutoff's cross-fitted log-loss, and the seed of their assignment.
+VAL_FOLDS = 2
+FOLD_SEED = 0
+#: The procedure's name, recorded with every fit.
+PROCEDURE = "term on the training cutoffs, head weight on validation (2-fold cross-fitted C)"
 STACKED = "platt_on_logit_with_covariates"
 KINDS = {(True, True): STACKED, (True, False): "platt_on_logit", (False, True): "covariates_only"}
 
@@ -91,15 +99,15 @@ def _bounded_logistic(x: F64, y: F64, penalty: float, lower: F64) -> tuple[F64, 
 
 @dataclass(frozen=True)
 class Stack:
-    """σ(w·d + b) over d = [logit P?, covariates?], as `fit_stack` chose it; `weights` and
-    `intercept` already include the Platt map of the validation cutoff."""
+    """σ(w·d + b) over d = [logit P?, covariates?], as `fit_stack` chose it: `weights` are
+    (a, c·w) and `intercept` is b + c·w0, the validation map folded over the covariate term."""
 
     head: bool
     covariates: bool
     weights: tuple[float, ...]
     intercept: float
-    c: float
-    platt_slope: float
+    c: float | None
+    term_weight: float | None
     head_at_floor: bool
     val_logloss: float
 
@@ -124,10 +132,11 @@ class Stack:
         """What the fit chose, for metrics.json."""
         return {
             "kind": self.kind,
+            "procedure": PROCEDURE,
             "covariate_c": self.c,
             "head_weight": self.weights[0] if self.head else None,
             "head_weight_at_floor": self.head_at_floor,
-            "platt_slope": self.platt_slope,
+            "term_weight": self.term_weight,
             "val_logloss": self.val_logloss,
         }
 
@@ -136,47 +145,84 @@ class Stack:
         head = (f"head weight {self.weights[0]:.4f}"
                 + (" (held at its floor: the sequence head adds nothing)"
                    if self.head_at_floor else "")) if self.head else "no head"  # fmt: skip
-        return (f"{self.kind}: L2 C={self.c:g}, {head}, Platt slope {self.platt_slope:.4f}, "
-                f"val log-loss {self.val_logloss:.4f}")  # fmt: skip
+        term = (f"L2 C={self.c:g}, term weight {self.term_weight:.4f}"
+                if self.covariates and self.c is not None and self.term_weight is not None
+                else "no covariate term")  # fmt: skip
+        return (f"{self.kind}: {term}, {head}, "
+                f"cross-fitted val log-loss {self.val_logloss:.4f}")  # fmt: skip
 
 
 def design(s: Scored, head: bool = True, covariates: bool = True) -> F64:
-    """The stack's columns: logit P (if `head`), then the covariates (if `covariates`)."""
+    """The served map's columns: logit P (if `head`), then the covariates (if `covariates`)."""
     cols = ([logit(s.p_raw)[:, None]] if head else []) + ([s.covariates] if covariates else [])
     out: F64 = np.concatenate(cols, axis=1)
     return out
 
 
-def fit_stack(
-    train: list[Scored], val: Scored, head: bool = True, covariates: bool = True
-) -> Stack:
-    """The columns → L2 logistic regression on the training cutoffs (C by validation log-loss,
-    the weight of logit P ≥ `HEAD_WEIGHT_FLOOR`), then Platt on validation, folded together."""
-    x = np.concatenate([design(s, head, covariates) for s in train])
+def fit_term(train: list[Scored], c: float) -> tuple[F64, float]:
+    """The covariate term t(x) = w·x + w0: an L2 logistic regression (inverse strength `c`) of
+    the labels on the covariates over the training cutoffs (the head's P is not a column)."""
+    x = np.concatenate([s.covariates for s in train])
     y = np.concatenate([s.label for s in train]).astype(np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
-    lower = np.full(x.shape[1], -np.inf)
-    if head:
-        lower[0] = HEAD_WEIGHT_FLOOR * scale[0]
-    xv = (design(val, head, covariates) - mean) / scale
+    w_std, b_std = _bounded_logistic((x - mean) / scale, y, 1.0 / c, np.full(x.shape[1], -np.inf))
+    weights = w_std / scale
+    return weights, float(b_std - weights @ mean)
+
+
+def _top(head_col: F64 | None, term: F64 | None, y: F64) -> tuple[F64, float]:
+    """Maximum-likelihood σ(a·logit P + c·t + b) on one sample (a ≥ the floor)."""
+    cols = [col for col in (head_col, term) if col is not None]
+    lower = np.array(([HEAD_WEIGHT_FLOOR] if head_col is not None else [])
+                     + ([-np.inf] if term is not None else []))  # fmt: skip
+    return _bounded_logistic(np.stack(cols, axis=1), y, 0.0, lower)
+
+
+def _folds(n: int) -> npt.NDArray[np.int64]:
+    """Each validation row's fold (a fixed, seeded assignment)."""
+    return np.random.default_rng(FOLD_SEED).permutation(n) % VAL_FOLDS
+
+
+def cross_fitted_logloss(head_col: F64 | None, term: F64 | None, y: F64) -> float:
+    """Log-loss of the validation map where each fold is predicted by the map fitted on the
+    others."""
+    fold = _folds(len(y))
+    z = np.empty(len(y))
+    for k in range(VAL_FOLDS):
+        fit, out = fold != k, fold == k
+        w, b = _top(None if head_col is None else head_col[fit],
+                    None if term is None else term[fit], y[fit])  # fmt: skip
+        cols = [col[out] for col in (head_col, term) if col is not None]
+        z[out] = np.stack(cols, axis=1) @ w + b
+    return float(log_loss(y, 1.0 / (1.0 + np.exp(-z)), labels=[0.0, 1.0]))
+
+
+def fit_stack(
+    train: list[Scored], val: Scored, head: bool = True, covariates: bool = True
+) -> Stack:
+    """The covariate term on the training cutoffs (L2 C by the cross-fitted validation
+    log-loss), then σ(a·logit P + c·t(x) + b) on the validation cutoff, folded together."""
+    y = val.label.astype(np.float64)
+    head_col = logit(val.p_raw) if head else None
+    if not covariates:
+        loss = cross_fitted_logloss(head_col, None, y)
+        (a,), b = _top(head_col, None, y)
+        return Stack(True, False, (float(a),), b, None, None,
+                     bool(a <= HEAD_WEIGHT_FLOOR * (1 + 1e-6)), loss)  # fmt: skip
     best: tuple[float, float, F64, float] = (np.inf, 0.0, np.zeros(0), 0.0)
     for c in COVARIATE_C_GRID:
-        w, b = _bounded_logistic((x - mean) / scale, y, 1.0 / c, lower)
-        p_val = 1.0 / (1.0 + np.exp(-(xv @ w + b)))
-        loss = float(log_loss(val.label, p_val, labels=[False, True]))
+        w, w0 = fit_term(train, c)
+        loss = cross_fitted_logloss(head_col, val.covariates @ w + w0, y)
         if loss < best[0]:
-            best = (loss, c, w, b)
-    loss, c, w_std, b_std = best
-    at_floor = bool(head and w_std[0] <= lower[0] * (1 + 1e-6))
-    weights = w_std / scale
-    intercept = float(b_std - weights @ mean)
-    z_val = design(val, head, covariates) @ weights + intercept
-    slope, shift = _bounded_logistic(z_val[:, None], val.label.astype(np.float64), 0.0,
-                                     np.array([HEAD_WEIGHT_FLOOR]))  # fmt: skip
-    a = float(slope[0])
-    return Stack(head, covariates, tuple((a * weights).tolist()), a * intercept + shift, c, a,
-                 at_floor, loss)  # fmt: skip
+            best = (loss, c, w, w0)
+    loss, c, w, w0 = best
+    top, b = _top(head_col, val.covariates @ w + w0, y)
+    term_weight = float(top[-1])
+    a = (float(top[0]),) if head else ()
+    at_floor = bool(head and top[0] <= HEAD_WEIGHT_FLOOR * (1 + 1e-6))
+    weights = a + tuple((term_weight * w).tolist())
+    return Stack(head, True, weights, b + term_weight * w0, c, term_weight, at_floor, loss)
 
 
 def fit_with_covariates(train: list[Scored], val: Scored) -> Calibration:

@@ -143,11 +143,11 @@ def write_model_card(out_dir: Path, metrics: dict[str, Any]) -> None:
   30 / 90 days, which the baselines use) are not among them: they are not closed form in
   silence, so the time-decayed counts stand in for them. The gradient-boosting baseline's
   interactions are not in the family.
-- The term and the Platt map are fitted once per training run; the worker's optional online
+- The term and the validation map are fitted once per training run; the worker's optional online
   intercept correction (`DECAY_CALIBRATION_ONLINE`) moves the intercept only.
 - Time-of-day/weekday features are computed in UTC.
 - Return rates drift by calendar time (the held-out Online Retail months are the Christmas
-  peak); the Platt map is fitted on the latest labelled cutoff, refit it on recent data.
+  peak); the validation map is fitted on the latest labelled cutoff, refit it on recent data.
 - The category head ranks hashed buckets: unrelated categories that share a bucket are merged.
 - Reproduce: `{metrics.get("reproduce", REPRODUCE)}` (deterministic for a fixed seed and
   torch build, 1 CPU thread).

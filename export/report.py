@@ -161,15 +161,16 @@ def _score_gaps(metrics: dict[str, Any]) -> str:
 
 def fits_table(metrics: dict[str, Any]) -> str:
     """Markdown: what each fit chose (one procedure for every origin and the shipped model)."""
-    lines = ["| fit | fitted at | calibration | L2 C | head weight | at floor | Platt slope | "
-             "category blend (weight, half-life d) |", "|" + "---|" * 8]  # fmt: skip
+    lines = ["| fit | fitted at | calibration | L2 C | head weight | at floor | term weight | "
+             "cross-fitted val log-loss | category blend (weight, half-life d) |",
+             "|" + "---|" * 9]  # fmt: skip
     for f in metrics["fits"]:
         head = "–" if f["head_weight"] is None else f"{f['head_weight']:.4f}"
         blend = f["category_blend"]
         lines.append(
             f"| {f['fit']} | {f['fitted_at'][:10]} | {f['kind']} | {f['covariate_c']:g} | {head} | "
-            f"{'**yes**' if f['head_weight_at_floor'] else 'no'} | {f['platt_slope']:.4f} | "
-            f"{blend['weight']:g}, {blend['half_life_days']:g} |"
+            f"{'**yes**' if f['head_weight_at_floor'] else 'no'} | {f['term_weight']:.4f} | "
+            f"{f['val_logloss']:.4f} | {blend['weight']:g}, {blend['half_life_days']:g} |"
         )
     return "\n".join(lines)
 
@@ -203,9 +204,10 @@ Reproduce: `{metrics.get("reproduce", REPRODUCE)}`
 
 Return within {horizon:g} days (a visit that is not a cancellation) at {len(split["test_cutoffs"])}
 rolling test cutoffs. For each test cutoff T a separate model is trained on events before
-T − H, early-stopped at the validation cutoff T − H, its stacked calibration (logit P and the
-covariates, `export.calibrate.fit_stack`) fitted on the training cutoffs and Platt-scaled at
-T − H, and every baseline is
+T − H, early-stopped at the validation cutoff T − H, its stacked calibration
+(`export.calibrate.fit_stack`: the covariate term fitted on the training cutoffs, then
+σ(a·logit P + c·term + b) fitted at T − H, where the head's P is out of sample; the term's L2
+strength chosen by 2-fold cross-fitted log-loss at T − H), and every baseline is
 tuned and calibrated there too; no test cutoff is used for any choice. BG/NBD is fitted by
 maximum likelihood on the history before each cutoff (it needs no labels).
 

@@ -61,8 +61,9 @@ def scored_at(
 def train_for(
     enc: EncodedLog, split: Split, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool
 ) -> Trained:
-    """Train on the split; fit the stacked map on its training cutoffs and calibrate it on its
-    validation cutoff (`export.calibrate.fit_stack`, the one procedure of every fit)."""
+    """Train on the split; fit the covariate term on its training cutoffs and the head's weight
+    with it on its validation cutoff (`export.calibrate.fit_stack`, the one procedure of every
+    fit)."""
     model, history = train_model(enc, split, mcfg, tcfg, progress)
     horizon = split.horizon_days
     val = cutoff_labels(enc, split.val_cutoff, horizon)

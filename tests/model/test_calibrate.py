@@ -1,4 +1,5 @@
-"""The stacked calibration: fitted on training cutoffs, folded into one served map, no fallback."""
+"""The stacked calibration: the covariate term on the training cutoffs, the head's weight on the
+validation cutoff (where its P is out of sample), folded into one served map, no fallback."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from export.calibrate import (
     HEAD_WEIGHT_FLOOR,
+    PROCEDURE,
     STACKED,
     Scored,
     fit_platt,
@@ -97,3 +99,47 @@ def test_a_shipped_model_configured_unlike_its_origins_is_an_error() -> None:
     assert same["kind"] == STACKED and same["head_weight_at_floor"]["final"] is False
     with pytest.raises(ConfigurationError, match="not shipped"):
         check_configuration([stacked, stacked], platt_only)
+
+
+def _log_loss(s: Scored, p: np.ndarray) -> float:
+    y = s.label
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def test_the_head_weight_is_fitted_where_its_p_is_out_of_sample() -> None:
+    """On the training cutoffs the head's P has seen the labels (in sample: nearly perfect); on
+    validation and test it is noise. The head must get next to no weight, and the covariate term
+    fitted without it must still carry the signal."""
+    rng = np.random.default_rng(7)
+
+    def leaky(n: int) -> Scored:
+        s = _cutoff(rng, n)
+        return Scored(np.where(s.label, 0.9, 0.1) + rng.normal(0, 0.02, n), s.covariates, s.label)
+
+    def noise(n: int) -> Scored:
+        s = _cutoff(rng, n)
+        return Scored(rng.uniform(0.05, 0.6, n), s.covariates, s.label)
+
+    train, val, test = [leaky(3000) for _ in range(2)], noise(3000), noise(4000)
+    full, cov = fit_stack(train, val), fit_stack(train, val, head=False)
+    assert full.weights[0] < 0.15, full.line()
+    assert int(np.argmax(np.abs(full.weights[1:]))) == 3 and full.weights[1 + 3] > 0.5
+    assert _log_loss(test, full.predict(test)) < _log_loss(test, cov.predict(test)) + 0.005
+
+
+def test_the_recorded_validation_loss_is_out_of_sample_and_says_what_was_chosen() -> None:
+    rng = np.random.default_rng(8)
+    train, val, test = (
+        [_cutoff(rng, 3000) for _ in range(2)],
+        _cutoff(rng, 2000),
+        _cutoff(rng, 20000),
+    )
+    stack = fit_stack(train, val)
+    in_sample = _log_loss(val, stack.predict(val))
+    assert stack.val_logloss >= in_sample  # cross-fitted: never better than the refit's own fit
+    assert abs(stack.val_logloss - _log_loss(test, stack.predict(test))) < 0.02
+    record = stack.record()
+    assert record["procedure"] == PROCEDURE and record["covariate_c"] == stack.c
+    assert record["term_weight"] == stack.term_weight and record["val_logloss"] == stack.val_logloss
+    line = stack.line()
+    assert f"C={stack.c:g}" in line and "cross-fitted val log-loss" in line and "\n" not in line
