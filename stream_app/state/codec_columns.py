@@ -34,7 +34,14 @@ from stream_app.state.codec import (
 )
 from stream_app.state.codec_older import decode_older_state
 from stream_app.state.codec_rows import action_times_of, outcomes_of, predictions_of
-from stream_app.state.columns import I64, NO_BUCKET, ModelShapes, StateColumns, columns_of
+from stream_app.state.columns import (
+    I64,
+    NO_BUCKET,
+    ModelShapes,
+    StateColumns,
+    columns_of,
+    shapes_of,
+)
 from stream_app.state.ring import PackedRing
 from stream_app.state.user_state import UserState
 
@@ -80,8 +87,7 @@ def _first_shapes(heads: np.ndarray, older: list[UserState]) -> ModelShapes:
     if len(with_model):
         head = heads[with_model[0]]
         return ModelShapes(*(int(head[f]) for f in SHAPE_FIELDS))
-    models = [state.model for state in older if state.model is not None]
-    return ModelShapes.of(models[0]) if models else ModelShapes(0, 0, 0, 0, 0)
+    return shapes_of(list(older))
 
 
 def _read(columns: StateColumns, rows: I64, values: list[bytes], heads: np.ndarray) -> None:

@@ -258,8 +258,3 @@ def columns_of(states: list[UserState | None], shapes: ModelShapes | None = None
 
 def _or_nan(value: float | None) -> float:
     return float("nan") if value is None else value
-
-
-def take_rows(values: list[Any], rows: I64) -> list[Any]:
-    """`values[i]` for each i of `rows`."""
-    return [values[i] for i in rows.tolist()]
