@@ -1,10 +1,11 @@
 """In-process microbenchmark of the per-batch path (no Kafka): EventPipeline on a dict store.
 
-    .venv/bin/python -m bench.pipeline_micro [--events N] [--batch B] [--profile]
+    .venv/bin/python -m bench.pipeline_micro [--events N] [--batch B] [--profile [--sort KEY]]
 
 Feeds the benchmark's events in batches of B (the worker's mean model batch size is ~116) to
 the same EventPipeline the worker runs (CPU model, policy off), and prints µs per event plus a
-digest of the final table (each state's fields and numbers, whatever its format) and schedule, so two variants can be checked for identical output.
+digest of the final table (each state's fields and numbers, whatever its format) and one of
+the schedule, so two variants can be checked for identical output.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def entry_fields(entry: object) -> tuple[object, ...]:
     return astuple(entry) if is_dataclass(entry) else tuple(entry)  # type: ignore[arg-type]
 
 
-async def run(messages: list[RawMessage], max_ts: float, batch: int) -> tuple[float, str]:
+async def run(messages: list[RawMessage], max_ts: float, batch: int) -> tuple[float, str, str]:
     metrics = Metrics()
     model = ServingModel(DEFAULT_MODEL_PATH, metrics, prefer_cuda=False)
     model.load()
@@ -79,14 +80,14 @@ async def run(messages: list[RawMessage], max_ts: float, batch: int) -> tuple[fl
     for i in range(0, len(messages), batch):
         await pipeline.handle_batch(messages[i : i + batch])
     seconds = time.process_time() - t0
-    digest = hashlib.sha256()
+    table, schedule = hashlib.sha256(), hashlib.sha256()
     for key in sorted(store):
-        digest.update(key + canonical(decode_state(store[key])).encode())
+        table.update(key + canonical(decode_state(store[key])).encode())
     for partition in sorted(pipeline.schedule.heaps):
         entries = sorted(map(entry_fields, pipeline.schedule.heaps[partition]))
-        digest.update(repr(entries).encode())
+        schedule.update(repr(entries).encode())
     model.close()
-    return seconds, digest.hexdigest()[:16]
+    return seconds, table.hexdigest()[:16], schedule.hexdigest()[:16]
 
 
 def main() -> int:
@@ -94,18 +95,21 @@ def main() -> int:
     p.add_argument("--events", type=int, default=30_000)
     p.add_argument("--batch", type=int, default=116)
     p.add_argument("--profile", action="store_true")
+    p.add_argument(
+        "--sort", default="tottime", help="the profile's order (pstats: cumulative, ...)"
+    )
     args = p.parse_args()
     messages, max_ts = raw_messages(args.events)
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-    seconds, digest = asyncio.run(run(messages, max_ts, args.batch))
+    seconds, table, schedule = asyncio.run(run(messages, max_ts, args.batch))
     if args.profile:
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof).sort_stats(args.sort).print_stats(30)
     print(
         f"{args.events} events, batch {args.batch}: {seconds:.2f} CPU s, "
-        f"{1e6 * seconds / args.events:.1f} CPU µs/event, digest {digest}"
+        f"{1e6 * seconds / args.events:.1f} CPU µs/event, digest {table}, schedule {schedule}"
     )
     return 0
 

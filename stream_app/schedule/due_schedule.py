@@ -25,6 +25,12 @@ from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline
 from stream_app.state import UserState
 from stream_app.state.columns import StateColumns
 
+#: Schedule level of the earliest time a user's next alert level can fall due (its silence
+#: floor): the timer that reaches it schedules the exact due times from the stored state
+#: (`stream_app.worker.ticks.FloorRefiner`); it is never sent as a tick. Alert levels are
+#: 1..3, a prediction's deadline `OUTCOME_DUE`.
+FLOOR_DUE = -1
+
 
 class DueEntry(NamedTuple):
     """A user's next level falls due at `due_seconds` in the episode that began at `episode`."""
@@ -163,9 +169,16 @@ def schedule_due_columns(
     columns: StateColumns,
     decay: DecayModel,
     thresholds: Thresholds,
+    defer_after: float | None = None,
 ) -> None:
     """`schedule_due_times` of (key, partition, row) users of `columns`: the heads, covariate
-    history and usual gaps taken from the columns for all of them at once."""
+    history and usual gaps taken from the columns for all of them at once.
+
+    With `defer_after`, a user whose next level's silence floor is later than it gets one
+    `FLOOR_DUE` entry at that floor instead of the level's due times: no level can fall due
+    before its floor, and the timer that reaches it computes them (`stream_app.worker.ticks`).
+    The users who come back before their floor, most of them, never pay for the search.
+    """
     model = columns.model
     scored = [u for u in users if model.versions[u[2]] is not None]
     for key, partition, row in scored:  # heads of other shapes: one at a time (they differ)
@@ -176,20 +189,43 @@ def schedule_due_columns(
     if not regular:
         return
     rows = np.array([row for _, _, row in regular], np.int64)
-    crossings = crossings_of(
-        _heads_of_rows(columns, rows, decay), len(rows), [thresholds.of(lv) for lv in AlertLevel]
-    ).tolist()
-    last = columns.last[rows].tolist()
-    gaps = _usual_gaps(columns, rows, thresholds).tolist()
-    alert_levels = columns.alert_level[rows].tolist()
+    last, alert_levels = columns.last[rows], columns.alert_level[rows]
+    gaps = _usual_gaps(columns, rows, thresholds)
+    floors = silence_floors(last, alert_levels, gaps, thresholds)
+    deferred = np.zeros(len(rows), np.bool_) if defer_after is None else floors > defer_after
+    searched = np.flatnonzero(~deferred & ~np.isnan(floors))  # NaN: no level to come
+    crossings = np.full((len(rows), len(AlertLevel)), np.nan)
+    ratios = [thresholds.of(level) for level in AlertLevel]
+    if len(searched):
+        heads = _heads_of_rows(columns, rows[searched], decay)
+        crossings[searched] = crossings_of(heads, len(searched), ratios)
+    lasts, levels, usual = last.tolist(), alert_levels.tolist(), gaps.tolist()
+    floor_times, crossing_rows = floors.tolist(), crossings.tolist()
     for i, (key, partition, row) in enumerate(regular):
-        due = levels_due(last[i], alert_levels[i], gaps[i], crossings[i], thresholds)
-        entries = [(int(level), t) for level, t in due]
+        if deferred[i]:
+            entries = [(FLOOR_DUE, floor_times[i])]
+        else:
+            due = levels_due(lasts[i], levels[i], usual[i], crossing_rows[i], thresholds)
+            entries = [(int(level), t) for level, t in due]
         predictions = columns.predictions[row]
         if predictions:
             deadline = min(p.deadline_seconds for p in predictions)
             entries.append((OUTCOME_DUE, deadline + thresholds.outcome_grace_seconds))
-        schedule.replace_user(key, partition, last[i], entries)
+        schedule.replace_user(key, partition, lasts[i], entries)
+
+
+def silence_floors(
+    last: npt.NDArray[np.float64],
+    alert_levels: npt.NDArray[np.int64],
+    gaps: npt.NDArray[np.float64],
+    thresholds: Thresholds,
+) -> npt.NDArray[np.float64]:
+    """The earliest time each user's next level can fall due: the last event plus that level's
+    `min_silence_gaps` of the usual gap (`levels_due` takes the later of this and the
+    crossing); NaN where every level was reached."""
+    floor_gaps = np.array([*thresholds.min_silence_gaps, np.nan])
+    floors: npt.NDArray[np.float64] = last + floor_gaps[np.clip(alert_levels, 0, 3)] * gaps
+    return floors
 
 
 def _heads_of_rows(columns: StateColumns, rows: npt.NDArray[np.int64], decay: DecayModel) -> Heads:

@@ -10,7 +10,7 @@ import time
 
 from stream_app.service.context import ServiceContext
 from stream_app.worker.calibration_drift import version_tally
-from stream_app.worker.ticks import emit_due_ticks, rebuild_schedule
+from stream_app.worker.ticks import FloorRefiner, emit_due_ticks, rebuild_schedule
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ async def schedule_ticks(ctx: ServiceContext) -> None:
             len(ctx.schedule),
             sorted(active),
         )
-    await emit_due_ticks(ctx.schedule, ctx.clock.now_seconds(), ctx.outputs.tick)
+    refine = FloorRefiner(ctx.store, ctx.model.decay, ctx.thresholds)
+    await emit_due_ticks(ctx.schedule, ctx.clock.now_seconds(), ctx.outputs.tick, refine)
     ctx.metrics.schedule_size.set(len(ctx.schedule))
 
 

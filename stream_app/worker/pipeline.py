@@ -149,7 +149,7 @@ class EventPipeline:
             done = written.tolist()
             scheduled = [(keys[r], s.partition, r) for r, s in zip(done, sources, strict=True)]
             schedule_due_columns(
-                self.schedule, scheduled, columns, self.model.decay, self.thresholds
+                self.schedule, scheduled, columns, self.model.decay, self.thresholds, now
             )
         if len(written):
             latest_ts = float(np.nanmax(columns.last[written]))

@@ -21,8 +21,13 @@ from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.tick import Tick
 from stream_app.policy.records import Action
 from stream_app.schedule.alerts import alerts_due
-from stream_app.schedule.due_schedule import DueEntry, DueSchedule, schedule_due_columns
-from stream_app.schedule.levels import Thresholds, due_times
+from stream_app.schedule.due_schedule import (
+    FLOOR_DUE,
+    DueEntry,
+    DueSchedule,
+    schedule_due_columns,
+)
+from stream_app.schedule.levels import DecayModel, Thresholds, due_times, due_times_batch
 from stream_app.schedule.outcomes import OUTCOME_DUE, next_deadline, open_predictions, resolve_due
 from stream_app.service.ports import SourcePosition, UserStates
 from stream_app.state import UserState, decode_state, encode_state
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 #: Publishes an alert caused by the tick at the position given.
 AlertSink = Callable[[Alert, SourcePosition], Awaitable[None]]
 TickSink = Callable[[DueEntry, Tick], Awaitable[None]]
+#: Replaces reached silence floors with exact due times in the schedule (`FloorRefiner`).
+Refine = Callable[[DueSchedule, list[DueEntry]], None]
 
 
 def rebuild_schedule(
@@ -95,14 +102,56 @@ def _schedule_chunk(
     return with_outcomes
 
 
-async def emit_due_ticks(schedule: DueSchedule, now_seconds: float, send: TickSink) -> int:
-    """Send a tick for every entry due by now; returns how many."""
+@dataclass(frozen=True)
+class FloorRefiner:
+    """Replaces reached silence floors (`FLOOR_DUE`) with the users' exact due times, read
+    from their stored state: a timer may read the table, and no tick makes the round trip."""
+
+    store: UserStates
+    decay: DecayModel
+    thresholds: Thresholds
+
+    def __call__(self, schedule: DueSchedule, floors: list[DueEntry]) -> None:
+        users: list[tuple[DueEntry, UserState]] = []
+        for entry in floors:
+            stored = self.store.get(entry.user_key)
+            state = decode_state(stored) if stored is not None else None
+            if state is None or state.model is None or state.last_event_seconds != entry.episode:
+                continue  # a newer event made the floor stale
+            users.append((entry, state))
+        due = due_times_batch([state for _, state in users], self.decay, self.thresholds)
+        for (entry, _), levels in zip(users, due, strict=True):
+            # The deadline of the open predictions stays scheduled beside the floor.
+            entries = [(int(level), t) for level, t in levels]
+            schedule.add_entries(entry.user_key, entry.partition, entry.episode, entries)
+
+
+async def emit_due_ticks(
+    schedule: DueSchedule,
+    now_seconds: float,
+    send: TickSink,
+    refine: Refine | None = None,
+) -> int:
+    """Send a tick for every entry due by now; returns how many. Silence floors reached are
+    refined first (`refine`): the exact due times replace them, and those due by now are sent
+    in the same pass, as if they had been scheduled from the start."""
     entries = schedule.pop_due(now_seconds)
-    for entry in entries:
-        tick = Tick(entry.user_key.decode("utf-8"), entry.episode, entry.level, entry.due_seconds)
-        await send(entry, tick)
+    sent = 0
+    while entries:
+        floors = [entry for entry in entries if entry.level == FLOOR_DUE]
+        for entry in entries:
+            if entry.level != FLOOR_DUE:
+                tick = Tick(
+                    entry.user_key.decode("utf-8"), entry.episode, entry.level, entry.due_seconds
+                )
+                await send(entry, tick)
+                sent += 1
+        if not floors or refine is None:
+            break
+        refine(schedule, floors)
+        entries = schedule.pop_due(now_seconds)
     schedule.compact()
-    return len(entries)
+    return sent
 
 
 @dataclass
