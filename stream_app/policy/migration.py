@@ -44,6 +44,13 @@ def js_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
     return min(max(total, 0.0), 1.0)
 
 
+def shift_possible(events_in_ring: int, migration: Migration) -> bool:
+    """Whether a ring of `events_in_ring` events can show a shift at all: the check needs
+    `recent_events` + `min_history_events` of them with a category."""
+    needed = migration.recent_events + migration.min_history_events
+    return migration.enabled and events_in_ring >= needed
+
+
 def detect_interest_migration(state: UserState, migration: Migration) -> InterestShift | None:
     """A shift when the last `recent_events` diverge from the older ring above the threshold."""
     if not migration.enabled:

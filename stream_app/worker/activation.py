@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from stream_app.events.alert import Alert
 from stream_app.policy import ActionHistory, BudgetState, Policy, PolicyError, decide_actions
+from stream_app.policy.migration import shift_possible
 from stream_app.policy.records import Action
 from stream_app.service.ports import SourcePosition
 from stream_app.state import UserState
@@ -50,6 +51,15 @@ class Activation:
     send: ActionSink
     metrics: Metrics
     budgets: dict[int, BudgetState] = field(default_factory=dict)
+
+    def may_shift(self, events_in_ring: int) -> bool:
+        """Whether events can lead to an action for a user with this many recent events (an
+        interest shift needs enough of them; `act` decides nothing otherwise)."""
+        return shift_possible(events_in_ring, self.policy.migration)
+
+    def open_budget(self, partition: int, now_seconds: float) -> None:
+        """Start the partition's coupon bucket now if it has none yet, as `act` does."""
+        self.budgets.setdefault(partition, BudgetState(0.0, now_seconds))
 
     async def act(
         self,

@@ -158,8 +158,12 @@ class EventPipeline:
     async def _act(
         self, user: str, columns: StateColumns, row: int, source: SourcePosition, now: float
     ) -> None:
-        """The activation policy on a user's new events (an interest shift)."""
+        """The activation policy on a user's new events (an interest shift); a user whose ring
+        is too short for one is not read."""
         assert self.activation is not None
+        if not self.activation.may_shift(len(columns.rings[row])):
+            self.activation.open_budget(source.partition, now)
+            return
         state = columns.state(row)
         assert state is not None
         acted, _ = await self.activation.act(user, None, state, source, now, self.known_categories)

@@ -18,7 +18,7 @@ from stream_app.policy import (
     decide_actions,
     detect_interest_migration,
 )
-from stream_app.policy.migration import category_profile, js_divergence
+from stream_app.policy.migration import category_profile, js_divergence, shift_possible
 from stream_app.policy.payloads import blended_categories
 from stream_app.policy.records import action_id, migration_basis
 from tests.unit.policy.builders import DAY, T0, model_state, treated_user, user
@@ -93,3 +93,27 @@ def test_model_head_categories_map_to_real_ids(policy: Policy) -> None:
     assert blended_categories(state, 0.0, {}, spec) == ["MUG"]  # unknown bucket dropped
     model_only = spec.model_copy(update={"model_weight": 1.0})
     assert blended_categories(state, 0.0, {vase: "VASE"}, model_only)[0] == "VASE"
+
+
+def test_a_ring_shorter_than_the_check_needs_never_shifts(policy: Policy) -> None:
+    """`shift_possible` is exact: one event fewer than it asks for never shifts, however
+    different the recent events (the pipeline then does not read the state at all)."""
+    needed = policy.migration.recent_events + policy.migration.min_history_events
+    history = ("MUG",) * (needed - policy.migration.recent_events)
+    shifted = (*history, *("GARDEN",) * policy.migration.recent_events)
+    assert len(shifted) == needed and shift_possible(needed, policy.migration)
+    assert detect_interest_migration(user(categories=shifted), policy.migration) is not None
+    assert not shift_possible(needed - 1, policy.migration)
+    for cut in range(needed):
+        assert (
+            detect_interest_migration(user(categories=shifted[1 : 1 + cut]), policy.migration)
+            is None
+        )
+        assert (
+            detect_interest_migration(
+                user(categories=shifted[-cut:] if cut else ()), policy.migration
+            )
+            is None
+        )
+    disabled = policy.migration.model_copy(update={"enabled": False})
+    assert not shift_possible(needed, disabled)
