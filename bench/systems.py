@@ -413,7 +413,8 @@ def state_size_bound(sequence_length: int = 50) -> dict[str, int]:
     rt = ModelRuntime(DEFAULT_MODEL_PATH, prefer_cuda=False, intra_op_threads=1)
     h, c = rt.initial_state(1)
     num = np.zeros((1, len(_numeric_features())), dtype=np.float32)
-    model = model_state("v" * 64, rt.step([0], [0], num, h, c), 0)
+    out = rt.step([0], [0], num, h, c)
+    model = model_state("v" * 64, out, 0, rt.top_buckets(out.h))
     long_id = "9" * MAX_ID_CHARS
     ring = tuple(
         RecentEvent(1.7e9 + i, EventType.PURCHASE, long_id, long_id, 1e11 + 0.1 * i, long_id)

@@ -24,6 +24,7 @@ class OfflineState:
     mu: np.ndarray
     alpha: np.ndarray
     beta: np.ndarray
+    pi: np.ndarray  # (components, buckets) after the last event
 
 
 class SequenceGraph:
@@ -42,7 +43,7 @@ class SequenceGraph:
             prev = next_previous(event, prev)
         enc = encode_events(events, previous)
         zeros = np.zeros((1, self.hidden), np.float32)
-        h, c, mu, alpha, beta, _pi = self.session.run(
+        h, c, mu, alpha, beta, pi = self.session.run(
             None,
             {
                 "event_type": enc.event_type[None, :],
@@ -52,4 +53,4 @@ class SequenceGraph:
                 "c": zeros,
             },
         )
-        return OfflineState(h[0], c[0], mu[0, -1], alpha[0, -1], beta[0, -1])
+        return OfflineState(h[0], c[0], mu[0, -1], alpha[0, -1], beta[0, -1], pi[0, -1])

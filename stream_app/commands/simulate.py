@@ -140,7 +140,7 @@ class Simulation:
             h[0], c[0] = np.asarray(model.h), np.asarray(model.c)
         encoded = encode_events([event], [previous_event(previous)])
         out = self.runtime.step(encoded.event_type, encoded.category_bucket, encoded.numeric, h, c)
-        return model_state(spec.model_version, out, 0)
+        return model_state(spec.model_version, out, 0, self.runtime.top_buckets(out.h))
 
     def fire_due(self, now_seconds: float) -> None:
         """Alerts (and their actions) for every due time up to `now_seconds`, in time order."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stream_app.model.features import PreviousEvent
-from stream_app.model.runtime import StepOutput
+from stream_app.model.runtime import StepOutput, TopOutput
 from stream_app.state import ModelState, UserState
 from stream_app.state.model_state import TopBuckets
 
@@ -20,31 +20,28 @@ def previous_event(state: UserState | None) -> PreviousEvent | None:
     )
 
 
-def model_state(version: str, out: StepOutput, row: int) -> ModelState:
-    """One user's model state from row `row` of a batched step's output."""
-    return model_states(version, _rows(out, row))[0]
+def model_state(version: str, out: StepOutput, row: int, top: TopOutput | None) -> ModelState:
+    """One user's model state from row `row` of a batched step's output, with the top buckets
+    of `top`'s row (None: without)."""
+    window = slice(row, row + 1)
+    rows = StepOutput(*(getattr(out, name)[window] for name in _STEP_FIELDS))
+    top_rows = None if top is None else TopOutput(top.weights[window], top.ids[window])
+    return model_states(version, rows, top_rows)[0]
 
 
-def model_states(version: str, out: StepOutput) -> list[ModelState]:
+def model_states(version: str, out: StepOutput, top: TopOutput | None) -> list[ModelState]:
     """Every row's model state of a batched step's output: rows of the output's arrays (views,
-    no float object per number), with the top buckets' ids and weights of each row."""
-    weights = out.top_weights.reshape(len(out.top_weights), -1)
-    columns = zip(out.h, out.c, out.mu, out.alpha, out.beta, out.top_ids.tolist(), weights,
-                  strict=True)  # fmt: skip
+    no float object per number), with the top buckets' ids and weights of each row of `top`
+    (None: the states carry none)."""
+    rows = zip(out.h, out.c, out.mu, out.alpha, out.beta, strict=True)
+    if top is None:
+        return [ModelState(version, h, c, mu, alpha, beta) for h, c, mu, alpha, beta in rows]
+    weights = top.weights.reshape(len(top.weights), -1)
+    tops = [TopBuckets(ids, w) for ids, w in zip(top.ids.tolist(), weights, strict=True)]
     return [
-        ModelState(version, h, c, mu, alpha, beta, TopBuckets(buckets, w))
-        for h, c, mu, alpha, beta, buckets, w in columns
+        ModelState(version, h, c, mu, alpha, beta, buckets)
+        for (h, c, mu, alpha, beta), buckets in zip(rows, tops, strict=True)
     ]
 
 
-def _rows(out: StepOutput, row: int) -> StepOutput:
-    window = slice(row, row + 1)
-    return StepOutput(
-        out.h[window],
-        out.c[window],
-        out.mu[window],
-        out.alpha[window],
-        out.beta[window],
-        out.top_weights[window],
-        out.top_ids[window],
-    )
+_STEP_FIELDS = ("h", "c", "mu", "alpha", "beta")

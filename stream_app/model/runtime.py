@@ -27,11 +27,17 @@ from stream_app.model.contract import (
     INPUT_H,
     INPUT_NUMERIC,
     NUMERIC_FEATURES,
+    OUTPUT_PI,
     ContractError,
     ModelSpec,
     check_model,
 )
-from stream_app.model.served_graph import SERVED_OUTPUTS, as_exported, with_top_buckets
+from stream_app.model.served_graph import (
+    INPUT_STEP_OUTPUT,
+    TOP_OUTPUTS,
+    step_graph,
+    top_buckets_graph,
+)
 from stream_app.model.survival import Calibration
 
 log = logging.getLogger(__name__)
@@ -46,17 +52,23 @@ F32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class StepOutput:
-    """Outputs of one batched step: new state and head parameters, numpy float32; of π, the
-    top buckets of each component (`stream_app.model.served_graph`): (B, R, TOP) weights,
-    largest first, and their bucket ids."""
+    """Outputs of one batched step: new state and head parameters, numpy float32 (π is not
+    computed by the step: `ModelRuntime.top_buckets`)."""
 
     h: F32
     c: F32
     mu: F32
     alpha: F32
     beta: F32
-    top_weights: F32
-    top_ids: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class TopOutput:
+    """π's top buckets of each component (`stream_app.model.served_graph`) for B users:
+    (B, R, TOP) weights, largest first, and their bucket ids."""
+
+    weights: F32
+    ids: npt.NDArray[np.int64]
 
 
 def _session_options(intra_op_threads: int, severity: int) -> ort.SessionOptions:
@@ -104,21 +116,25 @@ def open_session(
 class ModelRuntime:
     """The step graph behind a batched `step` API; the session keeps no user state.
 
-    The file's contract is checked on the exported graph; the session serves it with π's top
-    buckets taken inside (`stream_app.model.served_graph`).
+    The file's contract is checked on the exported graph; it is served as two sessions
+    (`stream_app.model.served_graph`): the step without π, and π's top buckets from h.
     """
 
     def __init__(self, path: Path, prefer_cuda: bool = True, intra_op_threads: int = 1) -> None:
         self.path = Path(path)
         exported = self.path.read_bytes()
-        self.session = open_session(with_top_buckets(exported), prefer_cuda, intra_op_threads)
+        step, outputs = step_graph(exported)
+        self.session = open_session(step, prefer_cuda, intra_op_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         inputs = [i.name for i in self.session.get_inputs()]
-        outputs = [o.name for o in self.session.get_outputs()]
-        self.spec: ModelSpec = check_model(meta, inputs, as_exported(outputs))
+        self.spec: ModelSpec = check_model(meta, inputs, [*outputs, OUTPUT_PI])
+        self._step_outputs = outputs
         if self.spec.graph_kind != GRAPH_STEP:
             raise ContractError(f"{self.path} is a {self.spec.graph_kind!r} graph, not 'step'")
         self.provider: str = self.session.get_providers()[0]
+        self.top_session = open_session(
+            top_buckets_graph(exported), self.provider == CUDA, intra_op_threads
+        )
         self.calibration = Calibration(*self.spec.calibration, self.spec.covariate_weights)
         blend = self.spec.category_blend
         #: How `stream_app.model.categories.rank_categories` blends head and recent categories.
@@ -150,20 +166,30 @@ class ModelRuntime:
     ) -> StepOutput:
         """One LSTM step for B events of B distinct users: (B,), (B,), (B, F), (B, S) ×2."""
         feeds = _feeds(event_type, category_bucket, numeric, h, c, self.spec.hidden_size)
-        values = self._run_cuda(feeds) if self.on_cuda else self.session.run(SERVED, feeds)
+        values = self._run(self.session, feeds, self._step_outputs)
         return StepOutput(*(np.asarray(v) for v in values))
 
-    def _run_cuda(self, feeds: dict[str, Any]) -> list[Any]:
-        binding = self.session.io_binding()
+    def top_buckets(self, h: npt.ArrayLike) -> TopOutput:
+        """π's top buckets of B users from their h after their last step: (B, hidden)."""
+        rows = np.ascontiguousarray(h, np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.spec.hidden_size:
+            raise ValueError(f"h has shape {rows.shape}, expected (B, {self.spec.hidden_size})")
+        feeds = {INPUT_STEP_OUTPUT: rows[None, None]}
+        weights, ids = self._run(self.top_session, feeds, list(TOP_OUTPUTS))
+        return TopOutput(np.asarray(weights), np.asarray(ids))
+
+    def _run(
+        self, session: ort.InferenceSession, feeds: dict[str, Any], outputs: list[str]
+    ) -> list[Any]:
+        if not self.on_cuda:
+            return list(session.run(outputs, feeds))
+        binding = session.io_binding()
         for name, value in feeds.items():
             binding.bind_cpu_input(name, value)
-        for name in SERVED_OUTPUTS:
+        for name in outputs:
             binding.bind_output(name, "cuda")
-        self.session.run_with_iobinding(binding)
+        session.run_with_iobinding(binding)
         return list(binding.copy_outputs_to_cpu())
-
-
-SERVED = list(SERVED_OUTPUTS)
 
 
 def _feeds(

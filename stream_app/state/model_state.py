@@ -69,7 +69,8 @@ class ModelState:
     """The user's model state after their last event: LSTM (h, c) and the decay head.
 
     `top_buckets` keeps, per mixture component, the few category buckets with the largest
-    weight π_{r,k} (the full R×K distribution is not stored).
+    weight π_{r,k} (the full R×K distribution is not stored); empty after a step, which does
+    not compute π (`stream_app.worker.serving.ServingModel.with_top_buckets` reads it from h).
     """
 
     version: str

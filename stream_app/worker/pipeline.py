@@ -31,7 +31,7 @@ from stream_app.schedule.due_schedule import DueSchedule, schedule_due_columns
 from stream_app.schedule.levels import Thresholds
 from stream_app.schedule.outcomes import counts_as_return, resolve_on_return
 from stream_app.service.ports import RawMessage, SourcePosition, UserStates
-from stream_app.state import UpdateOutcome
+from stream_app.state import UpdateOutcome, UserState
 from stream_app.state.apply_columns import RoundApplied, apply_round
 from stream_app.state.codec_columns import decode_columns, encode_columns
 from stream_app.state.columns import ModelShapes, StateColumns
@@ -133,9 +133,9 @@ class EventPipeline:
         written = np.flatnonzero(changed)
         sources = [items[i][-1][1] for i in written.tolist()]
         if self.activation is not None:
-            for row, source in zip(written.tolist(), sources, strict=True):
-                if columns.events[row] != events_before[row]:
-                    await self._act(users[row], columns, row, source, now)
+            acting = [(row, source) for row, source in zip(written.tolist(), sources, strict=True)
+                      if columns.events[row] != events_before[row]]  # fmt: skip
+            await self._act(users, columns, acting, now)
         for row, value in zip(written.tolist(), encode_columns(columns, written), strict=True):
             self.store[keys[row]] = value
         for row, source in zip(written.tolist(), sources, strict=True):
@@ -156,19 +156,30 @@ class EventPipeline:
             self.metrics.event_time_lag_seconds.set(max(now - latest_ts, 0.0))
 
     async def _act(
-        self, user: str, columns: StateColumns, row: int, source: SourcePosition, now: float
+        self,
+        users: list[str],
+        columns: StateColumns,
+        acting: list[tuple[int, SourcePosition]],
+        now: float,
     ) -> None:
-        """The activation policy on a user's new events (an interest shift); a user whose ring
-        is too short for one is not read."""
-        assert self.activation is not None
-        if not self.activation.may_shift(len(columns.rings[row])):
-            self.activation.open_budget(source.partition, now)
-            return
-        state = columns.state(row)
-        assert state is not None
-        acted, _ = await self.activation.act(user, None, state, source, now, self.known_categories)
-        if acted is not state:
-            columns.set(row, acted)
+        """The activation policy on users' new events (an interest shift). A user whose ring is
+        too short for one is not read; the others' states get π's top buckets in one run."""
+        activation = self.activation
+        assert activation is not None
+        read: list[tuple[int, SourcePosition]] = []
+        for row, source in acting:
+            if activation.may_shift(len(columns.rings[row])):
+                read.append((row, source))
+            else:
+                activation.open_budget(source.partition, now)
+        states = [_present(columns.state(row)) for row, _ in read]
+        if self.model is not None and self.model.runtime is not None:
+            states = self.model.with_top_buckets(states)
+        for (row, source), state in zip(read, states, strict=True):
+            acted, _ = await activation.act(users[row], None, state, source, now,
+                                            self.known_categories)  # fmt: skip
+            if acted is not state:
+                columns.set(row, acted)
 
     def _decode(self, message: RawMessage, limits: DecodeLimits) -> Event | Rejected:
         decoded = decode_event(message.key, message.value, limits)
@@ -230,8 +241,7 @@ class EventPipeline:
         assert model is not None
         h, c = self._initial_states(model, columns, rows)
         out = await model.step(_encoded(events, done), h, c)
-        shapes = ModelShapes(out.h.shape[1], out.c.shape[1], out.mu.shape[1],
-                             *out.top_ids.shape[1:])  # fmt: skip
+        shapes = ModelShapes(out.h.shape[1], out.c.shape[1], out.mu.shape[1], 0, 0)  # no π
         heads = columns.model
         if heads.shapes != shapes:  # the first batch of users without this model's state
             heads = columns.model = heads.reshaped(shapes)
@@ -241,7 +251,6 @@ class EventPipeline:
             heads.odd.pop(row, None)
         heads.h[rows], heads.c[rows] = out.h, out.c
         heads.mu[rows], heads.alpha[rows], heads.beta[rows] = out.mu, out.alpha, out.beta
-        heads.top_weights[rows], heads.top_ids[rows] = out.top_weights, out.top_ids
 
     def _initial_states(
         self, model: ServingModel, columns: StateColumns, rows: npt.NDArray[np.int64]
@@ -274,6 +283,12 @@ class EventPipeline:
         )
         await self.dead_letters(letter)
         self.metrics.dead_letter_messages_total.inc()
+
+
+def _present(state: UserState | None) -> UserState:
+    """A written row's state (it has one)."""
+    assert state is not None
+    return state
 
 
 def _encoded(events: list[Event], done: RoundApplied) -> EncodedEvents:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy.typing as npt
 from stream_app.model.features import EncodedEvents
 from stream_app.model.runtime import CUDA, ModelRuntime, StepOutput
 from stream_app.schedule.levels import DecayModel
+from stream_app.state import UserState
+from stream_app.state.model_state import TopBuckets, top_buckets_of
 from stream_app.worker.log_fields import set_model_version
 from stream_app.worker.metrics import Metrics
 
@@ -144,6 +147,36 @@ class ServingModel:
             )
         self.metrics.model_batch_size.observe(len(encoded.event_type))
         return out
+
+    def with_top_buckets(self, states: Sequence[UserState]) -> list[UserState]:
+        """The states with π's top buckets where their model state has none (the step does not
+        compute π), from their h, all in one run: what an alert or an action names categories
+        by. A state of another model version than the loaded one keeps none (this model's π
+        cannot read its h)."""
+        out = list(states)
+        runtime = self.runtime
+        if runtime is None:
+            return out
+        need = [i for i, state in enumerate(states) if self._lacks_top(state)]
+        if not need:
+            return out
+        rows = [np.asarray(states[i].model.h, np.float32) for i in need]  # type: ignore[union-attr]
+        top = runtime.top_buckets(np.stack(rows))
+        weights = top.weights.reshape(len(need), -1)
+        for i, ids, w in zip(need, top.ids.tolist(), weights, strict=True):
+            model = states[i].model
+            assert model is not None
+            out[i] = replace(states[i], model=replace(model, top_buckets=TopBuckets(ids, w)))
+        return out
+
+    def _lacks_top(self, state: UserState) -> bool:
+        model = state.model
+        return (
+            model is not None
+            and not top_buckets_of(model.top_buckets).buckets
+            and model.version == self.version
+            and len(model.h) == self.hidden_size
+        )
 
     def close(self) -> None:
         """Stop the inference thread."""

@@ -193,6 +193,8 @@ class TickHandler:
         ):
             self.metrics.ticks_total.labels("stale").inc()
             return
+        # π's top buckets for the categories an alert and its actions name.
+        (state,) = self.model.with_top_buckets([state])
         # Predictions whose horizon (and the grace for late events) passed in silence.
         resolved = resolve_due(state, now - self.thresholds.outcome_grace_seconds)
         alerts, reached = alerts_due(

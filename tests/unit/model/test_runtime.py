@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from stream_app.model.contract import META_CONTRACT, NUMERIC_FEATURES, ContractError
-from stream_app.model.runtime import ModelRuntime
-from stream_app.model.served_graph import TOP_BUCKETS_PER_COMPONENT, with_top_buckets
+from stream_app.model.runtime import ModelRuntime, TopOutput
+from stream_app.model.served_graph import TOP_BUCKETS_PER_COMPONENT, step_graph, top_buckets_graph
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
 STEP = MODELS / "decay_step.onnx"
@@ -38,16 +38,18 @@ def test_batched_step_shapes() -> None:
     r = runtime.spec.components
     assert out.h.shape == h.shape and out.c.shape == c.shape
     assert out.mu.shape == (b, r) and out.beta.shape == (b, r)
-    assert out.top_weights.shape == out.top_ids.shape == (b, r, TOP_BUCKETS_PER_COMPONENT)
-    assert (np.diff(out.top_weights, axis=-1) <= 0).all()  # largest first
+    top = runtime.top_buckets(out.h)
+    assert top.weights.shape == top.ids.shape == (b, r, TOP_BUCKETS_PER_COMPONENT)
+    assert (np.diff(top.weights, axis=-1) <= 0).all()  # largest first
     assert (out.mu > 0).all() and (out.alpha > 0).all() and (out.beta > 0).all()
     with pytest.raises(ValueError, match="numeric"):
         runtime.step(np.zeros(b), np.arange(b), numeric[:, :3], h, c)
 
 
 def test_the_served_top_buckets_are_the_exported_graphs_largest_weights_exactly() -> None:
-    """The TopK the served graph adds gives the exported graph's π at the buckets a stable sort
-    ranks first (ties: the lower bucket first), bit for bit; every other output is unchanged."""
+    """The top buckets taken from the new h, one user at a time or all at once, are the
+    exported graph's π at the buckets a stable sort ranks first (ties: the lower bucket
+    first), bit for bit; the step without π gives every other output unchanged."""
     import onnxruntime as ort
 
     runtime = ModelRuntime(STEP, prefer_cuda=False)
@@ -65,8 +67,15 @@ def test_the_served_top_buckets_are_the_exported_graphs_largest_weights_exactly(
     for served, full in zip((out.h, out.c, out.mu, out.alpha, out.beta), state, strict=True):
         assert np.array_equal(served, full)
     ranked = np.argsort(-pi, axis=-1, kind="stable")[..., :TOP_BUCKETS_PER_COMPONENT]
-    assert np.array_equal(out.top_ids, ranked)
-    assert np.array_equal(out.top_weights, np.take_along_axis(pi, ranked, axis=-1))
+    rows = [runtime.top_buckets(out.h[i : i + 1]) for i in range(b)]
+    one_by_one = TopOutput(
+        np.concatenate([t.weights for t in rows]), np.concatenate([t.ids for t in rows])
+    )
+    for top in (runtime.top_buckets(out.h), one_by_one):
+        assert np.array_equal(top.ids, ranked)
+        assert np.array_equal(top.weights, np.take_along_axis(pi, ranked, axis=-1))
+    with pytest.raises(ValueError, match="expected"):
+        runtime.top_buckets(out.h[:, :3])
 
 
 def test_a_graph_without_pi_cannot_be_served() -> None:
@@ -75,8 +84,9 @@ def test_a_graph_without_pi_cannot_be_served() -> None:
     kept = [o for o in model.graph.output if o.name != "pi"]
     del model.graph.output[:]
     model.graph.output.extend(kept)
-    with pytest.raises(ValueError, match="no output 'pi'"):
-        with_top_buckets(model.SerializeToString())
+    for cut in (step_graph, top_buckets_graph):
+        with pytest.raises(ValueError, match="no output 'pi'"):
+            cut(model.SerializeToString())
 
 
 def _rewrite(tmp_path: Path, src: Path, key: str, edit) -> Path:

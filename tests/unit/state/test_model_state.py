@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from stream_app.model.heads import model_states
-from stream_app.model.runtime import StepOutput
+from stream_app.model.runtime import StepOutput, TopOutput
 from stream_app.state import UserState, decode_state, encode_state
 from stream_app.state.model_state import ModelState, TopBuckets, top_buckets_of
 
 
 def step_output(
     rows: int = 3, hidden: int = 4, components: int = 2, buckets: int = 64
-) -> StepOutput:
+) -> tuple[StepOutput, TopOutput]:
     rng = np.random.default_rng(7)
     f32 = np.float32
 
@@ -23,18 +23,18 @@ def step_output(
     top = np.argsort(-pi, axis=-1, kind="stable")[..., :8]
     return StepOutput(
         draw(rows, hidden), draw(rows, hidden), draw(rows, components), draw(rows, components),
-        draw(rows, components), np.take_along_axis(pi, top, axis=-1), top,
-    )  # fmt: skip
+        draw(rows, components),
+    ), TopOutput(np.take_along_axis(pi, top, axis=-1), top)  # fmt: skip
 
 
 def test_a_step_gives_rows_of_its_arrays_and_they_round_trip_through_the_codec() -> None:
-    out = step_output()
-    states = model_states("v1", out)
+    out, top = step_output()
+    states = model_states("v1", out, top)
     assert [s.h.base is not None for s in states] == [True] * 3  # type: ignore[union-attr]
     for row, model in enumerate(states):
         assert np.array_equal(model.c, out.c[row])
         pairs = model.top_buckets[0]
-        assert pairs[0] == (int(out.top_ids[row, 0, 0]), float(out.top_weights[row, 0, 0]))
+        assert pairs[0] == (int(top.ids[row, 0, 0]), float(top.weights[row, 0, 0]))
         assert len(pairs) == 8
         value = encode_state(UserState(events_total=1, model=model))
         decoded = decode_state(value).model

@@ -117,6 +117,8 @@ async def test_deferred_due_times_alert_as_the_exact_schedule_does(
     assert len({alert.level for _, alert in from_exact.alerts}) == 3, "not every level alerted"
     assert (from_deferred.sent_when_refined > 0) is floors_alert
     assert from_deferred.alerts == from_exact.alerts
+    named = [alert for _, alert in from_exact.alerts if alert.top_categories]
+    assert len(named) > len(from_exact.alerts) // 2, "π's top buckets not read from h"
     assert settled(deferred_store) == settled(exact_store)
 
 

@@ -88,6 +88,12 @@ async def test_batched_equals_one_by_one_equals_sequence_graph(
         offline = graph.final_state(by_user[key.decode()])
         for name in ("h", "c", "mu", "alpha", "beta"):
             assert np.max(np.abs(np.array(getattr(a, name)) - getattr(offline, name))) < 1e-4, name
+        assert not a.top_buckets, "π is not stored: it is read from h when an alert needs it"
+        (read,) = model.with_top_buckets([decode_state(batched[key])])
+        assert read.model is not None
+        weights = np.array([[w for _, w in component] for component in read.model.top_buckets])
+        top = -np.sort(-offline.pi, axis=-1)[:, : weights.shape[1]]
+        assert np.max(np.abs(weights - top)) < 1e-4, "top π vs the sequence graph's"
     assert model.metrics.model_batch_size._sum.get() == len(retail_events) * 2
 
 
