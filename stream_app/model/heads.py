@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from stream_app.model.features import PreviousEvent
 from stream_app.model.runtime import StepOutput, TopOutput
 from stream_app.state import ModelState, UserState
@@ -24,7 +26,7 @@ def model_state(version: str, out: StepOutput, row: int, top: TopOutput | None) 
     """One user's model state from row `row` of a batched step's output, with the top buckets
     of `top`'s row (None: without)."""
     window = slice(row, row + 1)
-    rows = StepOutput(*(getattr(out, name)[window] for name in _STEP_FIELDS))
+    rows = StepOutput(*(getattr(out, f.name)[window] for f in fields(out)))
     top_rows = None if top is None else TopOutput(top.weights[window], top.ids[window])
     return model_states(version, rows, top_rows)[0]
 
@@ -42,6 +44,3 @@ def model_states(version: str, out: StepOutput, top: TopOutput | None) -> list[M
         ModelState(version, h, c, mu, alpha, beta, buckets)
         for (h, c, mu, alpha, beta), buckets in zip(rows, tops, strict=True)
     ]
-
-
-_STEP_FIELDS = ("h", "c", "mu", "alpha", "beta")

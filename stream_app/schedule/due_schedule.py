@@ -224,7 +224,8 @@ def silence_floors(
     `min_silence_gaps` of the usual gap (`levels_due` takes the later of this and the
     crossing); NaN where every level was reached."""
     floor_gaps = np.array([*thresholds.min_silence_gaps, np.nan])
-    floors: npt.NDArray[np.float64] = last + floor_gaps[np.clip(alert_levels, 0, 3)] * gaps
+    reached = np.clip(alert_levels, 0, len(AlertLevel))
+    floors: npt.NDArray[np.float64] = last + floor_gaps[reached] * gaps
     return floors
 
 

@@ -78,7 +78,8 @@ class Activation:
         """
         partition = source.partition
         history = ActionHistory.from_json_dict(dict(state.action_times))
-        budget = self.budgets.get(partition) or BudgetState(0.0, now_seconds)
+        self.open_budget(partition, now_seconds)
+        budget = self.budgets[partition]
         decision = decide_actions(
             user_id, alert, state, self.policy, now_seconds, budget, history, known_categories
         )

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from stream_app.model.features import EncodedEvents
 from stream_app.model.runtime import CUDA, ModelRuntime, StepOutput
 from stream_app.schedule.levels import DecayModel
-from stream_app.state import UserState
+from stream_app.state import ModelState, UserState
 from stream_app.state.model_state import TopBuckets, top_buckets_of
 from stream_app.worker.log_fields import set_model_version
 from stream_app.worker.metrics import Metrics
@@ -157,23 +157,18 @@ class ServingModel:
         runtime = self.runtime
         if runtime is None:
             return out
-        need = [i for i, state in enumerate(states) if self._lacks_top(state)]
+        need = [(i, s.model) for i, s in enumerate(states) if s.model and self._lacks_top(s.model)]
         if not need:
             return out
-        rows = [np.asarray(states[i].model.h, np.float32) for i in need]  # type: ignore[union-attr]
-        top = runtime.top_buckets(np.stack(rows))
+        top = runtime.top_buckets(np.stack([np.asarray(m.h, np.float32) for _, m in need]))
         weights = top.weights.reshape(len(need), -1)
-        for i, ids, w in zip(need, top.ids.tolist(), weights, strict=True):
-            model = states[i].model
-            assert model is not None
+        for (i, model), ids, w in zip(need, top.ids.tolist(), weights, strict=True):
             out[i] = replace(states[i], model=replace(model, top_buckets=TopBuckets(ids, w)))
         return out
 
-    def _lacks_top(self, state: UserState) -> bool:
-        model = state.model
+    def _lacks_top(self, model: ModelState) -> bool:
         return (
-            model is not None
-            and not top_buckets_of(model.top_buckets).buckets
+            not top_buckets_of(model.top_buckets).buckets
             and model.version == self.version
             and len(model.h) == self.hidden_size
         )
