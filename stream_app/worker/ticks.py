@@ -3,8 +3,9 @@
 A timer pops due entries and sends them as ticks on the internal topic (timers may not write
 tables); the tick task re-checks the user's state (a newer event makes the tick stale),
 publishes each alert followed by the actions the policy decides for it, then records the level
-reached and the action times, in that order, so a crash in between can only repeat an alert or
-an action with the same id, never lose one.
+reached and the action times, in that order. A tick decides at the time the timer sent it, so a
+crash in between can only repeat an alert or an action, with the same id and fields, never
+lose or supersede one.
 """
 
 from __future__ import annotations
@@ -141,9 +142,8 @@ async def emit_due_ticks(
         floors = [entry for entry in entries if entry.level == FLOOR_DUE]
         for entry in entries:
             if entry.level != FLOOR_DUE:
-                tick = Tick(
-                    entry.user_key.decode("utf-8"), entry.episode, entry.level, entry.due_seconds
-                )
+                user_id = entry.user_key.decode("utf-8")
+                tick = Tick(user_id, entry.episode, entry.level, entry.due_seconds, now_seconds)
                 await send(entry, tick)
                 sent += 1
         if not floors or refine is None:
@@ -183,7 +183,10 @@ class TickHandler:
         if key is None or value is None:
             return
         tick = Tick.from_json(value)
-        now = self.clock.now_seconds()  # one decision time for the alerts and their actions
+        clock_now = self.clock.now_seconds()
+        # One decision time for the alerts and their actions: the tick's, so that a tick taken
+        # again after a crash (its alert published, the state not yet flushed) decides the same.
+        now = clock_now if tick.sent_seconds is None else tick.sent_seconds
         stored = self.store.get(key)
         state = decode_state(stored) if stored is not None else None
         if (
@@ -208,7 +211,7 @@ class TickHandler:
         if alerts:
             after = await self._alert(tick, alerts, resolved, source, now)
             after = replace(after, alert_level=reached)
-            self.metrics.alert_delay_seconds.observe(max(now - tick.due_seconds, 0.0))
+            self.metrics.alert_delay_seconds.observe(max(clock_now - tick.due_seconds, 0.0))
             self.metrics.ticks_total.labels("alerted").inc()
         elif resolved is not state:
             after = resolved

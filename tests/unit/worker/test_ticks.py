@@ -69,6 +69,36 @@ async def test_due_tick_alerts_once_and_stale_ticks_do_nothing(tmp_path: Path) -
     assert h.metrics.ticks_total.labels("stale")._value.get() == 2
 
 
+async def test_a_tick_taken_again_after_a_crash_publishes_the_same_alert(tmp_path: Path) -> None:
+    """Its alert published, the state not flushed, the worker killed: the restarted worker takes
+    the tick again much later, and still decides at the tick's time (no level superseded)."""
+    before = encode_state(UserState(events_total=1, last_event_seconds=1000.0, model=HEAD))
+    model = ServingModel(STEP_GRAPH, Metrics(), prefer_cuda=False)
+    model.load()
+    levels = dict(due_times(decode_state(before), model.decay, Thresholds()))
+    sent_at = levels[1] + 1.0  # the warning reached, the next level not yet
+    assert sent_at < levels[2]
+    tick = Tick("u1", 1000.0, 1, levels[1], sent_at).to_json()
+    first: list[Alert] = []
+    store = {b"u1": before}
+    await handler(store, first, sent_at, tmp_path).handle(b"u1", tick, SourcePosition("t", 0, 7))
+    again: list[Alert] = []
+    store = {b"u1": before}  # the crash: the state as it was flushed before the tick
+    late = handler(store, again, 1000.0 + 400 * 86_400, tmp_path)
+    await late.handle(b"u1", tick, SourcePosition("t", 0, 7))
+    assert [a.level for a in first] == ["warning"] and again == first
+    assert decode_state(store[b"u1"]).alert_level == 1
+
+
+def test_a_tick_without_its_send_time_is_read_as_written_by_earlier_versions() -> None:
+    assert Tick.from_json(b'{"user_id":"u","episode":1.0,"level":1,"due_seconds":2.0}') == Tick(
+        "u", 1.0, 1, 2.0
+    )
+    sent = Tick("u", 1.0, 1, 2.0, 3.5)
+    assert Tick.from_json(sent.to_json()) == sent
+    assert b"sent_seconds" not in Tick("u", 1.0, 1, 2.0).to_json()
+
+
 @pytest.mark.parametrize("chunk_size", [3, 4096])
 async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(
     tmp_path: Path, chunk_size: int
@@ -94,7 +124,7 @@ async def test_schedule_is_rebuilt_from_the_table_for_owned_partitions(
 
     scheduled = len(schedule)
     assert await emit_due_ticks(schedule, 1e12, send) == scheduled == len(ticks)
-    assert len(schedule) == 0
+    assert len(schedule) == 0 and {t.sent_seconds for t in ticks} == {1e12}
     owned = {t.user_id for t in ticks}
     assert {(t.user_id, t.level, t.due_seconds) for t in ticks} == {
         (user, int(level), due)
