@@ -5,7 +5,7 @@
 Pre-produces N benchmark events (the Taobao slice repeated with shifted user ids: ~0.65 users
 per event), drains them with one worker and records its throughput, its RSS, the users it
 tracks and the size of its data directory (the RocksDB files), in
-bench/results/memory-scale.{json,md}.
+bench/results/memory-scale-<store scheme>.{json,md}.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def main() -> int:
     }
     m = out["machine"]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "memory-scale.json").write_text(json.dumps(out, indent=2) + "\n")
-    (args.out / "memory-scale.md").write_text(
+    name = f"memory-scale-{args.store.split(':', 1)[0]}"
+    (args.out / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(
         f"# Memory at scale ({out['when']})\n\n"
         f"Machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM.\n\n"
         f"One worker, store `{args.store}`, {args.events} events, {tracked:.0f} users tracked, "

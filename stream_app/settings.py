@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     state_flush_seconds: float = Field(
         0.05,
         ge=0,
-        description="changelog records are sent at most this often, one per user written since",
+        description="while input waits, changelog records are sent at most this often (one per"
+        " user written since); a loop that has caught up sends them at once",
     )
 
     # Model and scoring

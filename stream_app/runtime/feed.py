@@ -46,9 +46,6 @@ class BulkFeed:
         self._space = asyncio.Event()
         self._space.set()
 
-    def __len__(self) -> int:
-        return len(self._messages)
-
     # -- the fetch side (the adapter) ------------------------------------------------------
 
     def start(self, positions: dict[int, int]) -> None:
@@ -132,6 +129,10 @@ class BulkFeed:
         except TimeoutError:
             return False
         return True
+
+    def waiting(self) -> int:
+        """Messages fetched and not yet taken."""
+        return len(self._messages)
 
     def admit(self, batch: Batch) -> list[RawMessage]:
         """The batch's messages, unless a start or stop came since it was taken."""

@@ -1,8 +1,10 @@
 """The commit unit, in one place: state flush → the flush's acknowledgements → offsets.
 
 As quix-streams' checkpoint and Kafka Streams' commit: the state store caches each user's last
-value and sends one changelog record per user at most every `flush_seconds` (so a user written
-by several batches in between costs one record); every `commit_seconds` the store is flushed,
+value and, while input keeps waiting, sends one changelog record per user at most every
+`flush_seconds` (so a user written by several batches in between costs one record); a loop that
+has caught up with its input flushes at once, since no write soon would coalesce with those
+cached and each would only wait. Every `commit_seconds` the store is flushed,
 its records are awaited, and only then are the acknowledged offsets of every source committed
 (with exactly-once, the commit also commits each partition's transaction: one transaction per
 commit). Callers hold the state lock, so no batch is applied in between.
@@ -43,10 +45,13 @@ class Checkpoint:
         self._flushed_at = self.clock()
         await self.store.flush()
 
-    async def after_batch(self) -> None:
-        """A batch was applied: commit when due, else flush when due."""
+    async def after_batch(self, caught_up: bool = False) -> None:
+        """A batch was applied: commit when due, else flush when due or when its loop has
+        `caught_up` (no input waits)."""
         if self.clock() - self._committed_at >= self.commit_seconds:
             await self.commit()
+        elif caught_up and self.store.dirty():
+            await self.flush()
         else:
             await self.flush_if_due()
 

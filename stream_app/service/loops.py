@@ -2,7 +2,8 @@
 
 Each loop takes a batch from its source, applies it with the per-batch service
 (`EventPipeline`, `TickHandler`), acknowledges it to its source, and leaves flushing and
-committing to the checkpoint. A crash before a commit leaves the batch uncommitted: it is
+committing to the checkpoint (told whether more input waits: a loop that has caught up flushes
+at once). A crash before a commit leaves the batch uncommitted: it is
 delivered again, recognised by the state (the offset of each user's last event, of the last
 tick) and repeats an alert or an action with the same id at most, never loses one.
 """
@@ -26,7 +27,7 @@ async def process_events(ctx: ServiceContext) -> None:
             if messages:
                 await ctx.pipeline.handle_batch(messages)
                 source.acknowledge(messages)
-            await ctx.checkpoint.after_batch()
+            await ctx.checkpoint.after_batch(caught_up=not source.waiting())
 
 
 async def process_ticks(ctx: ServiceContext) -> None:
@@ -45,7 +46,7 @@ async def process_ticks(ctx: ServiceContext) -> None:
             for message in messages:
                 await handler.handle(message.key, message.value, message.source)
             source.acknowledge(messages)
-            await ctx.checkpoint.after_batch()
+            await ctx.checkpoint.after_batch(caught_up=not source.waiting())
 
 
 async def on_revoked(ctx: ServiceContext) -> None:

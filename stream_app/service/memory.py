@@ -47,6 +47,10 @@ class MemorySource:
         self._taken += len(batch)
         return Batch(batch, self.generation)
 
+    def waiting(self) -> int:
+        """Messages not yet taken."""
+        return len(self.messages) - self._taken
+
     def admit(self, batch: Batch) -> list[RawMessage]:
         """The batch, unless it was taken under an earlier generation."""
         return batch.messages if batch.generation == self.generation else []

@@ -78,6 +78,10 @@ class BatchSource(Protocol):
         """The batch's messages of partitions still assigned since it was taken."""
         ...
 
+    def waiting(self) -> int:
+        """Messages that could be taken now, without waiting (0: the source has caught up)."""
+        ...
+
     def acknowledge(self, messages: Sequence[RawMessage]) -> None:
         """The messages' effects are in the state store: their offsets may be committed once
         the store is flushed and acknowledged (one offset per partition)."""

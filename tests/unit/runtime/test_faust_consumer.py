@@ -84,7 +84,7 @@ async def test_bulk_records_go_to_their_feed_and_changelog_records_to_faust() ->
     consumer = stand_in({EVENTS0: [record(0), record(1)], CHANGELOG0: [record(7)]}, feed)
     yielded = [item async for item in DecayConsumer.getmany(consumer, 1.0)]
     assert yielded == [(CHANGELOG0, ("message", CHANGELOG0, 7))]  # Faust's recovery reads it
-    assert len(feed) == 2
+    assert feed.waiting() == 2
     assert EVENTS0 in consumer.app.monitor.stream_inbound_time
 
 
@@ -99,7 +99,7 @@ async def test_records_fetched_in_an_older_generation_never_reach_a_feed() -> No
 
     consumer._wait_next_records = rebalanced
     assert [item async for item in DecayConsumer.getmany(consumer, 1.0)] == []
-    assert len(feed) == 0
+    assert feed.waiting() == 0
 
 
 async def test_feeds_start_at_the_committed_offset_or_the_first_one() -> None:

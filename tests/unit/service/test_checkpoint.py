@@ -38,6 +38,25 @@ async def test_a_user_written_many_times_between_flushes_is_one_record() -> None
     assert store.changelog == [(b"u1", b"3"), (b"u2", b"x")]
 
 
+async def test_a_loop_caught_up_with_its_input_flushes_at_once() -> None:
+    """Nothing waits, so nothing soon would coalesce: the writes are not held for 50 ms."""
+    store, source, clock = MemoryStore(), MemorySource("events"), Clock()
+    cp = checkpoint(store, source, clock)
+    store[b"u1"] = b"1"
+    await cp.after_batch(caught_up=False)  # input waits: cached until the flush is due
+    assert store.changelog == []
+    store[b"u1"] = b"2"
+    await cp.after_batch(caught_up=True)
+    assert store.changelog == [(b"u1", b"2")]
+    await cp.after_batch(caught_up=True)  # nothing written since: nothing sent
+    assert store.changelog == [(b"u1", b"2")]
+
+
+def test_a_source_counts_the_messages_waiting_to_be_taken() -> None:
+    source = MemorySource("events", [message(0, 0), message(0, 1)])
+    assert source.waiting() == 2
+
+
 async def test_offsets_are_committed_only_with_the_flush_acknowledged() -> None:
     class SlowStore(MemoryStore):
         persisted_calls = 0
