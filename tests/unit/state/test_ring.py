@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import struct
+
 from stream_app.events.schema import EventType
 from stream_app.state.ring import PackedRing, RecentEvent, holds_event_id
 
@@ -41,3 +44,19 @@ def test_event_ids_are_found_on_the_bytes_without_false_answers() -> None:
     assert ring._decoded is not None  # a possible match is confirmed on the entries
     assert not PackedRing(ring.frames, 3).may_hold_event_id("c")
     assert holds_event_id((entry(1, "a"),), "a")  # a plain tuple works too
+
+
+def test_non_ascii_ids_are_found_as_written_now_and_as_earlier_versions_wrote_them() -> None:
+    now = PackedRing.of([entry(1, "été"), entry(2)])
+    assert "été".encode() in now.frames and holds_event_id(now, "été")
+    # Earlier versions wrote entries with json.dumps, non-ASCII text escaped.
+    text = json.dumps([1000.0, "view", "i", None, None, "été"], separators=(",", ":")).encode()
+    earlier = PackedRing(struct.pack("<H", len(text)) + text, 1)
+    assert b"\\u00e9" in earlier.frames and holds_event_id(earlier, "été")
+    assert earlier[0] == RecentEvent(1000.0, EventType.VIEW, "i", None, None, "été")
+    assert not holds_event_id(earlier, "ete")
+
+
+def test_an_entry_msgspec_cannot_encode_is_escaped_as_before() -> None:
+    odd = RecentEvent(1000.0, EventType.VIEW, "\ud800", None, None, None)  # a lone surrogate
+    assert PackedRing(PackedRing.of([odd]).frames, 1)[0] == odd
