@@ -22,10 +22,7 @@ from stream_app.events.decode import DecodeLimits, Rejected, RejectReason, decod
 from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.schema import Event
 from stream_app.model.features import (
-    EncodedEvents,
     category_bucket,
-    category_buckets,
-    numeric_features,
 )
 from stream_app.schedule.due_schedule import DueSchedule, schedule_due_columns
 from stream_app.schedule.levels import Thresholds
@@ -38,6 +35,7 @@ from stream_app.state.columns import ModelShapes, StateColumns
 from stream_app.worker.activation import Activation
 from stream_app.worker.log_fields import position_fields
 from stream_app.worker.metrics import Metrics
+from stream_app.worker.round_inputs import round_inputs, stored_recurrent_states
 from stream_app.worker.serving import ServingModel
 
 log = logging.getLogger(__name__)
@@ -239,8 +237,8 @@ class EventPipeline:
     ) -> None:
         model = self.model
         assert model is not None
-        h, c = self._initial_states(model, columns, rows)
-        out = await model.step(_encoded(events, done), h, c)
+        h, c = stored_recurrent_states(model, columns, rows)
+        out = await model.step(round_inputs(events, done), h, c)
         shapes = ModelShapes(out.h.shape[1], out.c.shape[1], out.mu.shape[1], 0, 0)  # no π
         heads = columns.model
         if heads.shapes != shapes:  # the first batch of users without this model's state
@@ -251,23 +249,6 @@ class EventPipeline:
             heads.odd.pop(row, None)
         heads.h[rows], heads.c[rows] = out.h, out.c
         heads.mu[rows], heads.alpha[rows], heads.beta[rows] = out.mu, out.alpha, out.beta
-
-    def _initial_states(
-        self, model: ServingModel, columns: StateColumns, rows: npt.NDArray[np.int64]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Stored (h, c) per user; zeros for new users and for states of another model version."""
-        h = np.zeros((len(rows), model.hidden_size), np.float32)
-        c = np.zeros_like(h)
-        heads = columns.model
-        own = np.array([heads.versions[r] == model.version for r in rows.tolist()], np.bool_)
-        regular = own & np.array([r not in heads.odd for r in rows.tolist()], np.bool_)
-        if regular.any() and heads.shapes.hidden == model.hidden_size:
-            h[regular], c[regular] = heads.h[rows[regular]], heads.c[rows[regular]]
-        for i in np.flatnonzero(own & ~regular).tolist():  # this model's state, other columns
-            stored = heads.state(int(rows[i]))
-            if stored is not None and len(stored.h) == model.hidden_size:
-                h[i], c[i] = stored.h, stored.c
-        return h, c
 
     async def _dead_letter(self, message: RawMessage, reason: str, detail: str) -> None:
         source = message.source
@@ -289,20 +270,3 @@ def _present(state: UserState | None) -> UserState:
     """A written row's state (it has one)."""
     assert state is not None
     return state
-
-
-def _encoded(events: list[Event], done: RoundApplied) -> EncodedEvents:
-    """The model's inputs for the applied events of a round, from the users' values before it
-    (`stream_app.model.features.encode_events` with each user's `PreviousEvent`)."""
-    first_event = np.isnan(done.last_before)
-    first_ts = np.where(np.isnan(done.first_before), done.last_before, done.first_before)
-    numeric = numeric_features(
-        done.ts,
-        done.last_before,
-        np.where(first_event, 0, done.events_before).astype(np.float64),
-        done.price,
-        np.where(first_event, np.nan, first_ts),
-        np.where(first_event, 0.0, done.spend_before),
-    )
-    buckets = category_buckets([event.category_id for event in events])
-    return EncodedEvents(event_type=done.type_index, category_bucket=buckets, numeric=numeric)
