@@ -91,7 +91,8 @@ class ChangelogStore:
         self.partitioner = partitioner
         self.sink = sink
         self.source_topic = source_topic
-        self._dirty: dict[bytes, bytes] = {}
+        #: Key → (last value, changelog partition) of every user written since the last flush.
+        self._dirty: dict[bytes, tuple[bytes, int]] = {}
         self._in_flight: list[Awaitable[Any]] = []
 
     def partition_of(self, key: bytes) -> int:
@@ -104,8 +105,9 @@ class ChangelogStore:
         return value if value is None else bytes(value)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        store_put(self.table.data, key, value, self.partition_of(key))
-        self._dirty[key] = value
+        partition = self.partition_of(key)  # once per write: the flush reuses it
+        store_put(self.table.data, key, value, partition)
+        self._dirty[key] = value, partition
 
     def __len__(self) -> int:
         return len(self.table.data)
@@ -122,8 +124,7 @@ class ChangelogStore:
         """Send the changelog record of every user written since the last flush."""
         dirty, self._dirty = self._dirty, {}
         topic = self.table.changelog_topic.get_topic_name()
-        for key, value in dirty.items():
-            partition = self.partition_of(key)
+        for key, (value, partition) in dirty.items():
             self._in_flight.append(
                 await self.sink.send(
                     topic, key, value, partition=partition, source=(self.source_topic, partition)
