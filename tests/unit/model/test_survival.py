@@ -68,21 +68,6 @@ def test_probability_is_decreasing_towards_floor() -> None:
     assert p[-1] == pytest.approx(float(sv.return_probability_floor(mu, 30.0)), abs=1e-9)
 
 
-@pytest.mark.parametrize("calibration", [None, sv.Calibration(1.3, -0.4)])
-def test_time_to_threshold_is_the_root(calibration) -> None:
-    mu, alpha, beta = np.array([0.001, 0.002]), np.array([0.5, 0.05]), np.array([1.0, 0.05])
-    horizon = 30.0
-    p0 = float(sv.return_probability(mu, alpha, beta, 0.0, horizon, calibration))
-    floor = float(sv.return_probability_floor(mu, horizon, calibration))
-    for threshold in np.linspace(floor + 1e-3, p0 - 1e-3, 7):
-        tau = sv.time_to_threshold(mu, alpha, beta, horizon, float(threshold), calibration)
-        assert tau is not None
-        p = float(sv.return_probability(mu, alpha, beta, tau, horizon, calibration))
-        assert p == pytest.approx(threshold, abs=1e-6)
-    assert sv.time_to_threshold(mu, alpha, beta, horizon, floor * 0.9, calibration) is None
-    assert sv.time_to_threshold(mu, alpha, beta, horizon, min(p0 + 0.01, 0.999), calibration) == 0.0
-
-
 def test_calibration_is_monotone_and_invertible() -> None:
     cal = sv.Calibration(0.8, 0.3)
     p = np.linspace(0.01, 0.99, 99)
