@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=TrainConfig.seed)
     t.add_argument("--aux-weight", type=float, default=TrainConfig.aux_weight)
     t.add_argument("--category-weight", type=float, default=TrainConfig.category_weight)
+    t.add_argument("--residual", action="store_true", help="train the head on what the "
+                   "covariate term misses (the term a fixed offset of its return loss)")  # fmt: skip
     t.add_argument("--hidden-size", type=int, default=ModelConfig.hidden_size)
     t.add_argument("--components", type=int, default=ModelConfig.components)
     t.add_argument("--kernel-shapes", default=None, help="gamma shape per component, e.g. 0,1,2,4")
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             aux_weight=args.aux_weight,
             category_weight=args.category_weight,
+            residual=args.residual,
         ),
         max_users=args.max_users,
         report=not args.no_report,

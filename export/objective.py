@@ -83,6 +83,12 @@ def return_probability(
     return -torch.expm1(-horizon_hazard(mu, alpha, beta, tau, horizon, shape))
 
 
+def return_logit(hazard: Tensor) -> Tensor:
+    """logit P for P = 1 − exp(−Λ): log(1 − e^(−Λ)) + Λ (Λ the horizon hazard, clamped > 0)."""
+    lam = hazard.clamp_min(1e-9)
+    return torch.log(-torch.expm1(-lam)) + lam
+
+
 def return_bce(prob: Tensor, label: Tensor) -> Tensor:
     """Binary cross-entropy of return-within-H probabilities."""
     p = prob.clamp(1e-6, 1 - 1e-6)

@@ -21,7 +21,14 @@ from export.dataset import (
 )
 from export.labels import CutoffLabels, Split, cutoff_labels
 from export.model import DecayModel, HeadOut, ModelConfig
-from export.objective import return_bce, return_probability, sequence_nll
+from export.objective import (
+    horizon_hazard,
+    return_bce,
+    return_logit,
+    return_probability,
+    sequence_nll,
+)
+from export.residual import Offsets, fit_offsets
 
 F64 = npt.NDArray[np.float64]
 
@@ -39,6 +46,7 @@ class TrainConfig:
     category_weight: float = 1.0  # weight of the next-category term of the likelihood
     seed: int = 7
     threads: int = 1  # the machine is shared: one core per run
+    residual: bool = False  # aux loss on σ(a·logit P + t(x) + b), t the covariate term (residual)
 
 
 @dataclass(frozen=True)
@@ -84,27 +92,40 @@ def _run(model: DecayModel, batch: dict[str, torch.Tensor]) -> HeadOut:
 
 
 def _aux_loss(
-    head: HeadOut, rows: npt.NDArray[np.int64], aux: list[CutoffLabels], horizon: float
+    head: HeadOut,
+    rows: npt.NDArray[np.int64],
+    aux: list[CutoffLabels],
+    horizon: float,
+    residual: tuple[Offsets, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Return-within-H cross-entropy at the training cutoffs for the users of this batch."""
+    """Return-within-H cross-entropy at the training cutoffs for the users of this batch; with
+    `residual` (the covariate term t and trained (log a, b)), of σ(a·logit P + t(x) + b)."""
     where = {int(r): i for i, r in enumerate(rows)}
     bi: list[int] = []
     pos: list[int] = []
     tau: list[float] = []
     lab: list[bool] = []
-    for lbl in aux:
+    off: list[float] = []
+    for k, lbl in enumerate(aux):
         keep = np.isin(lbl.rows, rows)
         bi.extend(where[int(r)] for r in lbl.rows[keep])
         pos.extend(lbl.position[keep].tolist())
         tau.extend(lbl.tau_days[keep].tolist())
         lab.extend(lbl.label[keep].tolist())
+        if residual is not None:
+            off.extend(residual[0].train[k][keep].tolist())
     if not bi:
         return torch.zeros(())
     b, p = torch.tensor(bi), torch.tensor(pos)
-    prob = return_probability(
-        head.mu[b, p], head.alpha[b, p], head.beta[b, p], torch.tensor(tau), horizon, head.shape
+    mu, alpha, beta, t = head.mu[b, p], head.alpha[b, p], head.beta[b, p], torch.tensor(tau)
+    y = torch.tensor(lab, dtype=torch.float32)
+    if residual is None:
+        return return_bce(return_probability(mu, alpha, beta, t, horizon, head.shape), y)
+    mix = residual[1]
+    z = mix[0].exp() * return_logit(horizon_hazard(mu, alpha, beta, t, horizon, head.shape))
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        z + torch.tensor(off, dtype=z.dtype) + mix[1], y
     )
-    return return_bce(prob, torch.tensor(lab, dtype=torch.float32))
 
 
 @torch.no_grad()
@@ -134,8 +155,22 @@ def predict_return(heads: HeadArrays, tau_days: F64, horizon: float) -> F64:
     return closed_form(heads.mu, heads.alpha, heads.beta, tau_days, horizon, shape=heads.shape)
 
 
-def _val_loss(model: DecayModel, enc: EncodedLog, val: CutoffLabels, horizon: float) -> float:
-    p = np.clip(predict_return(heads_at_cutoff(model, enc, val), val.tau_days, horizon), 1e-6, 1)
+def _val_loss(
+    model: DecayModel,
+    enc: EncodedLog,
+    val: CutoffLabels,
+    horizon: float,
+    residual: tuple[Offsets, tuple[float, float]] | None = None,
+) -> float:
+    """Validation log-loss of P; with `residual` (the term t and (a, b)), of
+    σ(a·logit P + t(x) + b)."""
+    from stream_app.model.survival import logit
+
+    p = predict_return(heads_at_cutoff(model, enc, val), val.tau_days, horizon)
+    if residual is not None:
+        (a, b), t = residual[1], residual[0].val
+        p = 1.0 / (1.0 + np.exp(-(a * logit(p) + t + b)))
+    p = np.clip(p, 1e-6, 1)
     y = val.label
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-np.minimum(p, 1 - 1e-6))))
 
@@ -150,12 +185,16 @@ def train_model(
     train = restrict(enc, end)
     aux = [cutoff_labels(train, c, horizon) for c in split.train_cutoffs]
     val = cutoff_labels(enc, split.val_cutoff, horizon)
+    offsets = fit_offsets(train, aux, enc, val) if tcfg.residual else None
     batches = [
         (rows, _tensors(train, rows, end))
         for rows in length_batches(train.lengths, tcfg.batch_users)
     ]
     model = DecayModel(mcfg)
-    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    mix = torch.zeros(2, requires_grad=True)  # (log a, b) of the residual map, trained with it
+    params = [*model.parameters(), *([mix] if offsets is not None else [])]
+    opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    residual = None if offsets is None else (offsets, mix)
     rng = np.random.default_rng(tcfg.seed)
     best, best_state, stale, history = np.inf, copy.deepcopy(model.state_dict()), 0, []
     bar = tqdm(range(tcfg.epochs), desc="train", disable=not progress, unit="epoch")
@@ -173,14 +212,16 @@ def train_model(
                 batch["mask"],
                 tcfg.category_weight,
             )
-            loss = loss + tcfg.aux_weight * _aux_loss(head, rows, aux, horizon)
+            loss = loss + tcfg.aux_weight * _aux_loss(head, rows, aux, horizon, residual)
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             total += float(loss.detach()) / len(batches)
-        val_loss = _val_loss(model, enc, val, horizon)
-        history.append({"epoch": epoch, "train_loss": total, "val_logloss": val_loss})
+        ab = (float(mix.detach()[0].exp()), float(mix.detach()[1]))
+        val_loss = _val_loss(model, enc, val, horizon, None if offsets is None else (offsets, ab))
+        history.append({"epoch": epoch, "train_loss": total, "val_logloss": val_loss}
+                       | ({} if offsets is None else {"residual_a": ab[0], "residual_b": ab[1]}))  # fmt: skip
         bar.set_postfix(loss=f"{total:.4f}", val=f"{val_loss:.4f}")
         if val_loss < best - 1e-5:
             best, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
