@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,8 @@ from export.objective import (
 from export.residual import Offsets, fit_offsets
 
 F64 = npt.NDArray[np.float64]
+#: The residual map's (log a, b) learn this much faster than the network (two scalars).
+RESIDUAL_LR_SCALE = 30.0
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,10 @@ def train_model(
     ]
     model = DecayModel(mcfg)
     mix = torch.zeros(2, requires_grad=True)  # (log a, b) of the residual map, trained with it
-    params = [*model.parameters(), *([mix] if offsets is not None else [])]
-    opt = torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    if offsets is not None:
+        groups.append({"params": [mix], "lr": tcfg.lr * RESIDUAL_LR_SCALE})
+    opt = torch.optim.Adam(groups, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     residual = None if offsets is None else (offsets, mix)
     rng = np.random.default_rng(tcfg.seed)
     best, best_state, stale, history = np.inf, copy.deepcopy(model.state_dict()), 0, []
