@@ -78,8 +78,12 @@ def produce(bootstrap: str, topic: str, messages: list[Message]) -> None:
 
 
 def produce_paced(bootstrap: str, topic: str, messages: list[Message], rate: float) -> float:
-    """Write `messages` at `rate` events/s; returns the seconds it took."""
+    """Write `messages` at `rate` events/s; returns the seconds it took.
+
+    The pace starts once the producer has the topic's metadata: otherwise its first send waits
+    for it and the events due meanwhile go out as one burst, stamped before the wait ended."""
     producer = new_producer(bootstrap)
+    producer.partitions_for(topic)
     start = time.perf_counter()
     try:
         for i, (key, value) in enumerate(messages):
