@@ -18,7 +18,8 @@ import statistics
 from pathlib import Path
 
 from bench.harness import Message, build_messages, local_broker, log, produce
-from bench.systems import run_bare, run_latency, run_worker
+from bench.latency import run_latency
+from bench.systems import run_bare, run_worker
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

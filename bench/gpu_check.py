@@ -18,7 +18,6 @@ import argparse
 import sys
 import time
 import traceback
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from bench import cuda, report
+from bench import cuda
+from bench.gpu_report import write_gpu_results
+from bench.gpu_sequences import (
+    hidden_size,
+    parity_entry,
+    real_sequences,
+    sequence_outputs,
+    step_outputs,
+)
 from bench.harness import RESULTS, build_messages, local_broker, log, machine
-from bench.systems import run_worker, time_call
-from stream_app.data.sources import load_events
-from stream_app.events.schema import Event
+from bench.model_step import time_call
+from bench.systems import run_worker
 from stream_app.model.contract import (
     CATEGORY_BUCKETS,
     INPUT_C,
@@ -39,14 +45,9 @@ from stream_app.model.contract import (
     INPUT_H,
     INPUT_NUMERIC,
     NUMERIC_FEATURES,
-    OUTPUT_NAMES,
 )
-from stream_app.model.features import PreviousEvent, encode_events, next_previous
 from stream_app.model.runtime import CPU, CUDA
-from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_SEQUENCE_MODEL_PATH, REPO_ROOT
-
-PARITY_TOLERANCE = 1e-4
-FALLBACK_EVENTS = REPO_ROOT / "tests" / "fixtures" / "online_retail_sample.csv"
+from stream_app.paths import DEFAULT_MODEL_PATH, DEFAULT_SEQUENCE_MODEL_PATH
 
 
 @dataclass(frozen=True)
@@ -71,95 +72,6 @@ FULL = Plan(
     runs=2,
 )
 QUICK = Plan(16, 8, (1, 64, 1024), seconds=0.1, events=5_000, runs=1)
-
-
-# --------------------------------------------------------------------------- real sequences
-def real_sequences(users: int, steps: int) -> dict[str, np.ndarray]:
-    """Sequence-graph inputs [B, T, …] of `users` real users' first `steps` events."""
-    by_user = _events_by_user()
-    chosen = sorted((u for u, ev in by_user.items() if len(ev) >= steps), key=_user_order)
-    if not chosen:
-        raise RuntimeError(f"no user has {steps} events")
-    encoded = [_encode_user(by_user[u][:steps]) for u in chosen[:users]]
-    return {name: np.stack([e[name] for e in encoded]) for name in encoded[0]}
-
-
-def _events_by_user() -> dict[str, list[Event]]:
-    try:
-        events = list(load_events("taobao-slice"))
-    except Exception:  # the shared dataset is absent (e.g. a bare device machine)
-        events = list(load_events(str(FALLBACK_EVENTS)))
-    by_user: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        by_user[event.user_id].append(event)
-    return {u: sorted(ev, key=lambda e: e.ts_seconds) for u, ev in by_user.items()}
-
-
-def _user_order(user_id: str) -> tuple[int, str]:
-    return (len(user_id), user_id)
-
-
-def _encode_user(events: list[Event]) -> dict[str, np.ndarray]:
-    previous: list[PreviousEvent | None] = []
-    prev: PreviousEvent | None = None
-    for event in events:
-        previous.append(prev)
-        prev = next_previous(event, prev)
-    enc = encode_events(events, previous)
-    return {
-        INPUT_EVENT_TYPE: enc.event_type,
-        INPUT_CATEGORY: enc.category_bucket,
-        INPUT_NUMERIC: enc.numeric.astype(np.float32),
-    }
-
-
-# --------------------------------------------------------------------------- parity
-def sequence_outputs(session: Any, seqs: dict[str, np.ndarray], hidden: int) -> dict[str, Any]:
-    """The sequence graph from a zero state: final (h, c) and per-step heads."""
-    zeros = np.zeros((seqs[INPUT_EVENT_TYPE].shape[0], hidden), np.float32)
-    values = session.run(None, {**seqs, INPUT_H: zeros, INPUT_C: zeros})
-    return dict(zip(OUTPUT_NAMES, values, strict=True))
-
-
-def step_outputs(session: Any, seqs: dict[str, np.ndarray], hidden: int) -> dict[str, Any]:
-    """The step graph event by event from a zero state, stacked like `sequence_outputs`."""
-    batch, steps = seqs[INPUT_EVENT_TYPE].shape
-    h = c = np.zeros((batch, hidden), np.float32)
-    heads: dict[str, list[np.ndarray]] = defaultdict(list)
-    for t in range(steps):
-        feeds = {name: np.ascontiguousarray(v[:, t]) for name, v in seqs.items()}
-        out = dict(
-            zip(OUTPUT_NAMES, session.run(None, {**feeds, INPUT_H: h, INPUT_C: c}), strict=True)
-        )
-        h, c = out[OUTPUT_NAMES[0]], out[OUTPUT_NAMES[1]]
-        for name in OUTPUT_NAMES[2:]:
-            heads[name].append(out[name])
-    stacked = {name: np.stack(v, axis=1) for name, v in heads.items()}
-    return {OUTPUT_NAMES[0]: h, OUTPUT_NAMES[1]: c, **stacked}
-
-
-def max_abs_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
-    """Per output, the largest |a − b| (NaN on one side only counts as infinite)."""
-    out = {}
-    for name in OUTPUT_NAMES:
-        x, y = np.asarray(a[name], np.float64), np.asarray(b[name], np.float64)
-        d = np.where(np.isnan(x) & np.isnan(y), 0.0, np.abs(x - y))
-        out[name] = float(np.nan_to_num(d, nan=np.inf).max())
-    return out
-
-
-def parity_entry(label: str, a: dict[str, Any], b: dict[str, Any], users: int) -> dict[str, Any]:
-    """One parity comparison as a result row."""
-    diffs = max_abs_diff(a, b)
-    worst = max(diffs.values())
-    steps = int(np.asarray(a[OUTPUT_NAMES[2]]).shape[1])
-    entry = {"compare": label, "users": users, "steps": steps, "max_abs_diff": worst}
-    return entry | {"per_output": diffs, "pass": worst < PARITY_TOLERANCE}
-
-
-def hidden_size(session: Any) -> int:
-    """The graphs' LSTM state width from their metadata."""
-    return int(session.get_modelmeta().custom_metadata_map["decay_stream.hidden_size"])
 
 
 # --------------------------------------------------------------------------- throughput
@@ -368,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare_gpu(args, res)
     for name, part in selected_parts(args, gpu is not None):
         run_part(name, part, plan, res)
-        report.write_gpu_results(res, args.out)
+        write_gpu_results(res, args.out)
     res["failed"] = failed_parts(res)
-    report.write_gpu_results(res, args.out)
+    write_gpu_results(res, args.out)
     log(f"wrote {args.out / 'gpu.json'} and gpu.md; failed: {res['failed'] or 'none'}")
     return 1 if res["failed"] else 0
 

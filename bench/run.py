@@ -16,16 +16,9 @@ from typing import Any
 
 from bench import report
 from bench.harness import RESULTS, Message, build_messages, local_broker, log, machine, produce
-from bench.systems import (
-    model_micro,
-    run_bare,
-    run_group,
-    run_latency,
-    run_quix,
-    run_raw,
-    run_worker,
-    state_size_bound,
-)
+from bench.latency import run_latency, state_size_bound
+from bench.model_step import model_micro
+from bench.systems import run_bare, run_group, run_quix, run_raw, run_worker
 
 ALL_SYSTEMS = {"raw", "bare", "quix", "worker"}
 
