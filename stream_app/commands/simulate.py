@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 
@@ -26,17 +25,12 @@ from stream_app.commands.alert_quality import (
     AlertRecord,
     Reference,
     ReturnTimes,
-    format_levels,
-    format_placebo,
-    level_quality,
-    placebo_uplift,
 )
 from stream_app.commands.arguments import add_simulate_arguments
 from stream_app.commands.errors import UsageError
-from stream_app.commands.matched_recency import format_matched, matched_recency
 from stream_app.commands.model_file import open_model
+from stream_app.commands.simulate_quality import Replayed, print_quality
 from stream_app.commands.simulate_table import DayStats, format_table
-from stream_app.commands.training_window import overlap_note
 from stream_app.data.sources import load_events
 from stream_app.events.alert import Alert
 from stream_app.events.partitioning import partition_for_key
@@ -273,49 +267,15 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_table(sim.days))
     first = min((e.ts_seconds for e in replayed), default=0.0)
-    print_quality(sim, ReturnTimes(replayed), args.model, args.score_from or first)
+    recorded = Replayed(
+        sim.alert_records,
+        sim.references,
+        sim.action_records,
+        sim.runtime.spec.horizon_days,
+        sim.policy.control,
+    )
+    print_quality(recorded, ReturnTimes(replayed), args.model, args.score_from or first)
     return 0
-
-
-#: Control groups drawn for the placebo check (the policy's own salt is one more).
-PLACEBO_SALTS = tuple(f"placebo-{i}" for i in range(8))
-
-
-def print_quality(
-    sim: Simulation, returns: ReturnTimes, model_path: Path, score_from: float
-) -> None:
-    """The alert tables (alerts from `score_from` whose horizon the data covers) and the
-    placebo check of the action uplift."""
-    horizon_days = sim.runtime.spec.horizon_days
-    horizon = horizon_days * SECONDS_PER_DAY
-    alerts = [a for a in sim.alert_records if a.at_seconds >= score_from]
-    references = [r for r in sim.references if r.at_seconds >= score_from]
-    print(f"\n{overlap_note(model_path, score_from)}")
-    print(f"\nalerts as predictions: back within {horizon_days:g} d after the alert")
-    print(format_levels(level_quality(alerts, references, returns, horizon), horizon_days))
-    print(
-        "\nagainst the naive rule: recency alone alerting as many users at the same silences"
-        " (whole days), and the users not alerted at that level at the same silences;"
-        " 95% intervals of the differences from a bootstrap over users"
-    )
-    print(
-        format_matched(
-            matched_recency(sim.alert_records, returns, horizon, score_from), horizon_days
-        )
-    )
-    control = sim.policy.control
-    salts = (control.salt, *PLACEBO_SALTS)
-    print(
-        f"\nplacebo check, not an uplift: a replay delivers no action, so treated and control"
-        f" differ only by chance; the difference with the control group drawn by"
-        f" {len(salts)} salts (the policy's first):"
-    )
-    actions = [a for a in sim.action_records if a.at_seconds >= score_from]
-    print(
-        format_placebo(
-            placebo_uplift(actions, returns, horizon, control.share, salts), horizon_days
-        )
-    )
 
 
 if __name__ == "__main__":
