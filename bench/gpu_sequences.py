@@ -18,7 +18,7 @@ from stream_app.model.contract import (
     INPUT_NUMERIC,
     OUTPUT_NAMES,
 )
-from stream_app.model.features import PreviousEvent, encode_events, next_previous
+from stream_app.model.features import encode_user_events
 from stream_app.paths import REPO_ROOT
 
 PARITY_TOLERANCE = 1e-4
@@ -52,12 +52,7 @@ def _user_order(user_id: str) -> tuple[int, str]:
 
 
 def _encode_user(events: list[Event]) -> dict[str, np.ndarray]:
-    previous: list[PreviousEvent | None] = []
-    prev: PreviousEvent | None = None
-    for event in events:
-        previous.append(prev)
-        prev = next_previous(event, prev)
-    enc = encode_events(events, previous)
+    enc = encode_user_events(events)
     return {
         INPUT_EVENT_TYPE: enc.event_type,
         INPUT_CATEGORY: enc.category_bucket,

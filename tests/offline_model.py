@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from stream_app.events.schema import Event
-from stream_app.model.features import PreviousEvent, encode_events, next_previous
+from stream_app.model.features import encode_user_events
 
 REPO = Path(__file__).resolve().parent.parent
 SEQUENCE_GRAPH = REPO / "models" / "decay_sequence.onnx"
@@ -36,12 +36,7 @@ class SequenceGraph:
 
     def final_state(self, events: Sequence[Event]) -> OfflineState:
         """Run one user's events (in order) through the sequence graph from a zero state."""
-        previous: list[PreviousEvent | None] = []
-        prev: PreviousEvent | None = None
-        for event in events:
-            previous.append(prev)
-            prev = next_previous(event, prev)
-        enc = encode_events(events, previous)
+        enc = encode_user_events(events)
         zeros = np.zeros((1, self.hidden), np.float32)
         h, c, mu, alpha, beta, pi = self.session.run(
             None,

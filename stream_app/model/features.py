@@ -177,6 +177,17 @@ def encode_events(
     )
 
 
+def encode_user_events(events: Sequence[Event]) -> EncodedEvents:
+    """One user's events, in order, each encoded with the previous-event info of the ones
+    before it (what the sequence graph takes, and the worker's steps one by one)."""
+    previous: list[PreviousEvent | None] = []
+    prev: PreviousEvent | None = None
+    for event in events:
+        previous.append(prev)
+        prev = next_previous(event, prev)
+    return encode_events(events, previous)
+
+
 def _first_ts(previous: PreviousEvent | None) -> float:
     if previous is None:
         return float("nan")
