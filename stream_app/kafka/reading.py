@@ -128,19 +128,26 @@ def latest_by_key(records: Iterable[Record]) -> dict[bytes, bytes | None]:
     return latest
 
 
-def group_lag(
+def committed_offsets(
     bootstrap: str, group: str, topic: str, client_config: dict[str, object] | None = None
-) -> int | None:
-    """Messages of `topic` not yet committed by consumer `group` (None: group has no offsets)."""
+) -> dict[int, int]:
+    """Partition → the offset consumer `group` committed on `topic` (empty: none yet)."""
     admin = new_admin(bootstrap, client_config)
     try:
-        committed = {
+        return {
             tp.partition: meta.offset
             for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items()
             if tp.topic == topic
         }
     finally:
         admin.close()
+
+
+def group_lag(
+    bootstrap: str, group: str, topic: str, client_config: dict[str, object] | None = None
+) -> int | None:
+    """Messages of `topic` not yet committed by consumer `group` (None: group has no offsets)."""
+    committed = committed_offsets(bootstrap, group, topic, client_config)
     if not committed:
         return None
     ends = end_offsets(bootstrap, topic, client_config)
@@ -167,3 +174,28 @@ def wait_caught_up(
             return
         time.sleep(0.5)
     raise TimeoutError(f"group {group} still {lag} messages behind on {topic}")
+
+
+def wait_committed_past(
+    bootstrap: str,
+    group: str,
+    topic: str,
+    offsets: dict[int, int],
+    *,
+    timeout_seconds: float = 120.0,
+    client_config: dict[str, object] | None = None,
+) -> None:
+    """Block until `group` has committed at least `offsets` (partition → offset) on `topic`,
+    however far the topic has grown since; TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout_seconds
+    behind = dict(offsets)
+    while time.monotonic() < deadline:
+        try:
+            committed = committed_offsets(bootstrap, group, topic, client_config)
+        except KafkaError:  # coordinator still loading, group rebalancing
+            committed = {}
+        behind = {p: o for p, o in offsets.items() if o > 0 and committed.get(p, -1) < o}
+        if not behind:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"group {group} has not committed {behind} on {topic}")

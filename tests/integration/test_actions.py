@@ -25,7 +25,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from stream_app.data.sources import load_events
 from stream_app.events.schema import Event
-from stream_app.kafka.reading import Record, read_topic, wait_caught_up
+from stream_app.kafka.reading import (
+    Record,
+    end_offsets,
+    read_topic,
+    wait_caught_up,
+    wait_committed_past,
+)
 from stream_app.settings import Settings
 from stream_app.state import UserState
 from tests.integration.support import (
@@ -219,8 +225,15 @@ def run_worker(
     assert caught_up < first, "worker too slow to start: alerts could precede the slice"
     watch_end = last + WATCH_DAYS * DAY
     time.sleep(max(clock.wall_at(watch_end) - time.time(), 0) + 2)
-    # The worker runs on: keep what was decided by `watch_end`, two wall seconds ago (an alert's
+    # Progress, not time: every tick sent by now is handled and its outputs published (a tick
+    # decides at the time it was sent, so a loaded worker can publish a decision of `watch_end`
+    # seconds later). The worker runs on: keep what was decided by `watch_end` (an alert's
     # actions are decided at the alert's own time, so both sides are complete up to there).
+    ticks_sent = end_offsets(settings.bootstrap_servers, settings.ticks_topic)
+    wait_committed_past(
+        settings.bootstrap_servers, settings.app_id, settings.ticks_topic, ticks_sent,
+        timeout_seconds=120,
+    )  # fmt: skip
     published = {
         topic: [
             r
