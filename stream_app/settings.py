@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -245,44 +244,6 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             env[variable] = str(value)
         return env
-
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """TLS context for SSL/SASL_SSL, None for plaintext."""
-        if "SSL" not in self.security_protocol:
-            return None
-        missing = [
-            f"{ENV_PREFIX}{name.upper()}: {path}: no such file"
-            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
-            if (path := getattr(self, name)) is not None and not Path(path).is_file()
-        ]
-        if missing:
-            raise SettingsError(missing)
-        context = ssl.create_default_context(
-            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
-        )
-        context.check_hostname = self.ssl_check_hostname
-        if self.ssl_certfile:
-            context.load_cert_chain(
-                str(self.ssl_certfile), str(self.ssl_keyfile or self.ssl_certfile)
-            )
-        return context
-
-    def kafka_python_config(self) -> dict[str, object]:
-        """Connection options for kafka-python clients (replay, tail, admin)."""
-        config: dict[str, object] = {
-            "security_protocol": self.security_protocol,
-            "bootstrap_timeout_ms": int(self.kafka_connect_timeout_seconds * 1000),
-        }
-        if self.security_protocol.startswith("SASL"):
-            assert self.sasl_password is not None
-            config |= {
-                "sasl_mechanism": self.sasl_mechanism,
-                "sasl_plain_username": self.sasl_username,
-                "sasl_plain_password": self.sasl_password.get_secret_value(),
-            }
-        if "SSL" in self.security_protocol:
-            config["ssl_context"] = self.ssl_context()
-        return config
 
 
 class SettingsError(ValueError):

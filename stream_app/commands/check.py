@@ -17,6 +17,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from stream_app.commands.errors import UsageError
+from stream_app.kafka.connection import ssl_context
 from stream_app.kafka.local_config import NO_CHECKOUT
 from stream_app.paths import KAFKA_LOCAL_DIR
 from stream_app.policy import PolicyError, load_policy
@@ -132,7 +133,7 @@ def tls_problems(settings: Settings) -> list[str]:
     if problems or "SSL" not in settings.security_protocol:
         return problems
     try:
-        settings.ssl_context()
+        ssl_context(settings)
     except (ssl.SSLError, OSError, ValueError) as exc:
         named = ", ".join(variable(f) for f in _TLS_FILES if getattr(settings, f) is not None)
         problems.append(f"TLS files ({named or 'system CA store'}) cannot be loaded: {exc}")

@@ -24,6 +24,7 @@ from stream_app.commands.replay import replay
 from stream_app.data.sources import load_events
 from stream_app.events.schema import EVENT_TYPES
 from stream_app.kafka.clients import ensure_topic, new_consumer
+from stream_app.kafka.connection import kafka_python_config
 from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
 from stream_app.paths import CLICKSTREAM_MODEL_PATH, DEFAULT_MODEL_PATH
 from stream_app.settings import Settings
@@ -58,7 +59,7 @@ def demo_on(settings: Settings, args: argparse.Namespace) -> int:
     """Start a worker, replay `args.limit` events of `args.source`, show alerts, then a summary."""
     assert settings.bootstrap_servers is not None
     bootstrap = settings.bootstrap_servers
-    client = settings.kafka_python_config()
+    client = kafka_python_config(settings)
     events = list(islice(load_events(args.source), args.limit))
     end = max(e.ts_seconds for e in events)
     settings = settings.model_copy(
@@ -110,7 +111,7 @@ def print_alerts(settings: Settings, seconds: float, detailed: int = 12) -> Coun
     consumer = new_consumer(
         settings.bootstrap_servers,
         settings.alerts_topic,
-        client_config=settings.kafka_python_config(),
+        client_config=kafka_python_config(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -158,7 +159,7 @@ def print_summary(settings: Settings, levels: Counter[str]) -> None:
     """Users, events by type, dead letters and alerts, read back from Kafka."""
     assert settings.bootstrap_servers is not None
     bootstrap = settings.bootstrap_servers
-    client = settings.kafka_python_config()
+    client = kafka_python_config(settings)
     table = latest_by_key(
         read_topic(bootstrap, changelog_topic(settings.app_id), client_config=client)
     )

@@ -17,6 +17,7 @@ from stream_app.events.partitioning import Partitioner, partition_for_key
 from stream_app.events.schema import Event
 from stream_app.kafka.admin import wait_for_leaders
 from stream_app.kafka.clients import ensure_topic, new_producer
+from stream_app.kafka.connection import kafka_python_config
 from stream_app.settings import Settings
 
 
@@ -91,7 +92,7 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
             limit=args.limit,
             speed=args.speed,
             progress=not args.quiet,
-            client_config=settings.kafka_python_config(),
+            client_config=kafka_python_config(settings),
             partitioner=settings.producer_partitioner,
         )
     print(f"replayed {sent} events from {args.source}", file=sys.stderr)

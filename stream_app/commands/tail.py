@@ -9,6 +9,7 @@ from stream_app.commands.broker import embedded_broker
 from stream_app.commands.errors import UsageError
 from stream_app.events.dead_letter import parse_dead_letter_headers
 from stream_app.kafka.clients import new_admin, new_consumer
+from stream_app.kafka.connection import kafka_python_config
 from stream_app.settings import Settings
 from stream_app.topology import topic_alias
 
@@ -17,12 +18,12 @@ def run_tail(settings: Settings, args: argparse.Namespace) -> int:
     """Print each message of the topic until the timeout, the message limit or Ctrl-C."""
     topic = topic_alias(settings, args.topic)
     with embedded_broker(settings) as bootstrap:
-        if not topic_exists(bootstrap, topic, settings.kafka_python_config()):
+        if not topic_exists(bootstrap, topic, kafka_python_config(settings)):
             raise UsageError(f"topic {topic} does not exist (yet): nothing to tail")
         consumer = new_consumer(
             bootstrap,
             topic,
-            client_config=settings.kafka_python_config(),
+            client_config=kafka_python_config(settings),
             auto_offset_reset="earliest" if args.from_beginning else "latest",
             enable_auto_commit=False,
             consumer_timeout_ms=int(args.timeout * 1000) if args.timeout else float("inf"),

@@ -14,6 +14,7 @@ from stream_app.commands.logs import logging_config
 from stream_app.commands.schemas import event_schema_ids
 from stream_app.kafka.admin import topic_config_value
 from stream_app.kafka.clients import ensure_topic
+from stream_app.kafka.connection import kafka_python_config
 from stream_app.kafka.partitions import PartitionCountError, check_partition_counts
 from stream_app.settings import Settings, prefixed_environment
 from stream_app.topology import changelog_topic, topic_specs
@@ -37,12 +38,12 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         for topic, config in topic_specs(settings).items():
             ensure_topic(
                 bootstrap, topic, settings.partitions, config,
-                settings.kafka_python_config(), settings.replication_factor,
+                kafka_python_config(settings), settings.replication_factor,
             )  # fmt: skip
         try:
             check_partition_counts(
                 bootstrap, settings.partitions, topic_specs(settings),
-                [changelog_topic(settings.app_id)], settings.kafka_python_config(),
+                [changelog_topic(settings.app_id)], kafka_python_config(settings),
             )  # fmt: skip
         except PartitionCountError as exc:
             raise UsageError(str(exc)) from None
@@ -86,7 +87,7 @@ def dead_letter_limit_checked(settings: Settings) -> Settings:
         settings.bootstrap_servers,
         settings.dead_letter_topic,
         "max.message.bytes",
-        settings.kafka_python_config(),
+        kafka_python_config(settings),
     )
     topic_max = int(value) if value and value.isdigit() else None
     budget = settings.dead_letter_budget_bytes(topic_max)

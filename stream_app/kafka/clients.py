@@ -1,7 +1,7 @@
 """Small kafka-python helpers for the commands (replay, tail) and tests: topics, producer, reads.
 
 Every kafka-python client of the project is built here, with the connection options of
-`Settings.kafka_python_config()` (security protocol, SASL, TLS) passed as `client_config`.
+`kafka.connection.kafka_python_config` (security protocol, SASL, TLS) passed as `client_config`.
 """
 
 from __future__ import annotations

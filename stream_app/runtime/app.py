@@ -17,6 +17,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 
 from stream_app.clock import Clock, clock_from
 from stream_app.kafka import outage
+from stream_app.kafka.connection import ssl_context
 from stream_app.runtime.assembly import feeds_of, load_model, service_context
 from stream_app.runtime.faust_consumer import DecayApp, deliver_in_bulk
 from stream_app.runtime.tasks import register_tasks
@@ -74,7 +75,7 @@ class Engine:
 
 def broker_credentials(settings: Settings) -> SASLCredentials | SSLCredentials | None:
     """Faust credentials for the configured security protocol."""
-    context = settings.ssl_context()
+    context = ssl_context(settings)
     if settings.security_protocol.startswith("SASL"):
         assert settings.sasl_password is not None
         return SASLCredentials(

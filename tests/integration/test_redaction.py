@@ -23,6 +23,7 @@ import pytest
 from pydantic import SecretStr
 
 from stream_app.commands.replay import replay
+from stream_app.kafka.connection import kafka_python_config
 from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.kafka.local_tls import SASL_SSL_LISTENER, LocalTls, sasl_ssl_kafka
 from stream_app.kafka.reading import wait_caught_up
@@ -119,7 +120,7 @@ def test_no_output_of_a_real_run_holds_a_password(
 ) -> None:
     found = cluster.secrets
     worker = workers.start(secure, "redact")
-    client = secure.kafka_python_config()
+    client = kafka_python_config(secure)
     events = retail_events()[:300]
     replay(
         events, bootstrap=cluster.bootstrap, topic=secure.events_topic,

@@ -31,6 +31,7 @@ from stream_app.data.sources import load_events
 from stream_app.events.alert import alert_id
 from stream_app.events.schema import EventType
 from stream_app.kafka.clients import KafkaConnectError, ensure_topic
+from stream_app.kafka.connection import kafka_python_config
 from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.kafka.local_tls import SASL_SSL_LISTENER, LocalTls, sasl_ssl_kafka
 from stream_app.kafka.reading import latest_by_key, read_topic, wait_caught_up
@@ -153,7 +154,7 @@ def read_table(settings: Settings) -> dict[str, UserState]:
         settings.bootstrap_servers,
         changelog_topic(settings.app_id),
         timeout_seconds=30,
-        client_config=settings.kafka_python_config(),
+        client_config=kafka_python_config(settings),
     )
     return {k.decode(): decode_state(v) for k, v in latest_by_key(records).items() if v}
 
@@ -165,7 +166,7 @@ def read_alerts_until(
     as they are at the timeout."""
     deadline = time.monotonic() + timeout_seconds
     while True:
-        bodies = read_alerts(settings, settings.kafka_python_config())
+        bodies = read_alerts(settings, kafka_python_config(settings))
         if wanted <= {str(b["alert_id"]) for b in bodies} or time.monotonic() > deadline:
             return bodies
         time.sleep(1.0)
@@ -176,7 +177,7 @@ def test_worker_over_sasl_ssl_processes_real_events(
 ) -> None:
     settings = secure_settings
     assert settings.bootstrap_servers == cluster.bootstrap != cluster.broker.bootstrap_servers
-    client = settings.kafka_python_config()
+    client = kafka_python_config(settings)
     worker = workers.start(settings, "secure", wait_ready=False)
     wait_http(worker)
 
@@ -271,7 +272,7 @@ def test_wrong_password_fails_with_a_clear_error(
 ) -> None:
     wrong = "wrong-" + secrets.token_hex(8)
     settings = secure_settings.model_copy(update={"sasl_password": SecretStr(wrong)})
-    client = {**settings.kafka_python_config(), "bootstrap_timeout_ms": 5_000}
+    client = {**kafka_python_config(settings), "bootstrap_timeout_ms": 5_000}
     with pytest.raises(KafkaConnectError, match="refused the login") as failure:
         ensure_topic(cluster.bootstrap, settings.events_topic, 1, client_config=client)
     assert "invalid credentials" in str(failure.value)
@@ -295,6 +296,6 @@ def test_untrusted_broker_certificate_fails_with_a_clear_error(
     cluster: SecureCluster, secure_settings: Settings
 ) -> None:
     settings = secure_settings.model_copy(update={"ssl_cafile": None})  # system CAs only
-    client = {**settings.kafka_python_config(), "bootstrap_timeout_ms": 3_000}
+    client = {**kafka_python_config(settings), "bootstrap_timeout_ms": 3_000}
     with pytest.raises(KafkaConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         ensure_topic(cluster.bootstrap, settings.events_topic, 1, client_config=client)

@@ -138,3 +138,16 @@ def test_no_import_cycle(package: str) -> None:
 def test_the_cycle_check_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
     assert cycle_in(graph) == ["a", "b", "c", "a"]
+
+
+#: The most lines a module of the product, its training or its benchmarks may have.
+MAX_MODULE_LINES = 300
+
+
+@pytest.mark.parametrize("package", ["stream_app", "export", "bench"])
+def test_no_module_is_over_the_line_limit(package: str) -> None:
+    lengths = {
+        str(path.relative_to(REPO)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted((REPO / package).rglob("*.py"))
+    }
+    assert {path: n for path, n in lengths.items() if n > MAX_MODULE_LINES} == {}

@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from stream_app.commands.broker import embedded_broker
 from stream_app.kafka import clients as kafka_io
 from stream_app.kafka.clients import KafkaConnectError, explained_connection_errors, login_failure
+from stream_app.kafka.connection import kafka_python_config, ssl_context
 from stream_app.kafka.local import LocalKafka, free_port
 from stream_app.kafka.local_config import KafkaLocalError, broker_properties
 from stream_app.kafka.local_tls import LocalTls, sasl_ssl_properties
@@ -51,7 +52,7 @@ def test_sasl_needs_a_user_and_a_password() -> None:
 
 
 def test_kafka_python_clients_get_sasl_over_tls() -> None:
-    config = sasl_ssl().kafka_python_config()
+    config = kafka_python_config(sasl_ssl())
     assert config["security_protocol"] == "SASL_SSL"
     assert config["sasl_mechanism"] == "SCRAM-SHA-512"
     assert config["sasl_plain_username"] == "decay"
@@ -62,15 +63,15 @@ def test_kafka_python_clients_get_sasl_over_tls() -> None:
 
 
 def test_hostname_check_can_be_turned_off_and_plaintext_has_no_tls() -> None:
-    context = sasl_ssl(ssl_check_hostname=False).ssl_context()
+    context = ssl_context(sasl_ssl(ssl_check_hostname=False))
     assert context is not None and not context.check_hostname
-    assert Settings().kafka_python_config() == {
+    assert kafka_python_config(Settings()) == {
         "security_protocol": "PLAINTEXT",
         "bootstrap_timeout_ms": 30_000,
     }
-    assert Settings().ssl_context() is None
+    assert ssl_context(Settings()) is None
     plain = sasl_ssl(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN")
-    assert "ssl_context" not in plain.kafka_python_config()
+    assert "ssl_context" not in kafka_python_config(plain)
 
 
 def test_faust_gets_the_same_credentials() -> None:
@@ -114,7 +115,7 @@ def test_a_named_login_failure_replaces_the_bootstrap_timeout(
     monkeypatch.setattr(kafka_io, "login_failure", lambda bootstrap, config: reason)
     with (
         pytest.raises(KafkaConnectError, match="refused the login"),
-        explained_connection_errors("kafka:9093", sasl_ssl().kafka_python_config()),
+        explained_connection_errors("kafka:9093", kafka_python_config(sasl_ssl())),
     ):
         raise KafkaTimeoutError("Unable to bootstrap from kafka:9093")
 
@@ -133,7 +134,7 @@ def test_a_bootstrap_timeout_without_login_failure_says_no_broker_answered(
 def test_no_login_failure_for_plaintext_or_an_unreachable_broker() -> None:
     assert login_failure("127.0.0.1:1", None) is None  # plaintext: nothing to log in to
     closed = f"127.0.0.1:{free_port()}"
-    config = sasl_ssl(ssl_check_hostname=False).kafka_python_config()
+    config = kafka_python_config(sasl_ssl(ssl_check_hostname=False))
     assert login_failure(closed, config, timeout_seconds=3) is None  # refused, not a login
 
 
