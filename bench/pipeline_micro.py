@@ -84,7 +84,7 @@ async def run(messages: list[RawMessage], max_ts: float, batch: int) -> tuple[fl
     for key in sorted(store):
         table.update(key + canonical(decode_state(store[key])).encode())
     for partition in sorted(pipeline.schedule.heaps):
-        entries = sorted(map(entry_fields, pipeline.schedule.heaps[partition]))
+        entries = sorted(map(entry_fields, pipeline.schedule.entries(partition)))
         schedule.update(repr(entries).encode())
     model.close()
     return seconds, table.hexdigest()[:16], schedule.hexdigest()[:16]

@@ -42,10 +42,14 @@ class DueEntry(NamedTuple):
     level: int
 
 
-#: A heap's entry: `DueEntry`'s fields as a plain tuple. The collector untracks tuples of
-#: numbers and bytes, so the schedule's millions of entries are never scanned by it, and heap
-#: order is compared in C (bench/NOTES.md, "Garbage collection in the pipeline").
-HeapEntry = tuple[float, bytes, int, float, int]
+#: A heap's entry: `DueEntry`'s fields but the partition (its heap's) as a plain tuple. The
+#: collector untracks tuples of numbers and bytes, so the schedule's millions of entries are
+#: never scanned by it, and heap order is compared in C (bench/NOTES.md, "Garbage collection
+#: in the pipeline").
+HeapEntry = tuple[float, bytes, float, int]
+
+#: Heap entries up to which `DueSchedule.compact` never walks them.
+COMPACT_MIN_ENTRIES = 2048
 
 
 @dataclass
@@ -53,26 +57,22 @@ class DueSchedule:
     """Min-heaps of due entries per partition with lazy invalidation.
 
     Only the latest episode scheduled for a user is live; older entries are dropped when they
-    surface. `compact()` bounds memory when many entries are stale.
+    surface, or by `compact()` once the heaps have doubled since it last ran.
     """
 
     heaps: dict[int, list[HeapEntry]] = field(default_factory=dict)
     live_episode: dict[bytes, float] = field(default_factory=dict)
-    #: Entries scheduled per user for the live episode, and their sum: what `compact()`
-    #: weighs the heaps against (a user has several live entries, one per level to come).
-    live_count: dict[bytes, int] = field(default_factory=dict)
-    live_entries: int = 0
+    #: Heap entries `compact()` left: the next compaction waits until there are twice as many.
+    compacted_size: int = 0
 
     def replace_user(
         self, user_key: bytes, partition: int, episode: float, due: list[tuple[int, float]]
     ) -> None:
         """Schedule a user's levels for an episode, superseding anything scheduled before."""
         self.live_episode[user_key] = episode
-        self.live_entries += len(due) - self.live_count.get(user_key, 0)
-        self.live_count[user_key] = len(due)
         heap = self.heaps.setdefault(partition, [])
         for level, due_seconds in due:
-            heapq.heappush(heap, (due_seconds, user_key, partition, episode, level))
+            heapq.heappush(heap, (due_seconds, user_key, episode, level))
 
     def add_entries(
         self, user_key: bytes, partition: int, episode: float, due: list[tuple[int, float]]
@@ -81,33 +81,27 @@ class DueSchedule:
         if self.live_episode.get(user_key) != episode:
             self.replace_user(user_key, partition, episode, due)
             return
-        self.live_entries += len(due)
-        self.live_count[user_key] = self.live_count.get(user_key, 0) + len(due)
         heap = self.heaps.setdefault(partition, [])
         for level, due_seconds in due:
-            heapq.heappush(heap, (due_seconds, user_key, partition, episode, level))
+            heapq.heappush(heap, (due_seconds, user_key, episode, level))
 
     def forget_user(self, user_key: bytes) -> None:
         """Nothing more is due for this user (until the next `replace_user`)."""
         self.live_episode.pop(user_key, None)
-        self.live_entries -= self.live_count.pop(user_key, 0)
 
     def pop_due(self, now_seconds: float) -> list[DueEntry]:
         """Live entries due at or before `now_seconds`, removed from the schedule."""
-        due: list[HeapEntry] = []
-        for heap in self.heaps.values():
+        due: list[DueEntry] = []
+        for partition, heap in self.heaps.items():
             while heap and heap[0][0] <= now_seconds:
-                entry = heapq.heappop(heap)
-                if self.live_episode.get(entry[1]) == entry[3]:
-                    due.append(entry)
-                    self._one_live_entry_gone(entry[1])
-        return [DueEntry._make(entry) for entry in sorted(due)]
+                due_seconds, key, episode, level = heapq.heappop(heap)
+                if self.live_episode.get(key) == episode:
+                    due.append(DueEntry(due_seconds, key, partition, episode, level))
+        return sorted(due)
 
-    def _one_live_entry_gone(self, user_key: bytes) -> None:
-        left = self.live_count.get(user_key, 0)
-        if left > 0:
-            self.live_count[user_key] = left - 1
-            self.live_entries -= 1
+    def entries(self, partition: int) -> list[DueEntry]:
+        """Every entry of a partition's heap, live or stale, in no order."""
+        return [DueEntry(e[0], e[1], partition, e[2], e[3]) for e in self.heaps.get(partition, [])]
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget partitions this worker no longer owns."""
@@ -119,26 +113,26 @@ class DueSchedule:
         """Forget everything (before a rebuild)."""
         self.heaps.clear()
         self.live_episode.clear()
-        self.live_count.clear()
-        self.live_entries = 0
+        self.compacted_size = 0
 
     def __len__(self) -> int:
         return sum(len(heap) for heap in self.heaps.values())
 
     def compact(self) -> None:
-        """Drop stale entries when they outnumber live ones.
+        """Drop stale entries once the heaps have doubled since the last compaction.
 
-        Weighed against live *entries*, not users: a user has up to one entry per level to
-        come, so against users the heaps were always "mostly stale" and every timer tick
-        walked all of them, stalling the event loop (bench/NOTES.md, attempt 10).
+        A user has up to one live entry per level to come, so the heaps are never weighed
+        against users (then they were always "mostly stale" and every timer tick walked all of
+        them, stalling the event loop: bench/NOTES.md, attempt 10); doubling makes each walk
+        pay for the entries pushed since the last one.
         """
-        if len(self) <= 2 * max(self.live_entries, 1024):
+        if len(self) <= max(2 * self.compacted_size, COMPACT_MIN_ENTRIES):
             return
         for partition, heap in self.heaps.items():
-            live = [e for e in heap if self.live_episode.get(e[1]) == e[3]]
+            live = [e for e in heap if self.live_episode.get(e[1]) == e[2]]
             heapq.heapify(live)
             self.heaps[partition] = live
-        self.live_entries = len(self)
+        self.compacted_size = len(self)
 
 
 def schedule_due_times(

@@ -8,7 +8,7 @@ from stream_app.events.alert import alert_id
 from stream_app.model.covariates import COVARIATE_NAMES
 from stream_app.model.survival import Calibration
 from stream_app.schedule.alerts import alerts_due, top_categories
-from stream_app.schedule.due_schedule import DueEntry, DueSchedule
+from stream_app.schedule.due_schedule import DueSchedule
 from stream_app.schedule.levels import (
     AlertLevel,
     DecayModel,
@@ -211,40 +211,43 @@ def test_heads_stored_by_another_model_version_keep_the_exponential_reading() ->
     assert both[1] == due_times(silent(old), exponential, T)
 
 
-def test_compact_weighs_stale_entries_against_live_entries_not_users() -> None:
+def test_compact_drops_stale_entries_once_the_heaps_have_doubled() -> None:
     schedule = DueSchedule()
     users = [f"u{i}".encode() for i in range(2000)]
     three_levels = [(1, 10.0), (2, 20.0), (3, 30.0)]
     for key in users:
         schedule.replace_user(key, 0, 1.0, three_levels)
+    schedule.compact()  # 6000 entries, all live: kept, and the next walk waits for 12,000
+    assert len(schedule) == 6000 and schedule.compacted_size == 6000
     heap = schedule.heaps[0]
-    schedule.compact()  # 6000 entries, all live: nothing to drop, the heap is not rebuilt
-    assert schedule.heaps[0] is heap and schedule.live_entries == 6000
-    for episode in (2.0, 3.0):  # every user came back twice: 2/3 of the entries are stale
-        for key in users:
-            schedule.replace_user(key, 0, episode, three_levels)
-    assert schedule.live_entries == 6000 and len(schedule) == 18_000
+    for key in users:  # every user came back: half the entries are stale, not yet twice as many
+        schedule.replace_user(key, 0, 2.0, three_levels)
     schedule.compact()
-    assert len(schedule) == 6000 and {DueEntry._make(e).episode for e in schedule.heaps[0]} == {3.0}
-    assert len(schedule.pop_due(15.0)) == 2000 and schedule.live_entries == 4000
+    assert schedule.heaps[0] is heap and len(schedule) == 12_000
+    for key in users:  # once more: 18,000 entries, 6000 live
+        schedule.replace_user(key, 0, 3.0, three_levels)
+    schedule.compact()
+    assert len(schedule) == 6000 and {e.episode for e in schedule.entries(0)} == {3.0}
+    assert len(schedule.pop_due(15.0)) == 2000 and len(schedule) == 4000
     schedule.forget_user(users[0])
-    assert schedule.live_entries == 3998
-    schedule.drop_partitions({0})
-    assert schedule.live_entries == 0 and len(schedule) == 0
+    assert [e.user_key for e in schedule.pop_due(25.0)] == sorted(users[1:])
+    schedule.drop_partitions({0})  # the level-3 entries left: their users are forgotten
+    assert len(schedule) == 0 and schedule.live_episode == {}
 
 
 def test_entries_added_to_a_live_episode_keep_the_ones_scheduled() -> None:
     schedule = DueSchedule()
     schedule.replace_user(b"a", 0, 1.0, [(2, 20.0), (3, 30.0)])
     schedule.add_entries(b"a", 0, 1.0, [(0, 25.0)])  # an outcome deadline in the same silence
-    assert schedule.live_entries == 3
     assert [(e.level, e.due_seconds) for e in schedule.pop_due(40.0)] == [
         (2, 20.0),
         (0, 25.0),
         (3, 30.0),
     ]
     schedule.add_entries(b"a", 0, 2.0, [(1, 50.0)])  # a new silence: as replace_user
-    assert schedule.live_entries == 1 and schedule.live_episode[b"a"] == 2.0
+    assert schedule.live_episode[b"a"] == 2.0
+    schedule.replace_user(b"a", 0, 2.0, [(2, 60.0)])  # the same silence scheduled anew
+    assert [(e.level, e.due_seconds) for e in schedule.pop_due(70.0)] == [(1, 50.0), (2, 60.0)]
 
 
 def test_covariates_in_the_calibration_move_p_and_due_times_follow_it() -> None:
