@@ -102,7 +102,7 @@ async def test_deferred_due_times_alert_as_the_exact_schedule_does(
     p = pipeline(deferred_store, model)
     p.clock, p.thresholds = SteppedClock(start), thresholds
     await p.handle_batch(messages(events))
-    levels = [entry[3] for heap in p.schedule.heaps.values() for entry in heap]
+    levels = [e.level for partition in p.schedule.heaps for e in p.schedule.entries(partition)]
     assert levels.count(FLOOR_DUE) > len(levels) // 2, "few users deferred: nothing proved"
 
     exact_store = copy.deepcopy(deferred_store)
@@ -110,7 +110,7 @@ async def test_deferred_due_times_alert_as_the_exact_schedule_does(
     users = rebuild_schedule(exact, exact_store.items(), PARTITIONS, set(range(PARTITIONS)),
                              model, thresholds)  # fmt: skip
     assert users == len(deferred_store)
-    assert FLOOR_DUE not in [entry[3] for heap in exact.heaps.values() for entry in heap]
+    assert FLOOR_DUE not in [e.level for part in exact.heaps for e in exact.entries(part)]
 
     from_exact = await alerts_over(exact_store, exact, model, thresholds, start)
     from_deferred = await alerts_over(deferred_store, p.schedule, model, thresholds, start)
