@@ -50,9 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="rolling-origin evaluation + shipped model + ONNX + report")
-    names = ", ".join(name for name in DATASET_NAMES if "-" in name)
-    t.add_argument("--data", default="online-retail", help=f"{names} or a log path")
-    t.add_argument("--format", choices=FORMATS, default="auto", dest="fmt")
+    _data_options(t)
     t.add_argument(
         "--out",
         type=Path,
@@ -64,13 +62,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the model in --out if it holds one (e.g. the served models/)",
     )
-    t.add_argument("--first-train-cutoff", default=None, help="default: first event + H")
-    t.add_argument("--test-cutoffs", default=None, help="comma-separated; default: the last "
-                   "--n-tests labelled cutoffs, H apart")  # fmt: skip
-    t.add_argument("--n-tests", type=int, default=3)
-    t.add_argument("--returns", default=None, help="types that count as a return, e.g. purchase")
-    t.add_argument("--horizon-days", type=float, default=None, help="own data: default 30")
-    t.add_argument("--every-days", type=float, default=None, help="spacing of train cutoffs")
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     t.add_argument("--patience", type=int, default=TrainConfig.patience)
     t.add_argument("--seed", type=int, default=TrainConfig.seed)
@@ -86,7 +77,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("standing", help="the README's table of the models' standing")
     s.add_argument("--write", action="store_true", help="rewrite the README's section")
+    g = sub.add_parser("signal", help="which per-event facts add to the covariate term, by "
+                       "validation log-loss at each rolling origin")  # fmt: skip
+    _data_options(g)
     return p
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    """The options that pick a log and its rolling-origin cutoffs (`train`, `signal`)."""
+    names = ", ".join(name for name in DATASET_NAMES if "-" in name)
+    p.add_argument("--data", default="online-retail", help=f"{names} or a log path")
+    p.add_argument("--format", choices=FORMATS, default="auto", dest="fmt")
+    p.add_argument("--first-train-cutoff", default=None, help="default: first event + H")
+    p.add_argument("--test-cutoffs", default=None, help="comma-separated; default: the last "
+                   "--n-tests labelled cutoffs, H apart")  # fmt: skip
+    p.add_argument("--n-tests", type=int, default=3)
+    p.add_argument("--returns", default=None, help="types that count as a return, e.g. purchase")
+    p.add_argument("--horizon-days", type=float, default=None, help="own data: default 30")
+    p.add_argument("--every-days", type=float, default=None, help="spacing of train cutoffs")
 
 
 def _data_spec(args: argparse.Namespace) -> DataSpec:
@@ -134,6 +142,25 @@ def out_problem(out: Path, overwrite: bool) -> str | None:
     return None
 
 
+def _signal(args: argparse.Namespace) -> int:
+    """`signal`: the probe's table on stdout."""
+    from export.dataset import encode_log
+    from export.pipeline import plan_of
+    from export.signal import probe, table
+    from stream_app.data.eventlogs import read_log
+
+    spec = _data_spec(args)
+    if not spec.path.is_file():
+        return refuse(f"--data {args.data}: neither a dataset name nor a file")
+    event_log = read_log(spec.path, spec.fmt)
+    try:
+        plan = plan_of(spec, event_log)
+    except SplitError as exc:
+        return refuse(f"cannot split {spec.path.name}: {exc}")
+    table(probe(encode_log(event_log, spec.return_types), plan))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = _parser().parse_args(argv)
@@ -141,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         from export.standing import main as standing
 
         return standing(args.write)
+    if args.command == "signal":
+        return _signal(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = args.out if args.out is not None else default_out()
     problem = out_problem(out, args.overwrite)
