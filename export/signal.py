@@ -4,8 +4,11 @@ A sequence model can only add to the covariates (`stream_app.model.covariates`) 
 summarise. This probe measures that without training one: at each rolling origin it fits the
 covariate term (`export.calibrate.fit_term`, L2 strength by validation log-loss) on the
 covariates alone and with one group of sequence facts more, and prints the validation log-loss
-and ROC-AUC of each. A group "adds" where its validation log-loss is lower at every origin; the
-test cutoffs' ROC-AUC is printed for the record only and decides nothing.
+and ROC-AUC of each. A group "adds" where its validation log-loss, pooled over the origins, is
+lower with a 95% interval below 0 (users are the resampled unit: a user's rows at every origin
+count together). The L2 strength is chosen on the same validation labels, for the covariates
+alone as for each group. The test cutoffs' ROC-AUC is printed for the record only and decides
+nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from export.calibrate import COVARIATE_C_GRID, Scored, fit_term, history_at
 from export.cutoffs import Plan
@@ -64,8 +67,9 @@ def _recent_mean(values: F64, group: I64, n: int, k: int) -> F64:
 
 def _shares(keys: I64, user: I64, n: int) -> tuple[F64, F64, F64]:
     """Per user, over the distinct values of `keys`: how many, their entropy, the largest share."""
-    pairs, counts = np.unique(user * (int(keys.max(initial=0)) + 1) + keys, return_counts=True)
-    owner = pairs // (int(keys.max(initial=0)) + 1)
+    width = int(keys.max(initial=0)) + 1
+    pairs, counts = np.unique(user * width + keys, return_counts=True)
+    owner = pairs // width
     total = np.bincount(owner, counts, n)
     p = counts / np.maximum(total[owner], 1.0)
     distinct = np.bincount(owner, minlength=n).astype(np.float64)
@@ -87,7 +91,7 @@ def sequence_facts(enc: EncodedLog, lbl: CutoffLabels) -> dict[str, F64]:
     gap_user = user[visits][1:][same]
     _, gap_mean, gap_std, last_gap = _group_stats(gaps, gap_user, n)
     has_gap = np.bincount(gap_user, minlength=n) > 0
-    priced = np.flatnonzero(before & (np.nan_to_num(enc.log.price) > 0))
+    priced = np.flatnonzero(before & enc.is_return & (np.nan_to_num(enc.log.price) > 0))
     amounts = np.log1p(enc.log.price[priced])
     _, amount_mean, amount_std, last_amount = _group_stats(amounts, user[priced], n)
     seen = np.flatnonzero(before)
@@ -120,7 +124,11 @@ class Probe:
     val_logloss: float
     val_roc_auc: float
     test_roc_auc: float
+    constant: bool  # every added fact is the same for every validation user
     val_user_loss: F64 = field(repr=False, compare=False, default_factory=lambda: np.zeros(0))
+    val_users: npt.NDArray[np.object_] = field(
+        repr=False, compare=False, default_factory=lambda: np.zeros(0, object)
+    )
 
 
 def _design(enc: EncodedLog, lbl: CutoffLabels, columns: tuple[str, ...]) -> Scored:
@@ -141,16 +149,25 @@ def probe_origin(enc: EncodedLog, plan: Plan, test: datetime, variant: str) -> P
     columns = GROUPS.get(variant, ())
     h = split.horizon_days
     train = [_design(enc, cutoff_labels(enc, c, h), columns) for c in split.train_cutoffs]
-    val = _design(enc, cutoff_labels(enc, split.val_cutoff, h), columns)
+    val_labels = cutoff_labels(enc, split.val_cutoff, h)
+    val, val_rows = _design(enc, val_labels, columns), val_labels.rows
     tst = _design(enc, cutoff_labels(enc, split.test_cutoff, h), columns)
     fits = [(c, *fit_term(train, c)) for c in COVARIATE_C_GRID]
-    losses = [log_loss(val.label, _predict(w, b, val), labels=[False, True]) for _, w, b in fits]
+    losses = [_user_loss(_predict(w, b, val), val.label).mean() for _, w, b in fits]
     c, w, b = fits[int(np.argmin(losses))]
-    p_val = np.clip(_predict(w, b, val), 1e-12, 1 - 1e-12)
-    user_loss = -np.where(val.label, np.log(p_val), np.log1p(-p_val))
+    p_val = _predict(w, b, val)
     return Probe(split.test_cutoff.date().isoformat(), variant, c, float(min(losses)),
                  float(roc_auc_score(val.label, p_val)),
-                 float(roc_auc_score(tst.label, _predict(w, b, tst))), user_loss)  # fmt: skip
+                 float(roc_auc_score(tst.label, _predict(w, b, tst))),
+                 bool(columns) and bool(np.ptp(val.covariates[:, -len(columns):], axis=0).max() == 0),
+                 _user_loss(p_val, val.label), enc.users[val_rows])  # fmt: skip
+
+
+def _user_loss(p: F64, label: npt.NDArray[np.bool_]) -> F64:
+    """Each row's log-loss (probabilities clipped to [1e-12, 1 − 1e-12])."""
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    out: F64 = -np.where(label, np.log(q), np.log1p(-q))
+    return out
 
 
 def probe(enc: EncodedLog, plan: Plan) -> list[Probe]:
@@ -160,20 +177,30 @@ def probe(enc: EncodedLog, plan: Plan) -> list[Probe]:
 
 
 def loss_difference(probes: Iterable[Probe], group: str) -> tuple[float, float, float]:
-    """A group's validation log-loss minus the covariates', per user pooled over the origins:
-    the mean and its 95% interval (normal, paired by user)."""
+    """A group's validation log-loss minus the covariates', pooled over the origins: the mean per
+    row and its 95% interval, users the unit (each user's differences at every origin summed,
+    the normal interval of a ratio of sums over users)."""
     rows = list(probes)
     base = {p.test_cutoff: p.val_user_loss for p in rows if p.variant == "covariates"}
-    diff = np.concatenate([p.val_user_loss - base[p.test_cutoff]
-                           for p in rows if p.variant == group])  # fmt: skip
-    half = 1.96 * float(diff.std(ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else np.inf
-    return float(diff.mean()), float(diff.mean() - half), float(diff.mean() + half)
+    ours = [p for p in rows if p.variant == group]
+    diff = np.concatenate([p.val_user_loss - base[p.test_cutoff] for p in ours])
+    users = np.concatenate([p.val_users for p in ours]).astype(str)
+    _, owner = np.unique(users, return_inverse=True)
+    per_user = np.bincount(owner, diff)
+    mean = float(diff.mean())
+    if len(per_user) < 2:
+        return mean, -np.inf, np.inf
+    half = 1.96 * float(per_user.std(ddof=1)) * np.sqrt(len(per_user)) / len(diff)
+    return mean, mean - half, mean + half
 
 
-def adds(probes: Iterable[Probe]) -> dict[str, bool]:
-    """Per group: whether it lowers the validation log-loss, its interval below 0."""
+def verdict(probes: Iterable[Probe], group: str) -> str:
+    """What a group does: "adds" (pooled interval below 0), "does not add", or "is constant on
+    this log" (every one of its facts is the same for every user, e.g. a log without amounts)."""
     rows = list(probes)
-    return {g: loss_difference(rows, g)[2] < 0.0 for g in GROUPS}
+    if all(p.constant for p in rows if p.variant == group):
+        return "is constant on this log"
+    return "adds" if loss_difference(rows, group)[2] < 0.0 else "does not add"
 
 
 def table(probes: list[Probe], say: Callable[[str], None] = print) -> None:
@@ -188,8 +215,8 @@ def table(probes: list[Probe], say: Callable[[str], None] = print) -> None:
             f"({p.test_roc_auc - r.test_roc_auc:+.4f})")  # fmt: skip
     for group in GROUPS:
         mean, low, high = loss_difference(probes, group)
-        verdict = "adds" if high < 0.0 else "does not add"
         say(
-            f"{group}: {verdict}: validation log-loss {mean:+.4f} [95% CI {low:+.4f}, "
-            f"{high:+.4f}] against the covariates alone, per user over every origin"
+            f"{group}: {verdict(probes, group)}: validation log-loss {mean:+.4f} [95% CI "
+            f"{low:+.4f}, {high:+.4f}] against the covariates alone, users resampled over "
+            "every origin"
         )
