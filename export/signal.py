@@ -28,6 +28,7 @@ from export.labels import CutoffLabels, cutoff_labels
 from stream_app.clock import SECONDS_PER_DAY
 from stream_app.model.contract import CATEGORY_BUCKETS
 from stream_app.model.covariates import covariates
+from stream_app.model.features import EPOCH_WEEKDAY
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -40,7 +41,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "categories": ("log_categories", "category_entropy"),
     "weekday": ("weekday_share",),
 }
-_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday
 
 
 def _group_stats(values: F64, group: I64, n: int) -> tuple[F64, F64, F64, F64]:
@@ -89,14 +89,14 @@ def sequence_facts(enc: EncodedLog, lbl: CutoffLabels) -> dict[str, F64]:
     same = user[visits][1:] == user[visits][:-1]
     gaps = np.log1p(np.diff(ts[visits])[same] / SECONDS_PER_DAY)
     gap_user = user[visits][1:][same]
-    _, gap_mean, gap_std, last_gap = _group_stats(gaps, gap_user, n)
-    has_gap = np.bincount(gap_user, minlength=n) > 0
+    gap_count, gap_mean, gap_std, last_gap = _group_stats(gaps, gap_user, n)
+    has_gap = gap_count > 0
     priced = np.flatnonzero(before & enc.is_return & (np.nan_to_num(enc.log.price) > 0))
     amounts = np.log1p(enc.log.price[priced])
     _, amount_mean, amount_std, last_amount = _group_stats(amounts, user[priced], n)
     seen = np.flatnonzero(before)
     categories, entropy, _ = _shares(enc.category_bucket[seen] % CATEGORY_BUCKETS, user[seen], n)
-    weekday = (np.floor(ts[seen] / SECONDS_PER_DAY) + _EPOCH_WEEKDAY) % 7
+    weekday = (np.floor(ts[seen] / SECONDS_PER_DAY) + EPOCH_WEEKDAY) % 7
     _, _, weekday_share = _shares(weekday.astype(np.int64), user[seen], n)
     facts = {
         "log_gap_std": gap_std,

@@ -31,7 +31,8 @@ _AMOUNT_SCALE = 10.0
 _COUNT_SCALE = 5.0
 _TENURE_SCALE = 6.0
 _SPEND_SCALE = 10.0
-_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
+#: Weekday of 1970-01-01 (a Thursday; Monday = 0).
+EPOCH_WEEKDAY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ def numeric_features(
     first = np.isnan(prev)
     gap_minutes = np.where(first, 0.0, np.maximum(ts - np.where(first, ts, prev), 0.0) / 60.0)
     day_fraction = np.mod(ts, SECONDS_PER_DAY) / SECONDS_PER_DAY
-    weekday = np.mod(np.floor(ts / SECONDS_PER_DAY) + _EPOCH_WEEKDAY, 7.0) / 7.0
+    weekday = np.mod(np.floor(ts / SECONDS_PER_DAY) + EPOCH_WEEKDAY, 7.0) / 7.0
     amt = np.asarray(amount, np.float64)
     has_amount = ~np.isnan(amt)
     log_amount = np.log1p(np.abs(np.where(has_amount, amt, 0.0))) / _AMOUNT_SCALE
